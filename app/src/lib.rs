@@ -1,0 +1,9 @@
+//! The Leptos application: pages, components and (later) the realtime client.
+//!
+//! Compiled twice: with `ssr` into the server (rendering HTML) and with `hydrate` (or `csr` for Trunk) into the
+//! WASM bundle. `ssr` and `hydrate` are never enabled together.
+
+pub mod pages;
+pub mod shell;
+
+pub use shell::{App, shell};

@@ -1,0 +1,154 @@
+//! The channel contract: what a topic handler implements, and the context it runs in.
+//!
+//! A [`Channel`] is registered for a topic pattern in the [`router::ChannelRouter`]; a successful `phx_join`
+//! produces a [`ChannelInstance`] owned by the connection until leave, duplicate join, failure or disconnect.
+//! Instances run inside their connection's task (no task per channel: a joined topic costs only its state), so a
+//! handler's `await` delays only its own connection, exactly like a Phoenix channel process handles one message at a
+//! time.
+
+pub mod router;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use protocol::{frame::Payload, serializer::Vsn};
+use serde_json::Value;
+
+use crate::{pubsub::ConnId, socket::limits::SocketLimits, socket::outbound::Outbox};
+
+pub use router::ChannelRouter;
+
+/// Who is on the other end of a connection, fixed at connect time.
+#[derive(Debug, Clone)]
+pub struct SocketInfo {
+    /// Process-unique connection id.
+    pub conn: ConnId,
+    /// The display name (presence key) of the connected user.
+    pub user: Arc<str>,
+    /// True when the identity comes from a verified token rather than a guest name.
+    pub authenticated: bool,
+    /// The serializer the connection negotiated.
+    pub vsn: Vsn,
+}
+
+/// A `phx_join` as a channel sees it.
+#[derive(Debug)]
+pub struct JoinRequest<'a> {
+    /// The full topic, e.g. `room:lobby`.
+    pub topic: &'a Arc<str>,
+    /// The join payload (channel params).
+    pub payload: &'a Payload,
+    /// The join reference of this join attempt.
+    pub join_ref: Option<&'a Arc<str>>,
+}
+
+/// What a connection lends to its channels while they handle a message.
+pub struct ChannelContext<'a> {
+    /// The connected user.
+    pub socket: &'a SocketInfo,
+    /// The connection's outbound queue, for asynchronous pushes.
+    pub outbox: &'a Outbox,
+    /// Per-connection rate limits.
+    pub limits: &'a mut SocketLimits,
+}
+
+/// A successful join.
+pub struct Joined {
+    /// The `ok` response of the join reply.
+    pub reply: Value,
+    /// The channel state that handles later messages on this topic.
+    pub instance: Box<dyn ChannelInstance>,
+    /// Highest message id the join reply already delivered: later `message:new` broadcasts with an id at or below
+    /// it are dropped for this connection, so no message is shown twice around a join.
+    pub delivered_up_to: Option<u64>,
+    /// Pushes to write right after the join reply, in order (e.g. `presence_state`).
+    pub pushes: Vec<(String, Payload)>,
+}
+
+/// The answer to a message a channel handled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Reply to the message's ref with a status (`ok` or `error`) and a response.
+    Reply {
+        /// `ok` or `error`.
+        status: &'static str,
+        /// The response payload.
+        response: Payload,
+    },
+    /// Send nothing (the client's push will time out unless something replies later).
+    NoReply,
+    /// Close this channel gracefully (`phx_close`), after an optional reply.
+    Stop {
+        /// Sent before `phx_close` when present.
+        reply: Option<(&'static str, Payload)>,
+    },
+}
+
+impl Outcome {
+    /// `ok` with a JSON response.
+    pub fn ok(response: Value) -> Self {
+        Self::Reply {
+            status: protocol::events::STATUS_OK,
+            response: Payload::Json(response),
+        }
+    }
+
+    /// `error` with `{"reason": reason}`.
+    pub fn error(reason: &str) -> Self {
+        Self::Reply {
+            status: protocol::events::STATUS_ERROR,
+            response: Payload::Json(reason_payload(reason)),
+        }
+    }
+}
+
+/// `{"reason": reason}`, the shape of every error response.
+pub fn reason_payload(reason: &str) -> Value {
+    serde_json::json!({ "reason": reason })
+}
+
+/// A handler failure. The connection turns it into `phx_error` for that channel only.
+#[derive(Debug, thiserror::Error)]
+#[error("channel failed: {0}")]
+pub struct ChannelFailure(pub String);
+
+/// Why a channel instance is ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// The client sent `phx_leave`.
+    Left,
+    /// A new join for the same topic replaced it.
+    DuplicateJoin,
+    /// The handler failed.
+    Failed,
+    /// The connection closed (any reason, including heartbeat/idle timeout and slow consumer).
+    Disconnected,
+    /// The handler asked to stop.
+    Stopped,
+}
+
+/// A topic handler registered in the router: decides joins.
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// Handles `phx_join`. `Err(response)` refuses the join with that error response (e.g. `{"reason": ...}`).
+    async fn join(
+        &self,
+        request: JoinRequest<'_>,
+        context: ChannelContext<'_>,
+    ) -> Result<Joined, Value>;
+}
+
+/// A joined channel on one connection.
+#[async_trait]
+pub trait ChannelInstance: Send + 'static {
+    /// Handles any client event other than join/leave on this topic.
+    async fn handle_in(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        context: ChannelContext<'_>,
+    ) -> Result<Outcome, ChannelFailure>;
+
+    /// Cleans up (presence untrack and the like). Runs exactly once, whatever ends the channel.
+    fn terminate(&mut self, reason: Termination);
+}

@@ -1,0 +1,5 @@
+//! The application's channels: chat business logic on top of the generic channel machinery.
+
+pub mod room;
+
+pub use room::RoomChannel;

@@ -1,0 +1,61 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has an environment equivalent so the binary can be configured by a process manager as easily as by
+//! hand. Limits live here as named fields with the reason for their default next to them.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+/// The `server` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Parley: real-time chat over Phoenix Channels"
+)]
+pub struct Cli {
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for serving (used when no subcommand is given).
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the app and the channel sockets (the default).
+    Serve(Config),
+}
+
+/// Everything the running server needs to know.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory for durable state (the SQLite database, the generated secret).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Directory holding the built site (`pkg/` with the WASM bundle, JS and CSS), as produced by cargo-leptos.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Extra origins allowed to open sockets besides the request's own host, comma separated:
+    /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: loopback on an OS-assigned port, data in `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            site_root: PathBuf::from("target/site"),
+            allowed_origins: Vec::new(),
+        }
+    }
+}

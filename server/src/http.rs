@@ -1,0 +1,72 @@
+//! Router assembly: which URL goes where. SSR pages, the built assets, `/healthz` and the socket endpoint.
+
+use std::sync::{Arc, atomic::AtomicU64};
+
+use app::{App, shell};
+use axum::{Router, extract::FromRef, extract::State, http::StatusCode, routing::get};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+use crate::{
+    config::Config, socket::SocketServices, store::MessageStore, transport::connect::OriginPolicy,
+    transport::websocket,
+};
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Leptos rendering options (site root, output name).
+    pub leptos: LeptosOptions,
+    /// The configuration the server was started with.
+    pub config: Arc<Config>,
+    /// What socket connections share (router, pubsub, limits, drain signal).
+    pub sockets: Arc<SocketServices>,
+    /// Which origins may open sockets.
+    pub origins: Arc<OriginPolicy>,
+    /// Source of connection ids.
+    pub next_conn_id: Arc<AtomicU64>,
+    /// Message history.
+    pub store: Arc<dyn MessageStore>,
+}
+
+impl AppState {
+    /// Leptos options for a configuration: output name fixed at compile time, site root from the config.
+    pub fn leptos_options(config: &Config) -> LeptosOptions {
+        LeptosOptions::builder()
+            .output_name(env!("LEPTOS_OUTPUT_NAME"))
+            .site_root(config.site_root.to_string_lossy().into_owned())
+            .site_addr(config.addr)
+            .build()
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The complete HTTP surface of the server.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/socket/websocket", get(websocket::upgrade))
+        .leptos_routes(&state, routes, {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 while the store answers, 503 otherwise.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.health().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(error) => {
+            tracing::warn!(%error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}

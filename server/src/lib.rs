@@ -1,0 +1,182 @@
+//! The chat server as a library: `main.rs` and the integration tests use the same [`Server`].
+//!
+//! Crate map:
+//! * [`config`]: flags, environment variables and limits.
+//! * [`http`]: router assembly (SSR pages, static assets, `/healthz`, `/socket/websocket`).
+//! * [`transport`]: WebSocket upgrade and connect-time checks; the only code that knows HTTP.
+//! * [`socket`]: the per-connection state machine (dispatch table, outbound queue, rate limits).
+//! * [`channel`]: the `Channel` contract and the topic router; [`channels`]: the chat room channel.
+//! * [`pubsub`]: topic fan-out, encode-once broadcasts.
+//! * [`store`]: the `MessageStore` contract and its implementations.
+//! * [`names`]: random guest names and room slugs.
+//! * [`shutdown`], [`telemetry`]: signals and logging.
+
+pub mod channel;
+pub mod channels;
+pub mod config;
+pub mod http;
+pub mod names;
+pub mod pubsub;
+pub mod shutdown;
+pub mod socket;
+pub mod store;
+pub mod telemetry;
+pub mod transport;
+
+use std::{
+    future::Future,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    channel::{Channel, ChannelRouter, router::InvalidPattern},
+    channels::RoomChannel,
+    config::{Cli, Command, Config},
+    pubsub::{LocalPubSub, PubSub},
+    socket::{SocketServices, SocketSettings},
+    store::{MemoryStore, MessageStore},
+    transport::connect::OriginPolicy,
+};
+
+/// How long a draining server waits for its connections to send their close frames.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// Binding or serving the listening socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A channel route was malformed.
+    #[error(transparent)]
+    Route(#[from] InvalidPattern),
+}
+
+/// Runs what the command line asks for.
+pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
+    match cli.command {
+        Some(Command::Serve(config)) => serve(config).await,
+        None => serve(cli.serve).await,
+    }
+}
+
+/// Binds `config.addr` and serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    Server::new(config).run(listener, shutdown::signal()).await
+}
+
+/// Serves on an already bound listener until `shutdown` completes, with the default channels.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Server::new(config).run(listener, shutdown).await
+}
+
+/// A configured server, before it runs.
+pub struct Server {
+    config: Config,
+    settings: SocketSettings,
+    store: Arc<dyn MessageStore>,
+    pubsub: Arc<dyn PubSub>,
+    extra_channels: Vec<(String, Arc<dyn Channel>)>,
+}
+
+impl Server {
+    /// A server with the embedded defaults.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            settings: SocketSettings::default(),
+            store: Arc::new(MemoryStore::new()),
+            pubsub: Arc::new(LocalPubSub::new()),
+            extra_channels: Vec::new(),
+        }
+    }
+
+    /// Replaces the socket limits (tests shorten timeouts and queues).
+    pub fn with_settings(mut self, settings: SocketSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The pubsub the server will use (tests publish through it).
+    pub fn pubsub(&self) -> Arc<dyn PubSub> {
+        self.pubsub.clone()
+    }
+
+    /// Registers an additional channel, matched before the built-in `room:*`.
+    pub fn with_channel(mut self, pattern: &str, channel: Arc<dyn Channel>) -> Self {
+        self.extra_channels.push((pattern.to_owned(), channel));
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then closes every socket with 1012 and waits briefly for
+    /// the close frames to go out.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        std::fs::create_dir_all(&self.config.data_dir)?;
+        let mut router = ChannelRouter::new();
+        for (pattern, channel) in self.extra_channels {
+            router = router.route(&pattern, channel)?;
+        }
+        let room: Arc<dyn Channel> =
+            Arc::new(RoomChannel::new(self.store.clone(), self.pubsub.clone()));
+        router = router.route("room:*", room)?;
+        let drain = CancellationToken::new();
+        let connections = tokio_util::task::TaskTracker::new();
+        let sockets = Arc::new(SocketServices {
+            router,
+            pubsub: self.pubsub,
+            settings: self.settings,
+            drain: drain.clone(),
+            connections: connections.clone(),
+        });
+        let state = http::AppState {
+            leptos: http::AppState::leptos_options(&self.config),
+            origins: Arc::new(OriginPolicy {
+                allowed: self.config.allowed_origins.clone(),
+            }),
+            config: Arc::new(self.config),
+            sockets,
+            next_conn_id: Arc::new(AtomicU64::new(1)),
+            store: self.store,
+        };
+        let app = http::router(state);
+        let signal = {
+            let drain = drain.clone();
+            async move {
+                shutdown.await;
+                drain.cancel();
+            }
+        };
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await?;
+        connections.close();
+        if tokio::time::timeout(DRAIN_GRACE, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = connections.len(),
+                "connections still open after the drain grace period"
+            );
+        }
+        Ok(())
+    }
+}

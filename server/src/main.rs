@@ -1,0 +1,17 @@
+//! The server binary: parse configuration, install logging, bind, and hand over to [`server::run`].
+
+use clap::Parser;
+use server::config::Cli;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    server::telemetry::init();
+    match server::main_with(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

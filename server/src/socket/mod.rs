@@ -1,0 +1,294 @@
+//! One connection's state machine: heartbeat, join/leave, routing to channels, and the outbound writer.
+//!
+//! Each connection is a single task ([`Connection::run`]) racing three things in a `select!`: the next inbound frame,
+//! the next batch from its bounded outbound queue, and its timers (idle timeout, slow-consumer flag, drain). Inbound
+//! frames are handled one at a time; the direct answers to a frame (replies, `phx_close`, the pushes that follow a
+//! join) are written before the queue is drained again, which is how a join reply always precedes every push and
+//! broadcast for that topic. The dispatch table itself lives in [`dispatch`].
+
+pub mod dispatch;
+pub mod limits;
+pub mod outbound;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use protocol::{
+    frame::Payload,
+    reasons::CloseCode,
+    serializer::{Outgoing, Vsn, encode_server},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    channel::{ChannelInstance, ChannelRouter, SocketInfo, Termination},
+    pubsub::PubSub,
+    transport::{Inbound, ReceiveError, Transport},
+};
+use limits::{RateLimit, SocketLimits};
+use outbound::{Encoded, Inbox, Outbound, Outbox};
+
+/// Longest wait for a close frame to be written.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Limits and timeouts of the connection state machine.
+#[derive(Debug, Clone)]
+pub struct SocketSettings {
+    /// Close the connection when nothing arrives for this long (Phoenix: 60 s; clients heartbeat every 30 s).
+    pub idle_timeout: Duration,
+    /// Joined topics per connection (Phoenix's `max_channels_per_transport`, a CVE fix in 1.8.9).
+    pub max_channels: usize,
+    /// Outbound queue length before a connection counts as a slow consumer and is closed with 1011.
+    pub outbound_capacity: usize,
+    /// Most frames written per wakeup; bounds how long one busy connection holds its worker thread.
+    pub write_batch: usize,
+    /// `message:new` rate limit per connection.
+    pub message_rate: RateLimit,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(60),
+            max_channels: 100,
+            outbound_capacity: 1024,
+            write_batch: 128,
+            message_rate: RateLimit {
+                max: 20,
+                window: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// What every connection shares.
+pub struct SocketServices {
+    /// Topic → channel routes.
+    pub router: ChannelRouter,
+    /// Fan-out.
+    pub pubsub: Arc<dyn PubSub>,
+    /// Limits and timeouts.
+    pub settings: SocketSettings,
+    /// Cancelled when the server drains: every connection closes with 1012.
+    pub drain: CancellationToken,
+    /// Tracks live connections so a draining server can wait for their close frames.
+    pub connections: tokio_util::task::TaskTracker,
+}
+
+/// A joined topic on this connection.
+struct JoinedChannel {
+    join_ref: Option<Arc<str>>,
+    instance: Box<dyn ChannelInstance>,
+    delivered_up_to: Option<u64>,
+}
+
+/// Why a connection ended, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The client closed or the link broke.
+    ClientGone,
+    /// Closed by the server with this close code.
+    Closed(u16),
+}
+
+/// One client connection.
+pub struct Connection<T: Transport> {
+    transport: T,
+    info: SocketInfo,
+    services: Arc<SocketServices>,
+    outbox: Outbox,
+    inbox: Inbox,
+    channels: HashMap<Arc<str>, JoinedChannel>,
+    limits: SocketLimits,
+    /// Frames answering the inbound frame being handled; written before the queue is drained.
+    immediate: Vec<Encoded>,
+}
+
+impl<T: Transport> Connection<T> {
+    /// A connection for an accepted transport and identity.
+    pub fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
+        let (outbox, inbox) = outbound::queue(services.settings.outbound_capacity);
+        let limits = SocketLimits::new(services.settings.message_rate);
+        Self {
+            transport,
+            info,
+            services,
+            outbox,
+            inbox,
+            channels: HashMap::new(),
+            limits,
+            immediate: Vec::new(),
+        }
+    }
+
+    /// Runs until the client goes away or the server closes the connection; then terminates every channel.
+    pub async fn run(mut self) -> Ended {
+        let idle_timeout = self.services.settings.idle_timeout;
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
+        let drain = self.services.drain.clone();
+        let overflow = self.inbox.overflow_signal();
+        let mut batch = Vec::new();
+        let ended = loop {
+            // Every branch is cancel-safe: `recv` and `recv_many` lose nothing when another branch wins, and the
+            // flag/timer branches only observe state.
+            tokio::select! {
+                biased;
+                () = overflow.wait() => break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await,
+                () = drain.cancelled() => break self.close(CloseCode::SERVICE_RESTART.code(), "server restarting").await,
+                () = &mut idle => break self.close(CloseCode::GOING_AWAY.code(), "idle timeout").await,
+                inbound = self.transport.recv() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
+                    match inbound {
+                        None | Some(Ok(Inbound::Closed)) => break Ended::ClientGone,
+                        Some(Err(ReceiveError::TooLarge)) => {
+                            break self.close(CloseCode::MESSAGE_TOO_BIG.code(), "frame too large").await;
+                        }
+                        Some(Err(ReceiveError::Broken(_))) => break Ended::ClientGone,
+                        Some(Ok(Inbound::KeepAlive)) => {}
+                        Some(Ok(frame)) => {
+                            if let Err(code) = self.handle_inbound(frame).await {
+                                break self.close(code, "invalid frame").await;
+                            }
+                            if self.flush_immediate().await.is_err() {
+                                break Ended::ClientGone;
+                            }
+                        }
+                    }
+                }
+                received = self.inbox.recv_many(&mut batch, self.services.settings.write_batch) => {
+                    if received == 0 {
+                        break Ended::ClientGone;
+                    }
+                    let frames = self.select_outbound(&mut batch);
+                    if frames.is_empty() {
+                        continue;
+                    }
+                    // A consumer that stopped reading blocks this write; the overflow flag must still end it.
+                    tokio::select! {
+                        written = self.transport.send_all(frames) => if written.is_err() { break Ended::ClientGone },
+                        () = overflow.wait() => {
+                            break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
+                        }
+                    }
+                }
+            }
+        };
+        self.terminate_all(Termination::Disconnected);
+        ended
+    }
+
+    /// Writes the frames queued by the last inbound frame, in order, with one flush.
+    async fn flush_immediate(&mut self) -> Result<(), ReceiveError> {
+        if self.immediate.is_empty() {
+            return Ok(());
+        }
+        let frames = std::mem::take(&mut self.immediate);
+        self.transport.send_all(frames).await
+    }
+
+    /// Turns queued items into frames, dropping what no longer belongs to a joined channel: broadcasts for topics
+    /// this connection left (or never finished joining), pushes for an old join, and `message:new` broadcasts the
+    /// join reply already contained.
+    fn select_outbound(&self, batch: &mut Vec<Outbound>) -> Vec<Encoded> {
+        let mut frames = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            match item {
+                Outbound::Broadcast(message) => {
+                    let Some(channel) = self.channels.get(&message.topic) else {
+                        continue;
+                    };
+                    if let (Some(seq), Some(delivered)) = (message.seq, channel.delivered_up_to) {
+                        if seq <= delivered {
+                            continue;
+                        }
+                    }
+                    if let Some(frame) = message.encoded(self.info.vsn) {
+                        frames.push(frame);
+                    }
+                }
+                Outbound::Direct {
+                    topic,
+                    join_ref,
+                    frame,
+                } => {
+                    if self
+                        .channels
+                        .get(&topic)
+                        .is_some_and(|c| c.join_ref == join_ref)
+                    {
+                        frames.push(frame);
+                    }
+                }
+            }
+        }
+        frames
+    }
+
+    /// Sends a close frame and reports why the connection ended.
+    async fn close(&mut self, code: u16, reason: &str) -> Ended {
+        // Answers produced just before the close still go out first. Bounded: a peer that stopped reading cannot
+        // hold the task (the socket may be mid-frame after an interrupted write; then the peer just sees a reset).
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            let _ = self.flush_immediate().await;
+            self.transport.close(code, reason).await;
+        })
+        .await;
+        tracing::debug!(conn = self.info.conn, code, reason, "closing connection");
+        Ended::Closed(code)
+    }
+
+    /// Ends every joined channel (connection closing).
+    fn terminate_all(&mut self, reason: Termination) {
+        for (topic, mut channel) in self.channels.drain() {
+            self.services.pubsub.unsubscribe(&topic, self.info.conn);
+            channel.instance.terminate(reason);
+        }
+    }
+
+    /// Encodes a frame for this connection's serializer and queues it as a direct answer.
+    fn answer(&mut self, message: &Outgoing<'_>) {
+        match encode_server(self.info.vsn, message) {
+            Ok(frame) => self.immediate.push(Encoded::from_wire(frame)),
+            Err(error) => {
+                tracing::warn!(conn = self.info.conn, %error, "dropping unencodable frame")
+            }
+        }
+    }
+
+    /// Queues a reply `[join_ref, ref, topic, "phx_reply", {status, response}]`.
+    fn reply(
+        &mut self,
+        join_ref: Option<&str>,
+        msg_ref: Option<&str>,
+        topic: &str,
+        status: &str,
+        response: &Payload,
+    ) {
+        self.answer(&Outgoing::Reply {
+            join_ref,
+            msg_ref,
+            topic,
+            status,
+            response,
+        });
+    }
+
+    /// Queues a lifecycle message (`phx_close`, `phx_error`) whose ref is the join ref.
+    fn lifecycle(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: &Payload) {
+        self.answer(&Outgoing::Message {
+            join_ref,
+            msg_ref: join_ref,
+            topic,
+            event,
+            payload,
+        });
+    }
+}
+
+/// The socket's serializer, for callers outside this module.
+impl<T: Transport> Connection<T> {
+    /// The negotiated serializer version.
+    pub fn vsn(&self) -> Vsn {
+        self.info.vsn
+    }
+}

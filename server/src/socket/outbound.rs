@@ -1,0 +1,145 @@
+//! The bounded outbound queue of one connection and its slow-consumer policy.
+//!
+//! Everything that is not a direct answer to the frame being handled (broadcasts, presence diffs, asynchronous
+//! replies) reaches a connection through its [`Outbox`]. The queue is bounded: a producer never waits for a slow
+//! socket. When the queue is full the item is dropped and the connection is flagged as a slow consumer; its task
+//! then closes the socket with 1011 and the client reconnects and recovers from history with `last_seen_id`.
+//! Other connections never notice.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+use crate::pubsub::Broadcast;
+
+/// An encoded frame whose buffer is shared (cloning it is a reference-count increment).
+#[derive(Debug, Clone)]
+pub enum Encoded {
+    /// A text frame (JSON).
+    Text(Utf8Bytes),
+    /// A binary frame (V2 binary serializer).
+    Binary(Bytes),
+}
+
+impl Encoded {
+    /// Converts an encoder result into a shareable frame.
+    pub fn from_wire(frame: protocol::serializer::WireFrame) -> Self {
+        match frame {
+            protocol::serializer::WireFrame::Text(text) => Self::Text(Utf8Bytes::from(text)),
+            protocol::serializer::WireFrame::Binary(bytes) => Self::Binary(Bytes::from(bytes)),
+        }
+    }
+}
+
+/// One item in a connection's outbound queue.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A broadcast on a topic; encoded (once per serializer version, shared by every subscriber) when written.
+    Broadcast(Arc<Broadcast>),
+    /// A frame for this connection only, already encoded, for the channel of `topic` joined as `join_ref`.
+    /// Dropped if that channel instance is gone by the time it is written.
+    Direct {
+        /// The channel's topic.
+        topic: Arc<str>,
+        /// The join the frame belongs to.
+        join_ref: Option<Arc<str>>,
+        /// The encoded frame.
+        frame: Encoded,
+    },
+}
+
+/// Connection-wide flags producers can raise without going through the (possibly full) queue.
+#[derive(Debug, Default)]
+struct Control {
+    overflowed: AtomicBool,
+    wake: Notify,
+}
+
+/// The producer side of a connection's queue. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+    control: Arc<Control>,
+}
+
+/// The consumer side, owned by the connection task.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<Outbound>,
+    control: Arc<Control>,
+}
+
+/// Creates a queue holding at most `capacity` items.
+pub fn queue(capacity: usize) -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let control = Arc::new(Control::default());
+    (
+        Outbox {
+            tx,
+            control: control.clone(),
+        },
+        Inbox { rx, control },
+    )
+}
+
+impl Outbox {
+    /// Enqueues without waiting. Returns false when the connection is gone or has just been flagged as a slow
+    /// consumer (the item is dropped; the client will recover it from history).
+    pub fn deliver(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.control.overflowed.swap(true, Ordering::AcqRel) {
+                    self.control.wake.notify_one();
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// True once the consumer has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl Inbox {
+    /// Receives up to `limit` queued items into `buffer`; returns 0 only when every producer is gone.
+    /// Cancel-safe (it is raced in the connection's `select!`).
+    pub async fn recv_many(&mut self, buffer: &mut Vec<Outbound>, limit: usize) -> usize {
+        self.rx.recv_many(buffer, limit).await
+    }
+
+    /// A handle that completes when a producer flags this connection as a slow consumer.
+    pub fn overflow_signal(&self) -> OverflowSignal {
+        OverflowSignal(self.control.clone())
+    }
+
+    /// True if the queue overflowed.
+    pub fn has_overflowed(&self) -> bool {
+        self.control.overflowed.load(Ordering::Acquire)
+    }
+}
+
+/// Observes the slow-consumer flag of one connection (see [`Inbox::overflow_signal`]).
+#[derive(Debug, Clone)]
+pub struct OverflowSignal(Arc<Control>);
+
+impl OverflowSignal {
+    /// Completes once the queue has overflowed. Cancel-safe: it only observes the flag.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0.wake.notified();
+            if self.0.overflowed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

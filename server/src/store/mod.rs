@@ -1,0 +1,84 @@
+//! Durable message history: the [`MessageStore`] contract and its implementations.
+//!
+//! The room channel only talks to this trait. Every implementation must give each room ids strictly increasing from
+//! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
+//! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
+
+pub mod memory;
+
+use async_trait::async_trait;
+use protocol::chat::Message;
+use thiserror::Error;
+
+pub use memory::MemoryStore;
+
+/// A message about to be stored; the store assigns its id.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    /// Room slug (not the topic).
+    pub room: String,
+    /// Author's display name.
+    pub user: String,
+    /// Normalized body.
+    pub body: String,
+    /// Optional idempotency key chosen by the client.
+    pub client_id: Option<String>,
+    /// Server clock, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// The stored message (the original one for a duplicate `client_id`).
+    pub message: Message,
+    /// True when the `client_id` was seen before and nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A room with recent activity, for the home page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomActivity {
+    /// Room slug.
+    pub room: String,
+    /// Timestamp of its newest message.
+    pub last_message_at: i64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backing database reported an error.
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// The store is shutting down and accepts no more writes.
+    #[error("store is closed")]
+    Closed,
+}
+
+/// Where messages live. Implementations are shared by every connection (`Arc<dyn MessageStore>`).
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Stores a message durably, then returns it with its id.
+    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError>;
+    /// The newest `limit` messages of a room, oldest first.
+    async fn latest(&self, room: &str, limit: usize) -> Result<Vec<Message>, StoreError>;
+    /// Messages with `id > after_id`, oldest first, at most `limit`.
+    async fn after(
+        &self,
+        room: &str,
+        after_id: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Messages with `id < before_id`, oldest first: the `limit` newest of them.
+    async fn before(
+        &self,
+        room: &str,
+        before_id: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Rooms ordered by their newest message, most recent first.
+    async fn recent_rooms(&self, limit: usize) -> Result<Vec<RoomActivity>, StoreError>;
+    /// Ok when the store can serve requests (`/healthz`).
+    async fn health(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,246 @@
+//! Connect-time checks shared by every transport: serializer version, Origin, and who the client is.
+//!
+//! Order follows Phoenix: the Origin check first, then the version, then the connect params. Every refusal is an
+//! HTTP 403 with a short plain-text reason (never internals).
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, header};
+use protocol::{names::normalize_user_name, serializer::Vsn};
+
+/// Why a connection attempt is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The Origin header names a site that may not open sockets here.
+    #[error("origin not allowed")]
+    Origin,
+    /// The `vsn` param matches no supported serializer.
+    #[error("unsupported protocol version")]
+    Version,
+    /// The `user` param is not a valid display name.
+    #[error("invalid user name")]
+    UserName,
+    /// The token is invalid, tampered with or expired.
+    #[error("invalid token")]
+    Token,
+    /// Subprotocols were offered but `phoenix` was not among them.
+    #[error("unsupported subprotocol")]
+    Subprotocol,
+}
+
+/// Who may open sockets: the request's own host, plus an allow-list.
+#[derive(Debug, Clone, Default)]
+pub struct OriginPolicy {
+    /// Extra allowed origins: `https://example.com`, `//example.com:8080`, `//*.example.com`.
+    pub allowed: Vec<String>,
+}
+
+/// The parts of an origin that are compared.
+#[derive(Debug, PartialEq, Eq)]
+struct OriginParts<'a> {
+    scheme: Option<&'a str>,
+    host: &'a str,
+    port: Option<&'a str>,
+}
+
+fn parse_origin(origin: &str) -> Option<OriginParts<'_>> {
+    let (scheme, rest) = match origin.split_once("//") {
+        Some((scheme, rest)) => (scheme.strip_suffix(':').filter(|s| !s.is_empty()), rest),
+        None => return None,
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()) => {
+            (host, Some(port))
+        }
+        _ => (authority, None),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(OriginParts { scheme, host, port })
+}
+
+fn host_only(host_header: &str) -> &str {
+    match host_header.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => host_header,
+    }
+}
+
+impl OriginPolicy {
+    /// Phoenix's `check_origin`: no Origin header is allowed; otherwise the origin's host must equal the request's
+    /// host, or match an allow-list entry (scheme and port compared when the entry has them, `*.` for subdomains).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin.to_str().map_err(|_| Refusal::Origin)?;
+        let parts = parse_origin(origin).ok_or(Refusal::Origin)?;
+        let request_host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(host_only);
+        if request_host.is_some_and(|host| host.eq_ignore_ascii_case(parts.host)) {
+            return Ok(());
+        }
+        let allowed = self
+            .allowed
+            .iter()
+            .filter_map(|entry| parse_origin(entry))
+            .any(|entry| {
+                let host_ok = match entry.host.strip_prefix("*.") {
+                    Some(domain) => {
+                        parts.host.eq_ignore_ascii_case(domain)
+                            || parts
+                                .host
+                                .to_ascii_lowercase()
+                                .ends_with(&format!(".{}", domain.to_ascii_lowercase()))
+                    }
+                    None => parts.host.eq_ignore_ascii_case(entry.host),
+                };
+                host_ok
+                    && entry.scheme.is_none_or(|s| parts.scheme == Some(s))
+                    && entry.port.is_none_or(|p| parts.port == Some(p))
+            });
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refusal::Origin)
+        }
+    }
+}
+
+/// The identity and serializer a connection was accepted with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Negotiated serializer.
+    pub vsn: Vsn,
+    /// Display name (presence key).
+    pub user: String,
+    /// True when a verified token fixed the identity.
+    pub authenticated: bool,
+}
+
+/// Decides whether a client with these query params may connect, and as whom.
+pub fn accept(
+    params: &HashMap<String, String>,
+    auth_token: Option<&str>,
+) -> Result<Accepted, Refusal> {
+    let vsn = Vsn::negotiate(params.get("vsn").map(String::as_str)).ok_or(Refusal::Version)?;
+    if params.contains_key("token") || auth_token.is_some() {
+        // Accounts and signed tokens arrive with the auth module; until then no token can be verified.
+        return Err(Refusal::Token);
+    }
+    let user = match params.get("user") {
+        Some(raw) => normalize_user_name(raw).map_err(|_| Refusal::UserName)?,
+        None => crate::names::random_guest_name(),
+    };
+    Ok(Accepted {
+        vsn,
+        user,
+        authenticated: false,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn origin_matrix() {
+        let policy = OriginPolicy {
+            allowed: vec!["https://app.example.com".into(), "//*.other.org".into()],
+        };
+        let host = "chat.local:3000";
+        assert_eq!(
+            policy.check(&headers(None, host)),
+            Ok(()),
+            "no Origin header is allowed"
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://chat.local:3000"), host)),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(&headers(Some("https://chat.local"), host)),
+            Ok(()),
+            "host only, like Phoenix"
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://evil.com"), host)),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(
+            policy.check(&headers(Some("null"), host)),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(
+            policy.check(&headers(Some("https://app.example.com"), host)),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://app.example.com"), host)),
+            Err(Refusal::Origin)
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://a.b.other.org"), host)),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://other.org"), host)),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(&headers(Some("http://notother.org"), host)),
+            Err(Refusal::Origin)
+        );
+    }
+
+    #[test]
+    fn version_and_names() {
+        let params = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None)
+                .unwrap()
+                .user,
+            "Ada"
+        );
+        assert_eq!(accept(&params(&[]), None).unwrap().vsn, Vsn::V1);
+        assert_eq!(
+            accept(&params(&[("vsn", "3.0.0")]), None),
+            Err(Refusal::Version)
+        );
+        assert_eq!(
+            accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None),
+            Err(Refusal::UserName)
+        );
+        assert_eq!(
+            accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None),
+            Err(Refusal::UserName)
+        );
+        let guest = accept(&params(&[("vsn", "2.0.0")]), None).unwrap();
+        assert!(
+            normalize_user_name(&guest.user).is_ok(),
+            "random guest names are valid names: {}",
+            guest.user
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! `GET /socket/websocket`: the WebSocket transport.
+//!
+//! Checks Origin, serializer version, subprotocols and identity before upgrading (403 otherwise), then runs a
+//! [`Connection`] over the socket. Buffers are kept small on purpose: tungstenite's defaults (128 KiB read buffer,
+//! allocated eagerly) would dominate the memory of an idle connection.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering},
+};
+
+use axum::{
+    extract::{
+        Query, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use futures::SinkExt;
+use tokio_tungstenite::tungstenite;
+
+use super::{
+    Inbound, ReceiveError, Transport,
+    connect::{self, Refusal},
+};
+use crate::{
+    channel::SocketInfo,
+    http::AppState,
+    socket::{Connection, outbound::Encoded},
+};
+
+/// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Per-connection read buffer. Frames are small JSON; a larger buffer only costs memory on idle sockets.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Writes are batched by the connection (one flush per wakeup), so tungstenite needs no buffering of its own.
+const WRITE_BUFFER_BYTES: usize = 0;
+/// Prefix of the phoenix 1.8 `authToken` subprotocol.
+const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        tracing::info!(reason = %self, "socket connection refused");
+        (StatusCode::FORBIDDEN, self.to_string()).into_response()
+    }
+}
+
+/// What the client offered in `Sec-WebSocket-Protocol`.
+struct Subprotocols {
+    offered_any: bool,
+    offered_phoenix: bool,
+    auth_token: Option<String>,
+}
+
+fn subprotocols(ws: &WebSocketUpgrade) -> Result<Subprotocols, Refusal> {
+    let mut result = Subprotocols {
+        offered_any: false,
+        offered_phoenix: false,
+        auth_token: None,
+    };
+    for value in ws.requested_protocols() {
+        let Ok(value) = value.to_str() else {
+            return Err(Refusal::Subprotocol);
+        };
+        for protocol in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            result.offered_any = true;
+            if protocol == "phoenix" {
+                result.offered_phoenix = true;
+            } else if let Some(encoded) = protocol.strip_prefix(AUTH_TOKEN_PREFIX) {
+                result.auth_token = Some(decode_auth_token(encoded).ok_or(Refusal::Token)?);
+            }
+        }
+    }
+    if result.offered_any && !result.offered_phoenix {
+        return Err(Refusal::Subprotocol);
+    }
+    Ok(result)
+}
+
+/// phoenix.js encodes with `btoa` (standard alphabet) and strips the padding; accept URL-safe too.
+fn decode_auth_token(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let engines = [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    engines
+        .iter()
+        .find_map(|engine| engine.decode(encoded.trim_end_matches('=')).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+/// The upgrade handler.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    mut ws: WebSocketUpgrade,
+) -> Result<Response, Refusal> {
+    state.origins.check(&headers)?;
+    let offered = subprotocols(&ws)?;
+    let accepted = connect::accept(&params, offered.auth_token.as_deref())?;
+    if offered.offered_phoenix {
+        ws.set_selected_protocol(HeaderValue::from_static("phoenix"));
+    }
+    let services = state.sockets.clone();
+    let info = SocketInfo {
+        conn: state.next_conn_id.fetch_add(1, Ordering::Relaxed),
+        user: Arc::from(accepted.user),
+        authenticated: accepted.authenticated,
+        vsn: accepted.vsn,
+    };
+    let response = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            let tracker = services.connections.clone();
+            tracker.track_future(async move {
+                let ended = Connection::new(WebSocketTransport { socket }, info, services)
+                    .run()
+                    .await;
+                tracing::debug!(?ended, "socket closed");
+            })
+        });
+    Ok(response)
+}
+
+/// [`Transport`] over an axum WebSocket.
+pub struct WebSocketTransport {
+    socket: WebSocket,
+}
+
+impl Transport for WebSocketTransport {
+    async fn recv(&mut self) -> Option<Result<Inbound, ReceiveError>> {
+        let message = match self.socket.recv().await? {
+            Ok(message) => message,
+            Err(error) => {
+                let too_large = error
+                    .into_inner()
+                    .downcast_ref::<tungstenite::Error>()
+                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+                return Some(Err(if too_large {
+                    ReceiveError::TooLarge
+                } else {
+                    ReceiveError::Broken("read".into())
+                }));
+            }
+        };
+        Some(Ok(match message {
+            Message::Text(text) => Inbound::Text(text.as_str().to_owned()),
+            Message::Binary(bytes) => Inbound::Binary(bytes),
+            Message::Ping(_) | Message::Pong(_) => Inbound::KeepAlive,
+            Message::Close(_) => Inbound::Closed,
+        }))
+    }
+
+    async fn send_all(&mut self, frames: Vec<Encoded>) -> Result<(), ReceiveError> {
+        for frame in frames {
+            let message = match frame {
+                Encoded::Text(text) => Message::Text(text),
+                Encoded::Binary(bytes) => Message::Binary(bytes),
+            };
+            self.socket
+                .feed(message)
+                .await
+                .map_err(|e| ReceiveError::Broken(e.to_string()))?;
+        }
+        self.socket
+            .flush()
+            .await
+            .map_err(|e| ReceiveError::Broken(e.to_string()))
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}

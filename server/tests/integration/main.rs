@@ -1,0 +1,9 @@
+//! Integration tests against a real server on `127.0.0.1:0`: one binary, one module per area.
+
+#![allow(clippy::unwrap_used)]
+
+mod dispatch;
+mod robustness;
+mod room;
+mod serializers;
+mod support;
