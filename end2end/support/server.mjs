@@ -10,7 +10,9 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."
 
 /** Path of the server binary under test: SERVER_BIN, else the release build. */
 export function serverBinary() {
-  return process.env.SERVER_BIN || path.join(repoRoot, "target", "release", "server");
+  const bin = process.env.SERVER_BIN;
+  if (bin) return path.resolve(process.cwd(), bin);
+  return path.join(repoRoot, "target", "release", "server");
 }
 
 /**

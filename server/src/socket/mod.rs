@@ -197,10 +197,12 @@ impl<T: Transport> Connection<T> {
                     let Some(channel) = self.channels.get(&message.topic) else {
                         continue;
                     };
-                    if let (Some(seq), Some(delivered)) = (message.seq, channel.delivered_up_to) {
-                        if seq <= delivered {
-                            continue;
-                        }
+                    let already_delivered = message
+                        .seq
+                        .zip(channel.delivered_up_to)
+                        .is_some_and(|(seq, delivered)| seq <= delivered);
+                    if already_delivered {
+                        continue;
                     }
                     if let Some(frame) = message.encoded(self.info.vsn) {
                         frames.push(frame);

@@ -44,17 +44,16 @@ impl MessageStore for MemoryStore {
     async fn append(&self, record: NewRecord) -> Result<Appended, StoreError> {
         Ok(self.with_rooms(|rooms| {
             let room = rooms.entry(record.room).or_default();
-            if let Some(id) = record
+            let original = record
                 .client_id
                 .as_ref()
                 .and_then(|c| room.client_ids.get(c))
-            {
-                if let Some(original) = room.messages.iter().find(|m| m.id == *id) {
-                    return Appended {
-                        message: original.clone(),
-                        duplicate: true,
-                    };
-                }
+                .and_then(|id| room.messages.iter().find(|m| m.id == *id));
+            if let Some(original) = original {
+                return Appended {
+                    message: original.clone(),
+                    duplicate: true,
+                };
             }
             let id = room.messages.last().map_or(1, |m| m.id + 1);
             let message = Message {

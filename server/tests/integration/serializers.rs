@@ -44,7 +44,7 @@ async fn v1_objects_without_join_ref() {
         client
             .send_text(r#"{"topic":"test:v1","event":"broadcast","payload":{"x":1},"ref":"3"}"#)
             .await;
-        let mut seen = vec![next_v1(&mut client).await, next_v1(&mut client).await];
+        let mut seen = [next_v1(&mut client).await, next_v1(&mut client).await];
         seen.sort_by_key(|m| m["event"].as_str().unwrap_or_default().to_owned());
         assert_eq!(
             seen[1],

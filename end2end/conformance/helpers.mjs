@@ -1,0 +1,243 @@
+// Shared helpers for the phoenix.js conformance suite: sockets built on the official `phoenix` client with the `ws`
+// transport, promisified join/push, event recorders, deterministic waiting and per-test cleanup.
+import { Socket } from "phoenix";
+import WebSocket from "ws";
+
+/** Default time limit for anything a test waits on. Generous: a debug build on a busy machine is slow. */
+export const TIMEOUT = 5_000;
+
+/** Polls `predicate` until it returns a truthy value, which is returned; rejects after `ms` with `what`. */
+export function waitFor(predicate, ms = TIMEOUT, what = "condition") {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = () => {
+      let value;
+      try {
+        value = predicate();
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (value) {
+        resolve(value);
+      } else if (Date.now() - started > ms) {
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      } else {
+        setTimeout(check, 5);
+      }
+    };
+    check();
+  });
+}
+
+/** Rejects after `ms` unless `promise` settles first. */
+export function withTimeout(promise, ms = TIMEOUT, what = "promise") {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+let roomCounter = 0;
+
+/** A fresh, valid room topic, unique within this process: `room:<prefix>-<n>-<random>`. */
+export function uniqueTopic(prefix = "t") {
+  roomCounter += 1;
+  return `room:${prefix}-${roomCounter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Creates a phoenix.js Socket on `wsUrl` with the `ws` transport and fast reconnect/rejoin backoffs, and records every
+ * decoded inbound message in `socket.received` (as {join_ref, ref, topic, event, payload}).
+ * `options` are passed through to the Socket constructor (e.g. `params`, `vsn`, `transport`).
+ */
+export function makeSocket(wsUrl, options = {}) {
+  const socket = new Socket(`${wsUrl}/socket`, {
+    transport: WebSocket,
+    reconnectAfterMs: () => 50,
+    rejoinAfterMs: () => 50,
+    timeout: TIMEOUT,
+    ...options,
+  });
+  socket.received = [];
+  socket.onMessage((message) => socket.received.push(message));
+  socket.opens = 0;
+  socket.errors = 0;
+  socket.closes = 0;
+  socket.onOpen(() => (socket.opens += 1));
+  socket.onError(() => (socket.errors += 1));
+  socket.onClose(() => (socket.closes += 1));
+  return socket;
+}
+
+/** Connects `socket` and resolves once it is open. */
+export async function connectSocket(socket, ms = TIMEOUT) {
+  const opensBefore = socket.opens;
+  socket.connect();
+  await waitFor(() => socket.opens > opensBefore, ms, "the socket to open");
+  return socket;
+}
+
+/** Disconnects `socket` and resolves once phoenix.js has torn the connection down. */
+export function disconnectSocket(socket, ms = TIMEOUT) {
+  return withTimeout(new Promise((resolve) => socket.disconnect(resolve)), ms, "socket.disconnect");
+}
+
+/**
+ * Per-test client registry: every socket made through it is disconnected by `closeAll()`, which tests register with
+ * `t.after(...)` so node exits even when an assertion fails half way.
+ */
+export function clients(server) {
+  const sockets = [];
+  return {
+    /** A new, not yet connected socket. */
+    socket(options = {}) {
+      const socket = makeSocket(server.wsUrl, options);
+      sockets.push(socket);
+      return socket;
+    },
+    /** A new socket, connected. */
+    async connected(options = {}) {
+      return connectSocket(this.socket(options));
+    },
+    /** A connected socket joined to `topic`; resolves {socket, channel, reply}. */
+    async joined(topic, { socket: socketOptions = {}, params = {} } = {}) {
+      const socket = await this.connected(socketOptions);
+      const channel = socket.channel(topic, params);
+      const reply = await joinOk(channel);
+      return { socket, channel, reply };
+    },
+    async closeAll() {
+      await Promise.all(sockets.splice(0).map((socket) => disconnectSocket(socket)));
+    },
+  };
+}
+
+/** Starts a client registry for test context `t` and registers its cleanup. */
+export function clientsFor(t, server) {
+  const registry = clients(server);
+  t.after(() => registry.closeAll());
+  return registry;
+}
+
+/**
+ * Turns a phoenix Push into a promise of {status, response}, where status is "ok", "error" or "timeout".
+ * Hooks stay registered on the push (phoenix keeps them across resends); only the first outcome settles the promise.
+ */
+export function settle(push) {
+  return new Promise((resolve) => {
+    push
+      .receive("ok", (response) => resolve({ status: "ok", response }))
+      .receive("error", (response) => resolve({ status: "error", response }))
+      .receive("timeout", () => resolve({ status: "timeout", response: undefined }));
+  });
+}
+
+/** Joins `channel`; resolves {status, response}. */
+export function join(channel) {
+  return settle(channel.join());
+}
+
+/** Joins `channel` and resolves the ok reply's response; throws on error or timeout. */
+export async function joinOk(channel) {
+  const { status, response } = await join(channel);
+  if (status !== "ok") throw new Error(`join ${channel.topic} failed: ${status} ${JSON.stringify(response)}`);
+  return response;
+}
+
+/** Pushes `event` on `channel`; resolves {status, response}. */
+export function push(channel, event, payload = {}, timeout = TIMEOUT) {
+  return settle(channel.push(event, payload, timeout));
+}
+
+/** Pushes and resolves the ok response; throws on error or timeout. */
+export async function pushOk(channel, event, payload = {}, timeout = TIMEOUT) {
+  const { status, response } = await push(channel, event, payload, timeout);
+  if (status !== "ok") throw new Error(`${event} failed: ${status} ${JSON.stringify(response)}`);
+  return response;
+}
+
+/** Records every payload of `event` on `channel` into the returned array. */
+export function record(channel, event = "message:new") {
+  const payloads = [];
+  channel.on(event, (payload) => payloads.push(payload));
+  return payloads;
+}
+
+/** Records every successful join reply of `channel` (the first join and every rejoin) with the join_ref it had. */
+export function recordJoins(channel) {
+  const joins = [];
+  channel.joinPush.receive("ok", (response) => joins.push({ joinRef: channel.joinRef(), response }));
+  return joins;
+}
+
+/** Waits until `payloads` holds a message with id `id` and returns it. */
+export function waitForMessage(payloads, id, ms = TIMEOUT) {
+  return waitFor(() => payloads.find((m) => m.id === id), ms, `message:new with id ${id}`);
+}
+
+/** Most `message:new` pushes one socket may make per window (server default: 20 per 10 s). */
+export const RATE_LIMIT = 20;
+
+/**
+ * Stores `bodies` in `topic` as user `user`, in order, using a fresh socket for every RATE_LIMIT messages so the
+ * per-socket rate limit never interferes. Resolves the ids. The seeding sockets are disconnected afterwards.
+ */
+export async function seed(server, topic, bodies, user = "seeder") {
+  const ids = [];
+  for (let start = 0; start < bodies.length; start += RATE_LIMIT) {
+    const socket = await connectSocket(makeSocket(server.wsUrl, { params: { user } }));
+    try {
+      const channel = socket.channel(topic, {});
+      await joinOk(channel);
+      for (const body of bodies.slice(start, start + RATE_LIMIT)) {
+        ids.push((await pushOk(channel, "message:new", { body })).id);
+      }
+    } finally {
+      await disconnectSocket(socket);
+    }
+  }
+  return ids;
+}
+
+/** `n` distinct bodies `prefix 1` … `prefix n`. */
+export function bodies(n, prefix = "msg") {
+  return Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`);
+}
+
+/**
+ * Opens a raw `ws` connection to `/socket/websocket` with `query` and resolves how the handshake ended:
+ * {statusCode} for a refused upgrade (via 'unexpected-response'), or {open: true} for an accepted one.
+ */
+export function rawHandshake(wsUrl, query) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${wsUrl}/socket/websocket?${query}`);
+      ws.on("unexpected-response", (_request, response) => {
+        let body = "";
+        response.on("data", (chunk) => (body += chunk));
+        response.on("end", () => {
+          resolve({ statusCode: response.statusCode, body });
+          ws.terminate();
+        });
+      });
+      ws.on("open", () => {
+        resolve({ open: true });
+        ws.close();
+      });
+      ws.on("error", reject);
+    }),
+    TIMEOUT,
+    `handshake ${query}`,
+  );
+}
+
+/** Messages shaped like chat-protocol.md's Message, with nothing else. */
+export function assertMessageShape(assert, message) {
+  assert.deepEqual(Object.keys(message).sort(), ["body", "id", "timestamp", "user"]);
+  assert.ok(Number.isInteger(message.id) && message.id >= 1, `id ${message.id}`);
+  assert.equal(typeof message.user, "string");
+  assert.equal(typeof message.body, "string");
+  assert.ok(Number.isInteger(message.timestamp), `timestamp ${message.timestamp}`);
+}
