@@ -7,6 +7,7 @@
 //! * [`socket`]: the per-connection state machine (dispatch table, outbound queue, rate limits).
 //! * [`channel`]: the `Channel` contract and the topic router; [`channels`]: the chat room channel.
 //! * [`pubsub`]: topic fan-out, encode-once broadcasts.
+//! * [`presence`]: who is online per topic, diffs coalesced per topic.
 //! * [`store`]: the `MessageStore` contract and its implementations.
 //! * [`names`]: random guest names and room slugs.
 //! * [`shutdown`], [`telemetry`]: signals and logging.
@@ -16,6 +17,7 @@ pub mod channels;
 pub mod config;
 pub mod http;
 pub mod names;
+pub mod presence;
 pub mod pubsub;
 pub mod shutdown;
 pub mod socket;
@@ -37,11 +39,16 @@ use crate::{
     channel::{Channel, ChannelRouter, router::InvalidPattern},
     channels::RoomChannel,
     config::{Cli, Command, Config},
+    presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
     store::{MemoryStore, MessageStore},
     transport::connect::OriginPolicy,
 };
+
+/// Presence diffs of one topic are coalesced over this window: short enough to feel instant, long enough that a
+/// join storm sends tens of diffs per second instead of one per joiner.
+const PRESENCE_WINDOW: Duration = Duration::from_millis(50);
 
 /// How long a draining server waits for its connections to send their close frames.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -87,6 +94,7 @@ pub struct Server {
     settings: SocketSettings,
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
+    presence_window: Duration,
     extra_channels: Vec<(String, Arc<dyn Channel>)>,
 }
 
@@ -98,6 +106,7 @@ impl Server {
             settings: SocketSettings::default(),
             store: Arc::new(MemoryStore::new()),
             pubsub: Arc::new(LocalPubSub::new()),
+            presence_window: PRESENCE_WINDOW,
             extra_channels: Vec::new(),
         }
     }
@@ -131,8 +140,12 @@ impl Server {
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;
         }
-        let room: Arc<dyn Channel> =
-            Arc::new(RoomChannel::new(self.store.clone(), self.pubsub.clone()));
+        let presence = Tracker::new(self.pubsub.clone(), self.presence_window);
+        let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(
+            self.store.clone(),
+            self.pubsub.clone(),
+            presence,
+        ));
         router = router.route("room:*", room)?;
         let drain = CancellationToken::new();
         let connections = tokio_util::task::TaskTracker::new();

@@ -62,7 +62,26 @@ pub struct Joined {
     /// it are dropped for this connection, so no message is shown twice around a join.
     pub delivered_up_to: Option<u64>,
     /// Pushes to write right after the join reply, in order (e.g. `presence_state`).
-    pub pushes: Vec<(String, Payload)>,
+    pub pushes: Vec<Push>,
+}
+
+/// A push to the joining client, `[join_ref, null, topic, event, payload]`.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A payload encoded for the connection's serializer.
+    Payload {
+        /// Event name.
+        event: String,
+        /// The payload.
+        payload: Payload,
+    },
+    /// A JSON object payload that is already encoded (shared by many joiners, e.g. a big room's presence state).
+    RawJson {
+        /// Event name.
+        event: String,
+        /// The payload as JSON text; must be a JSON object.
+        json: Arc<str>,
+    },
 }
 
 /// The answer to a message a channel handled.

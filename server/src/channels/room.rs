@@ -14,20 +14,21 @@ use protocol::{
         HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, Message,
         NewMessage, NewMessageReply, Typing, normalize_body,
     },
-    events::{HISTORY_BEFORE, MESSAGE_NEW, TYPING},
+    events::{HISTORY_BEFORE, MESSAGE_NEW, PRESENCE_STATE, TYPING},
     frame::Payload,
     names::{slug_from_topic, validate_room_slug},
+    presence::Meta,
     reasons,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::{
-    channel::reason_payload,
     channel::{
         Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome,
-        Termination,
+        Push, Termination, reason_payload,
     },
+    presence::Tracker,
     pubsub::{Broadcast, PubSub},
     store::{MessageStore, NewRecord},
 };
@@ -54,12 +55,21 @@ fn parse<T: DeserializeOwned>(payload: &Payload) -> Option<T> {
 pub struct RoomChannel {
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
+    presence: Arc<Tracker>,
 }
 
 impl RoomChannel {
-    /// A room channel storing into `store` and broadcasting through `pubsub`.
-    pub fn new(store: Arc<dyn MessageStore>, pubsub: Arc<dyn PubSub>) -> Self {
-        Self { store, pubsub }
+    /// A room channel storing into `store`, broadcasting through `pubsub` and tracking who is online in `presence`.
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        pubsub: Arc<dyn PubSub>,
+        presence: Arc<Tracker>,
+    ) -> Self {
+        Self {
+            store,
+            pubsub,
+            presence,
+        }
     }
 
     /// The join reply's history: the gap after `last_seen_id` when it is small enough, else the latest messages.
@@ -123,18 +133,31 @@ impl Channel for RoomChannel {
         };
         let reply =
             serde_json::to_value(reply).map_err(|_| reason_payload(reasons::JOIN_CRASHED))?;
+        // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
+        let user = context.socket.user.to_string();
+        let meta = Meta::new()
+            .with("online_at", now_millis())
+            .with("typing", false);
+        let (phx_ref, state) = self.presence.track(request.topic, &user, meta);
         let instance = RoomInstance {
             room: slug.to_owned(),
             topic: request.topic.clone(),
-            user: context.socket.user.to_string(),
+            user,
             store: self.store.clone(),
             pubsub: self.pubsub.clone(),
+            presence: self.presence.clone(),
+            phx_ref,
+            typing: false,
         };
+        let pushes = vec![Push::RawJson {
+            event: PRESENCE_STATE.to_owned(),
+            json: state,
+        }];
         Ok(Joined {
             reply,
             instance: Box::new(instance),
             delivered_up_to,
-            pushes: Vec::new(),
+            pushes,
         })
     }
 }
@@ -146,6 +169,10 @@ struct RoomInstance {
     user: String,
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
+    presence: Arc<Tracker>,
+    /// This connection's current presence meta (changes on every update).
+    phx_ref: String,
+    typing: bool,
 }
 
 impl RoomInstance {
@@ -224,7 +251,19 @@ impl ChannelInstance for RoomInstance {
             MESSAGE_NEW => self.new_message(&payload, context).await,
             HISTORY_BEFORE => self.history_before(&payload).await,
             TYPING => match parse::<Typing>(&payload) {
-                Some(_typing) => Ok(Outcome::ok(json!({}))),
+                Some(Typing { typing }) => {
+                    if typing != self.typing {
+                        let fields = [("typing", Value::Bool(typing))];
+                        if let Some(phx_ref) =
+                            self.presence
+                                .update(&self.topic, &self.user, &self.phx_ref, &fields)
+                        {
+                            self.phx_ref = phx_ref;
+                            self.typing = typing;
+                        }
+                    }
+                    Ok(Outcome::ok(json!({})))
+                }
                 None => Ok(Outcome::error(reasons::INVALID_PAYLOAD)),
             },
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
@@ -232,6 +271,8 @@ impl ChannelInstance for RoomInstance {
     }
 
     fn terminate(&mut self, reason: Termination) {
+        self.presence
+            .untrack(&self.topic, &self.user, &self.phx_ref);
         tracing::trace!(room = %self.room, user = %self.user, ?reason, "left room");
     }
 }

@@ -31,9 +31,9 @@ use protocol::{
 };
 use serde_json::json;
 
-use super::{Connection, JoinedChannel};
+use super::{Connection, JoinedChannel, encode_raw_push};
 use crate::{
-    channel::{ChannelContext, JoinRequest, Outcome, Termination, reason_payload},
+    channel::{ChannelContext, JoinRequest, Outcome, Push, Termination, reason_payload},
     pubsub::Subscriber,
     transport::{Inbound, Transport},
 };
@@ -179,13 +179,21 @@ impl<T: Transport> Connection<T> {
                     STATUS_OK,
                     &Payload::Json(joined.reply),
                 );
-                for (event, payload) in &joined.pushes {
-                    self.answer(&Outgoing::Push {
-                        join_ref: join_ref.as_deref(),
-                        topic: &topic,
-                        event,
-                        payload,
-                    });
+                for push in &joined.pushes {
+                    match push {
+                        Push::Payload { event, payload } => self.answer(&Outgoing::Push {
+                            join_ref: join_ref.as_deref(),
+                            topic: &topic,
+                            event,
+                            payload,
+                        }),
+                        Push::RawJson { event, json } => {
+                            let vsn = self.info.vsn;
+                            let frame =
+                                encode_raw_push(vsn, join_ref.as_deref(), &topic, event, json);
+                            self.immediate.push(frame);
+                        }
+                    }
                 }
                 let channel = JoinedChannel {
                     join_ref,

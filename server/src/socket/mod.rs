@@ -294,3 +294,27 @@ impl<T: Transport> Connection<T> {
         self.info.vsn
     }
 }
+
+/// Encodes `[join_ref, null, topic, event, <json>]` (V2) or the V1 object around an already encoded JSON payload,
+/// without parsing it again: a big room's `presence_state` is encoded once and wrapped for every joiner.
+pub fn encode_raw_push(
+    vsn: Vsn,
+    join_ref: Option<&str>,
+    topic: &str,
+    event: &str,
+    json: &str,
+) -> Encoded {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    let text = match vsn {
+        Vsn::V2 => {
+            let join_ref = join_ref.map_or_else(|| "null".to_owned(), quote);
+            format!("[{join_ref},null,{},{},{json}]", quote(topic), quote(event))
+        }
+        Vsn::V1 => format!(
+            r#"{{"event":{},"payload":{json},"ref":null,"topic":{}}}"#,
+            quote(event),
+            quote(topic)
+        ),
+    };
+    Encoded::Text(text.into())
+}

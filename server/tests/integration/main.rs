@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod dispatch;
+mod presence;
 mod robustness;
 mod room;
 mod serializers;

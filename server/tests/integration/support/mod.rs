@@ -319,6 +319,28 @@ impl Client {
         .await
     }
 
+    /// Asserts no frame of `event` on `topic` arrives within `quiet` (other frames are kept for later assertions).
+    pub async fn refute_event(&mut self, topic: &str, event: &str, quiet: Duration) {
+        let matches = |f: &Frame| f.topic == topic && f.event == event;
+        assert!(
+            !self.pending.iter().any(matches),
+            "unexpected {event}: {:?}",
+            self.pending
+        );
+        let deadline = tokio::time::Instant::now() + quiet;
+        while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let frame = Frame::from_v2(serde_json::from_str(text.as_str()).unwrap());
+                    assert!(!matches(&frame), "unexpected {frame:?}");
+                    self.pending.push_back(frame);
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+    }
+
     /// Asserts nothing arrives for `quiet`.
     pub async fn assert_silent(&mut self, quiet: Duration) {
         assert!(

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use server::{
     channel::{
         Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome,
-        Termination,
+        Push, Termination,
     },
     pubsub::{Broadcast, PubSub},
 };
@@ -38,10 +38,10 @@ impl Channel for TestChannel {
         if params["crash"] == json!(true) {
             panic!("join crash requested by the test");
         }
-        let pushes = vec![(
-            "welcome".to_owned(),
-            Payload::Json(json!({"topic": request.topic.to_string()})),
-        )];
+        let pushes = vec![Push::Payload {
+            event: "welcome".to_owned(),
+            payload: Payload::Json(json!({"topic": request.topic.to_string()})),
+        }];
         Ok(Joined {
             reply: json!({"joined": request.topic.to_string()}),
             instance: Box::new(TestInstance {

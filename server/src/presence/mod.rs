@@ -1,0 +1,219 @@
+//! Presence: who is online in each topic, with Phoenix's wire format.
+//!
+//! [`Tracker`] keeps every topic's [`TopicPresence`] in sharded maps. Tracks, updates and untracks change the state
+//! at once (a joiner's `presence_state` is always current) but their `presence_diff` is coalesced per topic: the
+//! first change after a quiet period is broadcast immediately, later ones within [`Tracker::window`] are folded into
+//! one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
+//! the wire format stays Phoenix's, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
+//! test in `protocol::presence`).
+
+pub mod topic;
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine;
+use protocol::{events::PRESENCE_DIFF, frame::Payload, presence::Meta};
+use tokio::time::Instant;
+
+use crate::pubsub::{Broadcast, PubSub};
+
+pub use topic::TopicPresence;
+
+/// Number of shards of the topic map.
+const SHARDS: usize = 32;
+
+struct TopicEntry {
+    presence: TopicPresence,
+    last_flush: Option<Instant>,
+    flush_scheduled: bool,
+}
+
+/// Tracks presences of every topic on this node and broadcasts their diffs.
+pub struct Tracker {
+    shards: Vec<Mutex<HashMap<Arc<str>, TopicEntry>>>,
+    hasher: RandomState,
+    pubsub: Arc<dyn PubSub>,
+    window: Duration,
+    next_ref: AtomicU64,
+    me: Weak<Tracker>,
+}
+
+impl Tracker {
+    /// A tracker broadcasting through `pubsub`, coalescing diffs over `window`.
+    pub fn new(pubsub: Arc<dyn PubSub>, window: Duration) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            pubsub,
+            window,
+            next_ref: AtomicU64::new(0),
+            me: me.clone(),
+        })
+    }
+
+    /// The coalescing window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    fn shard(&self, topic: &str) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
+        let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
+        // Each operation leaves the map consistent before it can panic, so a poisoned shard is still usable.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A unique, opaque `phx_ref`: 16 URL-safe characters from the wall clock and a counter, like Phoenix's.
+    pub fn make_ref(&self) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let counter = self.next_ref.fetch_add(1, Ordering::Relaxed) as u32;
+        let mut bytes = [0u8; 12];
+        bytes[..8].copy_from_slice(&nanos.to_be_bytes());
+        bytes[8..].copy_from_slice(&counter.to_be_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Tracks `meta` (which gets a fresh `phx_ref`) under `key` in `topic`; returns the ref and the encoded state
+    /// including this meta, for the joiner's `presence_state`.
+    pub fn track(&self, topic: &Arc<str>, key: &str, meta: Meta) -> (String, Arc<str>) {
+        let phx_ref = self.make_ref();
+        let meta = meta.with(protocol::presence::PHX_REF, phx_ref.clone());
+        let state = self.change(topic, |presence| {
+            presence.track(key, meta);
+            true
+        });
+        (phx_ref, state)
+    }
+
+    /// Replaces the meta `old_ref` with `fields` merged into a copy of it; returns the new ref, or `None` if
+    /// `old_ref` is not tracked.
+    pub fn update(
+        &self,
+        topic: &Arc<str>,
+        key: &str,
+        old_ref: &str,
+        fields: &[(&str, serde_json::Value)],
+    ) -> Option<String> {
+        let new_ref = self.make_ref();
+        let mut updated = false;
+        self.change(topic, |presence| {
+            let Some(old) = presence.meta(key, old_ref) else {
+                return false;
+            };
+            let mut meta = old.clone();
+            for (field, value) in fields {
+                meta.insert(*field, value.clone());
+            }
+            meta.insert(protocol::presence::PHX_REF, new_ref.clone());
+            updated = presence.update(key, old_ref, meta);
+            updated
+        });
+        updated.then_some(new_ref)
+    }
+
+    /// Removes the meta `phx_ref` of `key`.
+    pub fn untrack(&self, topic: &Arc<str>, key: &str, phx_ref: &str) {
+        self.change(topic, |presence| presence.untrack(key, phx_ref));
+    }
+
+    /// The encoded `presence_state` of `topic` (`{}` when nobody is there).
+    pub fn state(&self, topic: &Arc<str>) -> Arc<str> {
+        let mut shard = self.shard(topic);
+        shard
+            .get_mut(topic)
+            .map_or_else(|| Arc::from("{}"), |entry| entry.presence.encoded_state())
+    }
+
+    /// Number of keys present in `topic`.
+    pub fn count(&self, topic: &str) -> usize {
+        self.shard(topic)
+            .get(topic)
+            .map_or(0, |entry| entry.presence.len())
+    }
+
+    /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.
+    /// Returns the encoded state after the change.
+    fn change(
+        &self,
+        topic: &Arc<str>,
+        change: impl FnOnce(&mut TopicPresence) -> bool,
+    ) -> Arc<str> {
+        let mut shard = self.shard(topic);
+        let entry = shard.entry(topic.clone()).or_insert_with(|| TopicEntry {
+            presence: TopicPresence::default(),
+            last_flush: None,
+            flush_scheduled: false,
+        });
+        let changed = change(&mut entry.presence);
+        let state = entry.presence.encoded_state();
+        if !changed || entry.flush_scheduled {
+            return state;
+        }
+        let now = Instant::now();
+        match entry.last_flush {
+            Some(last) if now < last + self.window => {
+                entry.flush_scheduled = true;
+                self.schedule_flush(topic.clone(), last + self.window);
+            }
+            _ => {
+                // Broadcast while holding the shard lock: two diffs of one topic must reach the pubsub in order.
+                let diff = entry.presence.take_pending();
+                entry.last_flush = Some(now);
+                if entry.presence.is_idle() {
+                    shard.remove(topic);
+                }
+                self.broadcast(topic, diff);
+            }
+        }
+        state
+    }
+
+    fn schedule_flush(&self, topic: Arc<str>, at: Instant) {
+        let Some(tracker) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            tracker.flush(&topic);
+        });
+    }
+
+    /// Broadcasts the pending diff of `topic`, if any.
+    fn flush(&self, topic: &Arc<str>) {
+        let mut shard = self.shard(topic);
+        let Some(entry) = shard.get_mut(topic) else {
+            return;
+        };
+        entry.flush_scheduled = false;
+        entry.last_flush = Some(Instant::now());
+        let diff = entry.presence.take_pending();
+        if entry.presence.is_idle() {
+            shard.remove(topic);
+        }
+        self.broadcast(topic, diff);
+    }
+
+    fn broadcast(&self, topic: &Arc<str>, diff: protocol::presence::PresenceDiff) {
+        if diff.is_empty() {
+            return;
+        }
+        match serde_json::to_value(&diff) {
+            Ok(payload) => {
+                let message = Broadcast::new(topic.clone(), PRESENCE_DIFF, Payload::Json(payload));
+                self.pubsub.broadcast(Arc::new(message));
+            }
+            Err(error) => tracing::error!(%error, %topic, "presence diff not encodable"),
+        }
+    }
+}
