@@ -76,10 +76,8 @@ impl TopicPresence {
 
     /// The `presence_state` payload as JSON text, encoded once per version.
     pub fn encoded_state(&mut self) -> Arc<str> {
-        if let Some((version, text)) = &self.encoded {
-            if *version == self.version {
-                return text.clone();
-            }
+        if let Some((_, text)) = self.encoded.as_ref().filter(|(v, _)| *v == self.version) {
+            return text.clone();
         }
         let text: Arc<str> =
             Arc::from(serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".to_owned()));
