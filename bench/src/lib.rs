@@ -1,1 +1,15 @@
-//! placeholder
+//! Load generator for the chat server: native Phoenix-protocol clients and the scenarios that measure the server.
+//!
+//! * [`client`]: a minimal V2 client (connect, join, push) on tokio-tungstenite.
+//! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
+
+pub mod client;
+pub mod storm;
+
+/// Raises this process's open-file limit to its hard limit (each client is a socket).
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(_) => 1024,
+    }
+}

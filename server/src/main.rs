@@ -7,6 +7,10 @@ use server::config::Cli;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     server::telemetry::init();
+    // Every client is a socket: lift the soft open-file limit to the hard one.
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(%error, "cannot raise the open-file limit");
+    }
     match server::main_with(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

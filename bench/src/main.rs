@@ -1,0 +1,89 @@
+//! `bench`: load scenarios against a running chat server. Each prints a table and can write its report as JSON.
+
+use std::time::Duration;
+
+use bench::storm::{self, StormConfig};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bench", about = "Load generator for the chat server")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Presence join storm: N clients join one room at once; every client must see all N members.
+    Storm {
+        /// Socket endpoint.
+        #[arg(long, default_value = "ws://127.0.0.1:3000/socket/websocket")]
+        url: String,
+        /// Number of clients.
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        /// Room slug (use a fresh one per run).
+        #[arg(long, default_value = "join-storm")]
+        room: String,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let fd_limit = bench::raise_fd_limit();
+    match cli.scenario {
+        Scenario::Storm {
+            url,
+            clients,
+            room,
+            concurrency,
+            timeout,
+            json,
+        } => {
+            let config = StormConfig {
+                url,
+                clients,
+                room,
+                concurrency,
+                timeout: Duration::from_secs(timeout),
+            };
+            let report = storm::run(config).await;
+            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            let table = format!(
+                "join storm (fd limit {fd_limit})\n  clients        {}\n  joined         {}\n  failed         {}\n  converged      {}\n  all joined     {:.2} s\n  all converged  {}\n  frames         {}\n  bytes          {:.1} MB",
+                report.clients,
+                report.joined,
+                report.failed,
+                report.converged,
+                report.all_joined_s,
+                report
+                    .all_converged_s
+                    .map_or("no".to_owned(), |s| format!("{s:.2} s")),
+                report.frames,
+                report.bytes as f64 / 1e6,
+            );
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{table}");
+            }
+            if let Some(path) = json {
+                let _ = std::fs::write(path, text);
+            }
+            if report.converged == report.clients {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
