@@ -69,11 +69,7 @@ impl BenchClient {
     }
 
     /// Sends `phx_join` with join_ref = ref; returns the join_ref.
-    pub async fn send_join(
-        &mut self,
-        topic: &str,
-        payload: &serde_json::Value,
-    ) -> Result<String, ClientError> {
+    pub async fn send_join(&mut self, topic: &str, payload: &serde_json::Value) -> Result<String, ClientError> {
         self.next_ref += 1;
         let join_ref = self.next_ref.to_string();
         let text = serde_json::to_string(&(&join_ref, &join_ref, topic, "phx_join", payload))?;

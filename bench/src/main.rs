@@ -42,21 +42,8 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let fd_limit = bench::raise_fd_limit();
     match cli.scenario {
-        Scenario::Storm {
-            url,
-            clients,
-            room,
-            concurrency,
-            timeout,
-            json,
-        } => {
-            let config = StormConfig {
-                url,
-                clients,
-                room,
-                concurrency,
-                timeout: Duration::from_secs(timeout),
-            };
+        Scenario::Storm { url, clients, room, concurrency, timeout, json } => {
+            let config = StormConfig { url, clients, room, concurrency, timeout: Duration::from_secs(timeout) };
             let report = storm::run(config).await;
             let text = serde_json::to_string_pretty(&report).unwrap_or_default();
             let table = format!(
@@ -66,9 +53,7 @@ async fn main() -> std::process::ExitCode {
                 report.failed,
                 report.converged,
                 report.all_joined_s,
-                report
-                    .all_converged_s
-                    .map_or("no".to_owned(), |s| format!("{s:.2} s")),
+                report.all_converged_s.map_or("no".to_owned(), |s| format!("{s:.2} s")),
                 report.frames,
                 report.bytes as f64 / 1e6,
             );

@@ -90,10 +90,7 @@ struct View {
 
 impl View {
     fn new(size: usize) -> Self {
-        Self {
-            refs: vec![0; size],
-            present: 0,
-        }
+        Self { refs: vec![0; size], present: 0 }
     }
 
     fn index(key: &str) -> Option<usize> {
@@ -241,17 +238,9 @@ pub async fn run(config: StormConfig) -> StormReport {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::with_capacity(config.clients);
     for index in 0..config.clients {
-        let (config, shared, gate, stop) = (
-            config.clone(),
-            shared.clone(),
-            gate.clone(),
-            stop_rx.clone(),
-        );
+        let (config, shared, gate, stop) = (config.clone(), shared.clone(), gate.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            if run_client(index, config, shared.clone(), gate, stop)
-                .await
-                .is_err()
-            {
+            if run_client(index, config, shared.clone(), gate, stop).await.is_err() {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -290,16 +279,13 @@ mod tests {
     #[test]
     fn view_applies_state_and_diffs_by_ref() {
         let mut view = View::new(3);
-        view.apply_diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{}}"#)
-            .unwrap();
-        view.apply_state(r#"{"s0":{"metas":[{"phx_ref":"a"}]},"s1":{"metas":[{"phx_ref":"b"}]}}"#)
-            .unwrap();
+        view.apply_diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{}}"#).unwrap();
+        view.apply_state(r#"{"s0":{"metas":[{"phx_ref":"a"}]},"s1":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
         assert_eq!(view.present, 2);
         view.apply_diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{"s0":{"metas":[{"phx_ref":"x"}]}}}"#)
             .unwrap();
         assert_eq!(view.present, 3, "a leave of an unknown ref removes nothing");
-        view.apply_diff(r#"{"joins":{},"leaves":{"s0":{"metas":[{"phx_ref":"a"}]}}}"#)
-            .unwrap();
+        view.apply_diff(r#"{"joins":{},"leaves":{"s0":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
         assert_eq!(view.present, 2);
     }
 }

@@ -8,13 +8,9 @@ use server::{Server, config::Config};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_join_storm_converges() {
     let data = std::env::temp_dir().join(format!("bench-smoke-{}", std::process::id()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(
-        Server::new(Config::for_data_dir(&data)).run(listener, std::future::pending()),
-    );
+    let server = tokio::spawn(Server::new(Config::for_data_dir(&data)).run(listener, std::future::pending()));
     let report = storm::run(StormConfig {
         url: format!("ws://{addr}/socket/websocket"),
         clients: 60,

@@ -86,9 +86,7 @@ impl HistoryBefore {
     /// The page size to use: the default when absent, at most [`HISTORY_MAX_LIMIT`]. Oversized requests are clamped
     /// rather than refused because the client loses nothing: it pages again from the oldest id it got.
     pub fn effective_limit(&self) -> u32 {
-        self.limit
-            .unwrap_or(HISTORY_DEFAULT_LIMIT)
-            .min(HISTORY_MAX_LIMIT)
+        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(HISTORY_MAX_LIMIT)
     }
 }
 
@@ -116,9 +114,7 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// An error reply with the given reason, usually a [`crate::reasons`] constant.
     pub fn new(reason: &str) -> Self {
-        Self {
-            reason: reason.to_owned(),
-        }
+        Self { reason: reason.to_owned() }
     }
 }
 
@@ -170,9 +166,7 @@ pub fn normalize_body(raw: &str) -> Result<String, BodyError> {
     // Count lazily: stop one past the limit so a huge body costs no more than a legal one.
     let chars = body.chars().take(MAX_BODY_CHARS + 1).count();
     if chars > MAX_BODY_CHARS {
-        return Err(BodyError::TooLong {
-            chars: body.chars().count(),
-        });
+        return Err(BodyError::TooLong { chars: body.chars().count() });
     }
     Ok(body.to_owned())
 }
@@ -186,30 +180,16 @@ mod tests {
 
     #[test]
     fn message_wire_shape() {
-        let message = Message {
-            id: 17,
-            user: "alice".into(),
-            body: "hello".into(),
-            timestamp: 1_763_780_000_000,
-        };
-        let value =
-            json!({"id": 17, "user": "alice", "body": "hello", "timestamp": 1_763_780_000_000_i64});
+        let message = Message { id: 17, user: "alice".into(), body: "hello".into(), timestamp: 1_763_780_000_000 };
+        let value = json!({"id": 17, "user": "alice", "body": "hello", "timestamp": 1_763_780_000_000_i64});
         assert_eq!(to_value(&message).unwrap(), value);
         assert_eq!(from_value::<Message>(value).unwrap(), message);
     }
 
     #[test]
     fn join_params_accepts_empty_null_and_unknown_fields() {
-        assert_eq!(
-            from_value::<JoinParams>(json!({})).unwrap(),
-            JoinParams::default()
-        );
-        assert_eq!(
-            from_value::<JoinParams>(json!({"last_seen_id": null}))
-                .unwrap()
-                .last_seen_id,
-            None
-        );
+        assert_eq!(from_value::<JoinParams>(json!({})).unwrap(), JoinParams::default());
+        assert_eq!(from_value::<JoinParams>(json!({"last_seen_id": null})).unwrap().last_seen_id, None);
         let params: JoinParams = from_value(json!({"last_seen_id": 10, "extra": true})).unwrap();
         assert_eq!(params.last_seen_id, Some(10));
         assert!(from_value::<JoinParams>(json!({"last_seen_id": "10"})).is_err());
@@ -218,28 +198,15 @@ mod tests {
 
     #[test]
     fn join_reply_wire_shape() {
-        let reply = JoinReply {
-            user: "bob".into(),
-            messages: vec![],
-            recovered: true,
-        };
-        assert_eq!(
-            to_value(&reply).unwrap(),
-            json!({"user": "bob", "messages": [], "recovered": true})
-        );
+        let reply = JoinReply { user: "bob".into(), messages: vec![], recovered: true };
+        assert_eq!(to_value(&reply).unwrap(), json!({"user": "bob", "messages": [], "recovered": true}));
     }
 
     #[test]
     fn new_message_client_id_is_optional() {
-        let plain = NewMessage {
-            body: "hi".into(),
-            client_id: None,
-        };
+        let plain = NewMessage { body: "hi".into(), client_id: None };
         assert_eq!(to_value(&plain).unwrap(), json!({"body": "hi"}));
-        assert_eq!(
-            from_value::<NewMessage>(json!({"body": "hi"})).unwrap(),
-            plain
-        );
+        assert_eq!(from_value::<NewMessage>(json!({"body": "hi"})).unwrap(), plain);
         let with_id: NewMessage = from_value(json!({"body": "hi", "client_id": "u-1"})).unwrap();
         assert_eq!(with_id.client_id.as_deref(), Some("u-1"));
         assert!(from_value::<NewMessage>(json!({})).is_err());
@@ -248,22 +215,10 @@ mod tests {
 
     #[test]
     fn small_payloads() {
-        assert_eq!(
-            to_value(NewMessageReply { id: 3 }).unwrap(),
-            json!({"id": 3})
-        );
-        assert_eq!(
-            from_value::<Typing>(json!({"typing": true})).unwrap(),
-            Typing { typing: true }
-        );
-        assert_eq!(
-            to_value(ErrorReply::new(reasons::RATE_LIMITED)).unwrap(),
-            json!({"reason": "rate limited"})
-        );
-        assert_eq!(
-            to_value(HistoryReply { messages: vec![] }).unwrap(),
-            json!({"messages": []})
-        );
+        assert_eq!(to_value(NewMessageReply { id: 3 }).unwrap(), json!({"id": 3}));
+        assert_eq!(from_value::<Typing>(json!({"typing": true})).unwrap(), Typing { typing: true });
+        assert_eq!(to_value(ErrorReply::new(reasons::RATE_LIMITED)).unwrap(), json!({"reason": "rate limited"}));
+        assert_eq!(to_value(HistoryReply { messages: vec![] }).unwrap(), json!({"messages": []}));
     }
 
     #[test]
@@ -279,16 +234,8 @@ mod tests {
 
     #[test]
     fn presence_meta_skips_absent_prev() {
-        let mut meta = PresenceMeta {
-            online_at: 1,
-            typing: false,
-            phx_ref: "a".into(),
-            phx_ref_prev: None,
-        };
-        assert_eq!(
-            to_value(&meta).unwrap(),
-            json!({"online_at": 1, "typing": false, "phx_ref": "a"})
-        );
+        let mut meta = PresenceMeta { online_at: 1, typing: false, phx_ref: "a".into(), phx_ref_prev: None };
+        assert_eq!(to_value(&meta).unwrap(), json!({"online_at": 1, "typing": false, "phx_ref": "a"}));
         meta.phx_ref_prev = Some("z".into());
         let value = to_value(&meta).unwrap();
         assert_eq!(value["phx_ref_prev"], "z");
@@ -315,20 +262,12 @@ mod tests {
     fn body_limit_counts_chars_not_bytes() {
         // 4000 three-byte chars are 12 000 bytes and still allowed.
         let at_limit = "語".repeat(MAX_BODY_CHARS);
-        assert_eq!(
-            normalize_body(&at_limit).unwrap().chars().count(),
-            MAX_BODY_CHARS
-        );
+        assert_eq!(normalize_body(&at_limit).unwrap().chars().count(), MAX_BODY_CHARS);
         // Surrounding whitespace does not count.
         assert!(normalize_body(&format!("  {at_limit}  ")).is_ok());
         let over = "a".repeat(MAX_BODY_CHARS + 1);
         let error = normalize_body(&over).unwrap_err();
-        assert_eq!(
-            error,
-            BodyError::TooLong {
-                chars: MAX_BODY_CHARS + 1
-            }
-        );
+        assert_eq!(error, BodyError::TooLong { chars: MAX_BODY_CHARS + 1 });
         assert_eq!(error.reason(), "message too long");
     }
 }

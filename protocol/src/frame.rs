@@ -117,10 +117,7 @@ impl Frame {
         let object = self.payload.as_json()?.as_object()?;
         let status = object.get("status")?.as_str()?;
         let response = object.get("response")?;
-        Some(Reply {
-            status,
-            response: PayloadRef::Json(response),
-        })
+        Some(Reply { status, response: PayloadRef::Json(response) })
     }
 }
 
@@ -152,10 +149,7 @@ impl ServerFrame {
     pub fn reply(&self) -> Option<Reply<'_>> {
         match (&self.reply_status, &self.frame.payload) {
             (Some(status), Payload::Binary(bytes)) if self.frame.event == PHX_REPLY => {
-                Some(Reply {
-                    status,
-                    response: PayloadRef::Binary(bytes),
-                })
+                Some(Reply { status, response: PayloadRef::Binary(bytes) })
             }
             _ => self.frame.reply(),
         }
@@ -164,10 +158,7 @@ impl ServerFrame {
 
 impl From<Frame> for ServerFrame {
     fn from(frame: Frame) -> Self {
-        Self {
-            frame,
-            reply_status: None,
-        }
+        Self { frame, reply_status: None }
     }
 }
 
@@ -180,13 +171,8 @@ mod tests {
 
     #[test]
     fn json_reply_view() {
-        let frame = Frame::new(
-            Some("1"),
-            Some("2"),
-            "room:a",
-            PHX_REPLY,
-            json!({"status": "ok", "response": {"id": 3}}),
-        );
+        let frame =
+            Frame::new(Some("1"), Some("2"), "room:a", PHX_REPLY, json!({"status": "ok", "response": {"id": 3}}));
         let reply = frame.reply().unwrap();
         assert_eq!(reply.status, "ok");
         assert_eq!(reply.response, PayloadRef::Json(&json!({"id": 3})));
@@ -209,21 +195,9 @@ mod tests {
 
     #[test]
     fn not_a_reply() {
-        let push = Frame::new(
-            Some("1"),
-            None,
-            "t",
-            "message:new",
-            json!({"status": "ok", "response": {}}),
-        );
+        let push = Frame::new(Some("1"), None, "t", "message:new", json!({"status": "ok", "response": {}}));
         assert_eq!(push.reply(), None);
-        let malformed = Frame::new(
-            None,
-            Some("1"),
-            "t",
-            PHX_REPLY,
-            json!({"status": 1, "response": {}}),
-        );
+        let malformed = Frame::new(None, Some("1"), "t", PHX_REPLY, json!({"status": 1, "response": {}}));
         assert_eq!(malformed.reply(), None);
         let no_response = Frame::new(None, Some("1"), "t", PHX_REPLY, json!({"status": "ok"}));
         assert_eq!(no_response.reply(), None);
@@ -234,9 +208,6 @@ mod tests {
         assert_eq!(Payload::empty(), Payload::Json(json!({})));
         assert_eq!(Payload::Binary(vec![7]).as_binary(), Some(&[7u8][..]));
         assert_eq!(Payload::Binary(vec![7]).as_json(), None);
-        assert_eq!(
-            Payload::empty().as_payload_ref(),
-            PayloadRef::Json(&json!({}))
-        );
+        assert_eq!(Payload::empty().as_payload_ref(), PayloadRef::Json(&json!({})));
     }
 }

@@ -115,10 +115,7 @@ pub struct Presence {
 impl Presence {
     /// A presence with these metas and no extra fields.
     pub fn new(metas: Vec<Meta>) -> Self {
-        Self {
-            metas,
-            extra: Map::new(),
-        }
+        Self { metas, extra: Map::new() }
     }
 
     /// Whether one of our metas has the same `phx_ref` as `meta`. Linear: a key holds one meta per connection of one
@@ -131,11 +128,7 @@ impl Presence {
 
 impl Serialize for Presence {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let extra = || {
-            self.extra
-                .iter()
-                .filter(|(field, _)| field.as_str() != METAS)
-        };
+        let extra = || self.extra.iter().filter(|(field, _)| field.as_str() != METAS);
         let mut map = serializer.serialize_map(Some(1 + extra().count()))?;
         map.serialize_entry(METAS, &self.metas)?;
         for (field, value) in extra() {
@@ -277,9 +270,7 @@ impl PresenceState {
 
     /// Keys and presences in JavaScript order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            inner: self.entries.values(),
-        }
+        Iter { inner: self.entries.values() }
     }
 
     /// Keys in JavaScript order (what `Object.getOwnPropertyNames` returns in phoenix.js).
@@ -303,10 +294,7 @@ impl PresenceState {
     /// the client.
     pub fn remove_meta_by_ref(&mut self, key: &str, phx_ref: &str) -> Option<Meta> {
         let presence = self.get_mut(key)?;
-        let position = presence
-            .metas
-            .iter()
-            .position(|m| m.phx_ref() == Some(phx_ref))?;
+        let position = presence.metas.iter().position(|m| m.phx_ref() == Some(phx_ref))?;
         let meta = presence.metas.remove(position);
         if presence.metas.is_empty() {
             self.remove(key);
@@ -317,10 +305,7 @@ impl PresenceState {
 
 impl PartialEq for PresenceState {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self
-                .iter()
-                .all(|(key, presence)| other.get(key) == Some(presence))
+        self.len() == other.len() && self.iter().all(|(key, presence)| other.get(key) == Some(presence))
     }
 }
 
@@ -358,9 +343,7 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a str, &'a Presence);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner
-            .next()
-            .map(|(key, presence)| (key.as_str(), presence))
+        self.inner.next().map(|(key, presence)| (key.as_str(), presence))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -370,9 +353,7 @@ impl<'a> Iterator for Iter<'a> {
 
 impl DoubleEndedIterator for Iter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.inner
-            .next_back()
-            .map(|(key, presence)| (key.as_str(), presence))
+        self.inner.next_back().map(|(key, presence)| (key.as_str(), presence))
     }
 }
 
@@ -412,9 +393,7 @@ impl IntoIterator for PresenceState {
     type IntoIter = IntoIter;
 
     fn into_iter(self) -> IntoIter {
-        IntoIter {
-            inner: self.entries.into_values(),
-        }
+        IntoIter { inner: self.entries.into_values() }
     }
 }
 
@@ -439,10 +418,7 @@ impl<'de> Deserialize<'de> for PresenceState {
                 f.write_str("an object of presences by key")
             }
 
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<PresenceState, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<PresenceState, A::Error> {
                 let mut state = PresenceState::new();
                 while let Some((key, presence)) = access.next_entry::<String, Presence>()? {
                     state.insert(key, presence);
@@ -551,19 +527,11 @@ pub enum PresenceEvent {
 
 impl PresenceObserver for Vec<PresenceEvent> {
     fn join(&mut self, key: &str, current: Option<&Presence>, joined: &Presence) {
-        self.push(PresenceEvent::Join {
-            key: key.to_owned(),
-            current: current.cloned(),
-            joined: joined.clone(),
-        });
+        self.push(PresenceEvent::Join { key: key.to_owned(), current: current.cloned(), joined: joined.clone() });
     }
 
     fn leave(&mut self, key: &str, current: &Presence, left: &Presence) {
-        self.push(PresenceEvent::Leave {
-            key: key.to_owned(),
-            current: current.clone(),
-            left: left.clone(),
-        });
+        self.push(PresenceEvent::Leave { key: key.to_owned(), current: current.clone(), left: left.clone() });
     }
 
     fn sync(&mut self) {
@@ -630,17 +598,10 @@ pub fn sync_diff(
 /// phoenix.js `Presence.list`: `chooser(key, presence)` for every key, in JavaScript key order. Pass
 /// `|_, p| p.clone()` for the default chooser, or pick the first meta (`p.metas.first()`) for one entry per user.
 pub fn list<T>(state: &PresenceState, mut chooser: impl FnMut(&str, &Presence) -> T) -> Vec<T> {
-    state
-        .iter()
-        .map(|(key, presence)| chooser(key, presence))
-        .collect()
+    state.iter().map(|(key, presence)| chooser(key, presence)).collect()
 }
 
-fn apply_state<O: PresenceObserver + ?Sized>(
-    state: &mut PresenceState,
-    new_state: PresenceState,
-    observer: &mut O,
-) {
+fn apply_state<O: PresenceObserver + ?Sized>(state: &mut PresenceState, new_state: PresenceState, observer: &mut O) {
     let diff = diff_states(state, new_state);
     apply_diff(state, diff, observer);
 }
@@ -660,34 +621,19 @@ fn diff_states(current: &PresenceState, new_state: PresenceState) -> PresenceDif
             continue;
         };
         // Left metas are computed against every new ref, before `joined` is narrowed to the new metas.
-        let left: Vec<Meta> = existing
-            .metas
-            .iter()
-            .filter(|m| !joined.has_ref_of(m))
-            .cloned()
-            .collect();
+        let left: Vec<Meta> = existing.metas.iter().filter(|m| !joined.has_ref_of(m)).cloned().collect();
         joined.metas.retain(|m| !existing.has_ref_of(m));
         if !joined.metas.is_empty() {
             diff.joins.insert(key.clone(), joined);
         }
         if !left.is_empty() {
-            diff.leaves.insert(
-                key,
-                Presence {
-                    metas: left,
-                    extra: existing.extra.clone(),
-                },
-            );
+            diff.leaves.insert(key, Presence { metas: left, extra: existing.extra.clone() });
         }
     }
     diff
 }
 
-fn apply_diff<O: PresenceObserver + ?Sized>(
-    state: &mut PresenceState,
-    diff: PresenceDiff,
-    observer: &mut O,
-) {
+fn apply_diff<O: PresenceObserver + ?Sized>(state: &mut PresenceState, diff: PresenceDiff, observer: &mut O) {
     for (key, joined) in diff.joins {
         // The callback sees the presence before the join; observers cannot see `state`, so calling it first is
         // indistinguishable from phoenix.js and lets the joined presence move into the state without a clone.
@@ -697,10 +643,7 @@ fn apply_diff<O: PresenceObserver + ?Sized>(
                 let mut metas = std::mem::take(&mut existing.metas);
                 metas.retain(|m| !joined.has_ref_of(m));
                 metas.extend(joined.metas);
-                *existing = Presence {
-                    metas,
-                    extra: joined.extra,
-                };
+                *existing = Presence { metas, extra: joined.extra };
             }
             None => {
                 state.insert(key, joined);
@@ -857,13 +800,11 @@ mod tests {
 
     impl PresenceObserver for Recorder {
         fn join(&mut self, key: &str, current: Option<&Presence>, joined: &Presence) {
-            self.joins
-                .push(json!({"id": key, "current": current, "newPres": joined}));
+            self.joins.push(json!({"id": key, "current": current, "newPres": joined}));
         }
 
         fn leave(&mut self, key: &str, current: &Presence, left: &Presence) {
-            self.leaves
-                .push(json!({"id": key, "current": current, "leftPres": left}));
+            self.leaves.push(json!({"id": key, "current": current, "leftPres": left}));
         }
 
         fn sync(&mut self) {
@@ -871,11 +812,7 @@ mod tests {
         }
     }
 
-    fn recorded_sync_state(
-        current: &PresenceState,
-        new_state: PresenceState,
-        rec: &mut Recorder,
-    ) -> PresenceState {
+    fn recorded_sync_state(current: &PresenceState, new_state: PresenceState, rec: &mut Recorder) -> PresenceState {
         let (joins, leaves) = (&mut rec.joins, &mut rec.leaves);
         sync_state(
             current,
@@ -912,24 +849,16 @@ mod tests {
         );
         assert_eq!(
             rec.leaves,
-            vec![
-                json!({"id": "u4", "current": {"metas": []}, "leftPres": {"metas": [{"id": 4, "phx_ref": "4"}]}})
-            ]
+            vec![json!({"id": "u4", "current": {"metas": []}, "leftPres": {"metas": [{"id": 4, "phx_ref": "4"}]}})]
         );
-        assert_eq!(
-            current.keys().collect::<Vec<_>>(),
-            ["u4"],
-            "current is not mutated"
-        );
+        assert_eq!(current.keys().collect::<Vec<_>>(), ["u4"], "current is not mutated");
     }
 
     // 3. syncState / "onJoins only newly added metas"
     #[test]
     fn sync_state_joins_only_new_metas() {
         let current = state(json!({"u3": {"metas": [{"id": 3, "phx_ref": "3"}]}}));
-        let new_state = state(
-            json!({"u3": {"metas": [{"id": 3, "phx_ref": "3"}, {"id": 3, "phx_ref": "3.new"}]}}),
-        );
+        let new_state = state(json!({"u3": {"metas": [{"id": 3, "phx_ref": "3"}, {"id": 3, "phx_ref": "3.new"}]}}));
         let mut rec = Recorder::default();
         let synced = recorded_sync_state(&current, new_state.clone(), &mut rec);
         assert_eq!(synced, new_state);
@@ -948,10 +877,7 @@ mod tests {
     #[test]
     fn sync_diff_syncs_empty_state() {
         let joins = state(json!({"u1": {"metas": [{"id": 1, "phx_ref": "1"}]}}));
-        let diff = PresenceDiff {
-            joins: joins.clone(),
-            leaves: PresenceState::new(),
-        };
+        let diff = PresenceDiff { joins: joins.clone(), leaves: PresenceState::new() };
         let synced = sync_diff(PresenceState::new(), diff, |_, _, _| {}, |_, _, _| {});
         assert_eq!(synced, joins);
     }
@@ -959,10 +885,7 @@ mod tests {
     // 5. syncDiff / "removes presence when meta is empty and adds additional meta"
     #[test]
     fn sync_diff_removes_empty_presence_and_adds_meta() {
-        let diff = PresenceDiff {
-            joins: fixture_joins(),
-            leaves: fixture_leaves(),
-        };
+        let diff = PresenceDiff { joins: fixture_joins(), leaves: fixture_leaves() };
         let synced = sync_diff(fixture_state(), diff, |_, _, _| {}, |_, _, _| {});
         assert_eq!(
             synced,
@@ -980,16 +903,10 @@ mod tests {
     // 6. syncDiff / "removes meta while leaving key if other metas exist"
     #[test]
     fn sync_diff_removes_meta_but_keeps_key() {
-        let current = state(
-            json!({"u1": {"metas": [{"id": 1, "phx_ref": "1"}, {"id": 1, "phx_ref": "1.2"}]}}),
-        );
-        let d =
-            diff(json!({"joins": {}, "leaves": {"u1": {"metas": [{"id": 1, "phx_ref": "1"}]}}}));
+        let current = state(json!({"u1": {"metas": [{"id": 1, "phx_ref": "1"}, {"id": 1, "phx_ref": "1.2"}]}}));
+        let d = diff(json!({"joins": {}, "leaves": {"u1": {"metas": [{"id": 1, "phx_ref": "1"}]}}}));
         let synced = sync_diff(current, d, |_, _, _| {}, |_, _, _| {});
-        assert_eq!(
-            synced,
-            state(json!({"u1": {"metas": [{"id": 1, "phx_ref": "1.2"}]}}))
-        );
+        assert_eq!(synced, state(json!({"u1": {"metas": [{"id": 1, "phx_ref": "1.2"}]}})));
     }
 
     // 7. prototype keys / syncState
@@ -1002,12 +919,7 @@ mod tests {
         )
         .unwrap();
         let mut joined = Vec::new();
-        let synced = sync_state(
-            &PresenceState::new(),
-            new_state,
-            |k, _, _| joined.push(k.to_owned()),
-            |_, _, _| {},
-        );
+        let synced = sync_state(&PresenceState::new(), new_state, |k, _, _| joined.push(k.to_owned()), |_, _, _| {});
         assert_eq!(joined, ["__proto__", "constructor", "hasOwnProperty"]);
         assert_eq!(
             list(&synced, |_, p| p.metas[0].get("id").cloned()),
@@ -1016,12 +928,7 @@ mod tests {
         assert!(synced.get("metas").is_none() && synced.get("toString").is_none());
 
         let mut left = Vec::new();
-        let emptied = sync_state(
-            &synced,
-            PresenceState::new(),
-            |_, _, _| {},
-            |k, _, _| left.push(k.to_owned()),
-        );
+        let emptied = sync_state(&synced, PresenceState::new(), |_, _, _| {}, |k, _, _| left.push(k.to_owned()));
         assert_eq!(left, ["__proto__", "constructor", "hasOwnProperty"]);
         assert!(list(&emptied, |k, _| k.to_owned()).is_empty());
     }
@@ -1029,16 +936,12 @@ mod tests {
     // 8. prototype keys / syncDiff
     #[test]
     fn prototype_keys_are_ordinary_keys_in_sync_diff() {
-        let joined = diff(
-            json!({"joins": {"__proto__": {"metas": [{"id": 1, "phx_ref": "1"}]}}, "leaves": {}}),
-        );
+        let joined = diff(json!({"joins": {"__proto__": {"metas": [{"id": 1, "phx_ref": "1"}]}}, "leaves": {}}));
         let synced = sync_diff(PresenceState::new(), joined, |_, _, _| {}, |_, _, _| {});
         let pairs = |s: &PresenceState| list(s, |k, p| json!([k, p.metas[0].get("id")]));
         assert_eq!(pairs(&synced), [json!(["__proto__", 1])]);
 
-        let left = diff(
-            json!({"joins": {}, "leaves": {"__proto__": {"metas": [{"id": 1, "phx_ref": "1"}]}}}),
-        );
+        let left = diff(json!({"joins": {}, "leaves": {"__proto__": {"metas": [{"id": 1, "phx_ref": "1"}]}}}));
         let emptied = sync_diff(synced, left, |_, _, _| {}, |_, _, _| {});
         assert!(pairs(&emptied).is_empty());
     }
@@ -1062,18 +965,13 @@ mod tests {
     // 9. list / "lists full presence by default"
     #[test]
     fn list_full_presences() {
-        assert_eq!(
-            to_json(&list(&fixture_state(), |_, p| p.clone())),
-            json!([user(1), user(2), user(3)])
-        );
+        assert_eq!(to_json(&list(&fixture_state(), |_, p| p.clone())), json!([user(1), user(2), user(3)]));
     }
 
     // 10. list / "lists with custom function"
     #[test]
     fn list_with_custom_chooser() {
-        let s = state(
-            json!({"u1": {"metas": [{"id": 1, "phx_ref": "1.first"}, {"id": 1, "phx_ref": "1.second"}]}}),
-        );
+        let s = state(json!({"u1": {"metas": [{"id": 1, "phx_ref": "1.first"}, {"id": 1, "phx_ref": "1.second"}]}}));
         assert_eq!(list_by_first(&s), json!([{"id": 1, "phx_ref": "1.first"}]));
     }
 
@@ -1082,24 +980,10 @@ mod tests {
     fn instance_syncs_state_and_diffs() {
         let mut presence = ClientPresence::new();
         let mut rec = Recorder::default();
-        presence.on_state(
-            Some("1"),
-            state(json!({"u1": user(1), "u2": user(2)})),
-            &mut rec,
-        );
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 1, "phx_ref": "1"}, {"id": 2, "phx_ref": "2"}])
-        );
-        presence.on_diff(
-            Some("1"),
-            diff(json!({"joins": {}, "leaves": {"u1": user(1)}})),
-            &mut rec,
-        );
-        assert_eq!(
-            to_json(&presence.list(|_, p| p.metas.first().cloned())),
-            json!([{"id": 2, "phx_ref": "2"}])
-        );
+        presence.on_state(Some("1"), state(json!({"u1": user(1), "u2": user(2)})), &mut rec);
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 1, "phx_ref": "1"}, {"id": 2, "phx_ref": "2"}]));
+        presence.on_diff(Some("1"), diff(json!({"joins": {}, "leaves": {"u1": user(1)}})), &mut rec);
+        assert_eq!(to_json(&presence.list(|_, p| p.metas.first().cloned())), json!([{"id": 2, "phx_ref": "2"}]));
         assert_eq!(rec.syncs, 2);
     }
 
@@ -1116,21 +1000,12 @@ mod tests {
         assert_eq!(presence.pending_diffs(), [leave_u2]);
         assert_eq!(rec.syncs, 0);
 
-        presence.on_state(
-            Some(&channel_join_ref),
-            state(json!({"u1": user(1), "u2": user(2)})),
-            &mut rec,
-        );
+        presence.on_state(Some(&channel_join_ref), state(json!({"u1": user(1), "u2": user(2)})), &mut rec);
         assert_eq!(
             rec.leaves,
-            vec![
-                json!({"id": "u2", "current": {"metas": []}, "leftPres": {"metas": [{"id": 2, "phx_ref": "2"}]}})
-            ]
+            vec![json!({"id": "u2", "current": {"metas": []}, "leftPres": {"metas": [{"id": 2, "phx_ref": "2"}]}})]
         );
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 1, "phx_ref": "1"}])
-        );
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 1, "phx_ref": "1"}]));
         assert!(presence.pending_diffs().is_empty());
         assert_eq!(
             rec.joins,
@@ -1143,25 +1018,11 @@ mod tests {
         // simulateDisconnectAndReconnect: the channel rejoins with a new join_ref.
         channel_join_ref = String::from("2");
         assert!(presence.in_pending_sync_state(Some(&channel_join_ref)));
-        presence.on_diff(
-            Some(&channel_join_ref),
-            diff(json!({"joins": {}, "leaves": {"u1": user(1)}})),
-            &mut rec,
-        );
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 1, "phx_ref": "1"}])
-        );
+        presence.on_diff(Some(&channel_join_ref), diff(json!({"joins": {}, "leaves": {"u1": user(1)}})), &mut rec);
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 1, "phx_ref": "1"}]));
 
-        presence.on_state(
-            Some(&channel_join_ref),
-            state(json!({"u1": user(1), "u3": user(3)})),
-            &mut rec,
-        );
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 3, "phx_ref": "3"}])
-        );
+        presence.on_state(Some(&channel_join_ref), state(json!({"u1": user(1), "u3": user(3)})), &mut rec);
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 3, "phx_ref": "3"}]));
         assert_eq!(presence.join_ref(), Some("2"));
     }
 
@@ -1178,24 +1039,10 @@ mod tests {
         }
         let mut presence = ClientPresence::new();
         deliver(&mut presence, "the_state", json!({"user1": user(1)}));
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 1, "phx_ref": "1"}])
-        );
-        deliver(
-            &mut presence,
-            "presence_diff",
-            json!({"joins": {}, "leaves": {"user1": user(1)}}),
-        );
-        assert_eq!(
-            list_by_first(presence.state()),
-            json!([{"id": 1, "phx_ref": "1"}])
-        );
-        deliver(
-            &mut presence,
-            "the_diff",
-            json!({"joins": {}, "leaves": {"user1": user(1)}}),
-        );
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 1, "phx_ref": "1"}]));
+        deliver(&mut presence, "presence_diff", json!({"joins": {}, "leaves": {"user1": user(1)}}));
+        assert_eq!(list_by_first(presence.state()), json!([{"id": 1, "phx_ref": "1"}]));
+        deliver(&mut presence, "the_diff", json!({"joins": {}, "leaves": {"user1": user(1)}}));
         assert_eq!(list_by_first(presence.state()), json!([]));
     }
 
@@ -1205,14 +1052,9 @@ mod tests {
         let mut presence = ClientPresence::new();
         let mut events = Vec::new();
         let u2 = json!({"metas": [{"id": 2, "name": "chris", "phx_ref": "2"}]});
-        let u2_updated =
-            json!({"metas": [{"id": 2, "name": "chris.2", "phx_ref": "2.2", "phx_ref_prev": "2"}]});
+        let u2_updated = json!({"metas": [{"id": 2, "name": "chris.2", "phx_ref": "2.2", "phx_ref_prev": "2"}]});
         presence.on_state(Some("1"), state(json!({"u1": user(1), "u2": u2})), &mut ());
-        presence.on_diff(
-            Some("1"),
-            diff(json!({"joins": {"u2": u2_updated}, "leaves": {"u2": u2}})),
-            &mut events,
-        );
+        presence.on_diff(Some("1"), diff(json!({"joins": {"u2": u2_updated}, "leaves": {"u2": u2}})), &mut events);
         assert_eq!(
             to_json(&presence.list(|_, p| p.metas.clone())),
             json!([[{"id": 1, "phx_ref": "1"}], [{"id": 2, "name": "chris.2", "phx_ref": "2.2", "phx_ref_prev": "2"}]])
@@ -1233,10 +1075,7 @@ mod tests {
                 PresenceEvent::Sync,
             ]
         );
-        assert_eq!(
-            presence.state().get("u2").unwrap().metas[0].phx_ref_prev(),
-            Some("2")
-        );
+        assert_eq!(presence.state().get("u2").unwrap().metas[0].phx_ref_prev(), Some("2"));
     }
 
     #[test]
@@ -1244,41 +1083,20 @@ mod tests {
         for key in ["0", "7", "10", "4294967294"] {
             assert!(array_index(key).is_some(), "{key}");
         }
-        for key in [
-            "",
-            "01",
-            "00",
-            "-1",
-            "+1",
-            "1.0",
-            " 1",
-            "4294967295",
-            "99999999999",
-            "1a",
-            "é",
-        ] {
+        for key in ["", "01", "00", "-1", "+1", "1.0", " 1", "4294967295", "99999999999", "1a", "é"] {
             assert_eq!(array_index(key), None, "{key}");
         }
         let s: PresenceState = ["b", "4294967295", "4294967294", "01", "1", "a", "0"]
             .into_iter()
             .map(|k| (k, Presence::default()))
             .collect();
-        assert_eq!(
-            s.keys().collect::<Vec<_>>(),
-            ["0", "1", "4294967294", "b", "4294967295", "01", "a"]
-        );
+        assert_eq!(s.keys().collect::<Vec<_>>(), ["0", "1", "4294967294", "b", "4294967295", "01", "a"]);
     }
 
     #[test]
     fn replacing_keeps_position_and_readding_moves_to_end() {
-        let mut s: PresenceState = ["a", "b", "c", "5"]
-            .into_iter()
-            .map(|k| (k, Presence::default()))
-            .collect();
-        assert!(
-            s.insert("a", Presence::new(vec![Meta::with_ref("x")]))
-                .is_some()
-        );
+        let mut s: PresenceState = ["a", "b", "c", "5"].into_iter().map(|k| (k, Presence::default())).collect();
+        assert!(s.insert("a", Presence::new(vec![Meta::with_ref("x")])).is_some());
         assert_eq!(s.keys().collect::<Vec<_>>(), ["5", "a", "b", "c"]);
         s.remove("a");
         s.remove("5");
@@ -1291,27 +1109,15 @@ mod tests {
     #[test]
     fn sync_diff_rejoin_moves_key_to_end_like_javascript() {
         let s = state(json!({"a": user(1), "b": user(2)}));
-        let s = sync_diff(
-            s,
-            diff(json!({"leaves": {"a": user(1)}})),
-            |_, _, _| {},
-            |_, _, _| {},
-        );
-        let s = sync_diff(
-            s,
-            diff(json!({"joins": {"a": user(3)}})),
-            |_, _, _| {},
-            |_, _, _| {},
-        );
+        let s = sync_diff(s, diff(json!({"leaves": {"a": user(1)}})), |_, _, _| {}, |_, _, _| {});
+        let s = sync_diff(s, diff(json!({"joins": {"a": user(3)}})), |_, _, _| {}, |_, _, _| {});
         assert_eq!(s.keys().collect::<Vec<_>>(), ["b", "a"]);
     }
 
     #[test]
     fn duplicate_json_keys_keep_first_position_and_last_value() {
-        let s: PresenceState = serde_json::from_str(
-            r#"{"a":{"metas":[]},"b":{"metas":[]},"a":{"metas":[{"phx_ref":"2"}]}}"#,
-        )
-        .unwrap();
+        let s: PresenceState =
+            serde_json::from_str(r#"{"a":{"metas":[]},"b":{"metas":[]},"a":{"metas":[{"phx_ref":"2"}]}}"#).unwrap();
         assert_eq!(s.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(s.get("a").unwrap().metas[0].phx_ref(), Some("2"));
     }
@@ -1320,15 +1126,10 @@ mod tests {
     fn presence_extra_fields_round_trip_and_come_from_the_join() {
         let raw = json!({"u1": {"metas": [{"phx_ref": "1"}], "user": {"name": "alice"}}});
         let s = state(raw.clone());
-        assert_eq!(
-            s.get("u1").unwrap().extra.get("user"),
-            Some(&json!({"name": "alice"}))
-        );
+        assert_eq!(s.get("u1").unwrap().extra.get("user"), Some(&json!({"name": "alice"})));
         assert_eq!(to_json(&s), raw);
 
-        let joined = diff(
-            json!({"joins": {"u1": {"metas": [{"phx_ref": "2"}], "user": {"name": "alice2"}}}}),
-        );
+        let joined = diff(json!({"joins": {"u1": {"metas": [{"phx_ref": "2"}], "user": {"name": "alice2"}}}}));
         let s = sync_diff(s, joined, |_, _, _| {}, |_, _, _| {});
         assert_eq!(
             to_json(&s),
@@ -1349,12 +1150,8 @@ mod tests {
     #[test]
     fn leaves_of_unknown_keys_are_ignored() {
         let mut left = 0;
-        let s = sync_diff(
-            fixture_state(),
-            diff(json!({"leaves": {"nobody": user(9)}})),
-            |_, _, _| {},
-            |_, _, _| left += 1,
-        );
+        let s =
+            sync_diff(fixture_state(), diff(json!({"leaves": {"nobody": user(9)}})), |_, _, _| {}, |_, _, _| left += 1);
         assert_eq!(s, fixture_state());
         assert_eq!(left, 0);
     }
@@ -1363,15 +1160,9 @@ mod tests {
     fn malformed_presences_are_errors_not_panics() {
         assert!(serde_json::from_str::<PresenceState>(r#"{"u1":{"user":"x"}}"#).is_err());
         assert!(serde_json::from_str::<PresenceState>(r#"{"u1":{"metas":[1]}}"#).is_err());
-        assert!(
-            serde_json::from_str::<PresenceState>(r#"{"u1":{"metas":[],"metas":[]}}"#).is_err()
-        );
+        assert!(serde_json::from_str::<PresenceState>(r#"{"u1":{"metas":[],"metas":[]}}"#).is_err());
         assert!(serde_json::from_str::<PresenceState>("[]").is_err());
-        assert!(
-            serde_json::from_str::<PresenceDiff>(r#"{"joins":{}}"#)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(serde_json::from_str::<PresenceDiff>(r#"{"joins":{}}"#).unwrap().is_empty());
     }
 
     #[test]
@@ -1379,18 +1170,13 @@ mod tests {
         let mut p = Presence::new(vec![Meta::with_ref("1")]);
         p.extra.insert("metas".into(), json!("shadow"));
         p.extra.insert("user".into(), json!("u"));
-        assert_eq!(
-            to_json(&p),
-            json!({"metas": [{"phx_ref": "1"}], "user": "u"})
-        );
+        assert_eq!(to_json(&p), json!({"metas": [{"phx_ref": "1"}], "user": "u"}));
     }
 
     #[test]
     fn server_builders_make_wire_diffs() {
         let mut server = PresenceState::new();
-        let meta = Meta::with_ref("r1")
-            .with("online_at", 1_763_780_000_000_u64)
-            .with("typing", false);
+        let meta = Meta::with_ref("r1").with("online_at", 1_763_780_000_000_u64).with("typing", false);
         server.add_meta("alice", meta.clone());
         let mut d = PresenceDiff::new();
         assert!(d.is_empty());
@@ -1408,8 +1194,7 @@ mod tests {
 
     #[test]
     fn coalesce_concatenates_per_key_and_later_extras_win() {
-        let mut d =
-            diff(json!({"joins": {"a": {"metas": [{"phx_ref": "1"}], "v": 1}}, "leaves": {}}));
+        let mut d = diff(json!({"joins": {"a": {"metas": [{"phx_ref": "1"}], "v": 1}}, "leaves": {}}));
         d.coalesce(diff(json!({
             "joins": {"a": {"metas": [{"phx_ref": "2"}], "v": 2}, "b": {"metas": [{"phx_ref": "3"}]}},
             "leaves": {"a": {"metas": [{"phx_ref": "1"}]}},
@@ -1429,17 +1214,7 @@ mod tests {
         use proptest::sample::Index;
 
         /// Keys that stress JavaScript ordering: array indices, near-misses, and former prototype collisions.
-        const KEYS: &[&str] = &[
-            "alice",
-            "bob",
-            "10",
-            "2",
-            "0",
-            "01",
-            "__proto__",
-            "4294967295",
-            "constructor",
-        ];
+        const KEYS: &[&str] = &["alice", "bob", "10", "2", "0", "01", "__proto__", "4294967295", "constructor"];
 
         #[derive(Clone, Debug)]
         enum Op {
@@ -1473,11 +1248,7 @@ mod tests {
                 let live: Vec<(String, String)> = self
                     .state
                     .iter()
-                    .flat_map(|(k, p)| {
-                        p.metas
-                            .iter()
-                            .map(move |m| (k.to_owned(), m.phx_ref().unwrap().to_owned()))
-                    })
+                    .flat_map(|(k, p)| p.metas.iter().map(move |m| (k.to_owned(), m.phx_ref().unwrap().to_owned())))
                     .collect();
                 (!live.is_empty()).then(|| live[index.index(live.len())].clone())
             }
@@ -1499,8 +1270,7 @@ mod tests {
                     Op::Update(index) => {
                         if let Some((key, r)) = self.pick(index) {
                             let old = self.state.remove_meta_by_ref(&key, &r).unwrap();
-                            let typing =
-                                old.get("typing").and_then(Value::as_bool).unwrap_or(false);
+                            let typing = old.get("typing").and_then(Value::as_bool).unwrap_or(false);
                             let new = old
                                 .clone()
                                 .with(PHX_REF, self.fresh_ref())
@@ -1535,11 +1305,8 @@ mod tests {
             state
                 .iter()
                 .map(|(key, p)| {
-                    let metas: BTreeMap<String, Meta> = p
-                        .metas
-                        .iter()
-                        .map(|m| (m.phx_ref().unwrap().to_owned(), m.clone()))
-                        .collect();
+                    let metas: BTreeMap<String, Meta> =
+                        p.metas.iter().map(|m| (m.phx_ref().unwrap().to_owned(), m.clone())).collect();
                     assert_eq!(metas.len(), p.metas.len(), "duplicate ref under {key}");
                     assert!(!metas.is_empty(), "empty presence left under {key}");
                     (key.to_owned(), metas)
@@ -1548,20 +1315,14 @@ mod tests {
         }
 
         fn apply_all(start: PresenceState, diffs: &[PresenceDiff]) -> PresenceState {
-            diffs
-                .iter()
-                .cloned()
-                .fold(start, |s, d| sync_diff(s, d, |_, _, _| {}, |_, _, _| {}))
+            diffs.iter().cloned().fold(start, |s, d| sync_diff(s, d, |_, _, _| {}, |_, _, _| {}))
         }
 
         fn coalesced(diffs: &[PresenceDiff]) -> PresenceDiff {
-            diffs
-                .iter()
-                .cloned()
-                .fold(PresenceDiff::new(), |mut acc, d| {
-                    acc.coalesce(d);
-                    acc
-                })
+            diffs.iter().cloned().fold(PresenceDiff::new(), |mut acc, d| {
+                acc.coalesce(d);
+                acc
+            })
         }
 
         proptest! {

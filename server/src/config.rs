@@ -9,11 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// The `server` command line.
 #[derive(Debug, Parser)]
-#[command(
-    name = "server",
-    version,
-    about = "Parley: real-time chat over Phoenix Channels"
-)]
+#[command(name = "server", version, about = "Parley: real-time chat over Phoenix Channels")]
 pub struct Cli {
     /// What to do; serving is the default.
     #[command(subcommand)]
@@ -42,6 +38,10 @@ pub struct Config {
     /// Directory holding the built site (`pkg/` with the WASM bundle, JS and CSS), as produced by cargo-leptos.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Where history lives: `postgres://…` for a database shared by several nodes; default (unset) is the SQLite
+    /// file `chat.db` in `--data-dir`. `sqlite://path` selects another SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Extra origins allowed to open sockets besides the request's own host, comma separated:
     /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -56,6 +56,7 @@ impl Config {
             data_dir: data_dir.into(),
             site_root: PathBuf::from("target/site"),
             allowed_origins: Vec::new(),
+            database_url: None,
         }
     }
 }

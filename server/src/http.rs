@@ -8,8 +8,7 @@ use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::{
-    config::Config, socket::SocketServices, store::MessageStore, transport::connect::OriginPolicy,
-    transport::websocket,
+    config::Config, socket::SocketServices, store::MessageStore, transport::connect::OriginPolicy, transport::websocket,
 };
 
 /// Shared state of every request handler.

@@ -42,7 +42,7 @@ use crate::{
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
-    store::{MemoryStore, MessageStore},
+    store::{MessageStore, SqlStore},
     transport::connect::OriginPolicy,
 };
 
@@ -62,6 +62,9 @@ pub enum ServerError {
     /// A channel route was malformed.
     #[error(transparent)]
     Route(#[from] InvalidPattern),
+    /// The message store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// Runs what the command line asks for.
@@ -92,7 +95,7 @@ pub async fn run(
 pub struct Server {
     config: Config,
     settings: SocketSettings,
-    store: Arc<dyn MessageStore>,
+    store: Option<Arc<dyn MessageStore>>,
     pubsub: Arc<dyn PubSub>,
     presence_window: Duration,
     extra_channels: Vec<(String, Arc<dyn Channel>)>,
@@ -104,7 +107,7 @@ impl Server {
         Self {
             config,
             settings: SocketSettings::default(),
-            store: Arc::new(MemoryStore::new()),
+            store: None,
             pubsub: Arc::new(LocalPubSub::new()),
             presence_window: PRESENCE_WINDOW,
             extra_channels: Vec::new(),
@@ -122,6 +125,12 @@ impl Server {
         self.pubsub.clone()
     }
 
+    /// Uses `store` instead of the one the configuration names.
+    pub fn with_store(mut self, store: Arc<dyn MessageStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Registers an additional channel, matched before the built-in `room:*`.
     pub fn with_channel(mut self, pattern: &str, channel: Arc<dyn Channel>) -> Self {
         self.extra_channels.push((pattern.to_owned(), channel));
@@ -136,16 +145,16 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         std::fs::create_dir_all(&self.config.data_dir)?;
+        let store = match self.store {
+            Some(store) => store,
+            None => open_store(&self.config).await?,
+        };
         let mut router = ChannelRouter::new();
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;
         }
         let presence = Tracker::new(self.pubsub.clone(), self.presence_window);
-        let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(
-            self.store.clone(),
-            self.pubsub.clone(),
-            presence,
-        ));
+        let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(store.clone(), self.pubsub.clone(), presence));
         router = router.route("room:*", room)?;
         let drain = CancellationToken::new();
         let connections = tokio_util::task::TaskTracker::new();
@@ -158,13 +167,11 @@ impl Server {
         });
         let state = http::AppState {
             leptos: http::AppState::leptos_options(&self.config),
-            origins: Arc::new(OriginPolicy {
-                allowed: self.config.allowed_origins.clone(),
-            }),
+            origins: Arc::new(OriginPolicy { allowed: self.config.allowed_origins.clone() }),
             config: Arc::new(self.config),
             sockets,
             next_conn_id: Arc::new(AtomicU64::new(1)),
-            store: self.store,
+            store: store.clone(),
         };
         let app = http::router(state);
         let signal = {
@@ -174,22 +181,24 @@ impl Server {
                 drain.cancel();
             }
         };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await?;
         connections.close();
-        if tokio::time::timeout(DRAIN_GRACE, connections.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                remaining = connections.len(),
-                "connections still open after the drain grace period"
-            );
+        if tokio::time::timeout(DRAIN_GRACE, connections.wait()).await.is_err() {
+            tracing::warn!(remaining = connections.len(), "connections still open after the drain grace period");
         }
+        store.close().await;
         Ok(())
     }
+}
+
+/// The store the configuration names: PostgreSQL or SQLite by `--database-url`, else SQLite in the data dir.
+async fn open_store(config: &Config) -> Result<Arc<dyn MessageStore>, ServerError> {
+    let store = match &config.database_url {
+        Some(url) => SqlStore::open(url).await?,
+        None => SqlStore::open_sqlite_dir(&config.data_dir).await?,
+    };
+    tracing::info!(engine = ?store.engine(), "message store ready");
+    Ok(Arc::new(store))
 }

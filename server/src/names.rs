@@ -24,18 +24,14 @@ mod tests {
 
     #[test]
     fn names_are_valid_and_varied() {
-        let slugs: std::collections::HashSet<String> =
-            (0..50).map(|_| random_room_slug()).collect();
+        let slugs: std::collections::HashSet<String> = (0..50).map(|_| random_room_slug()).collect();
         assert!(slugs.len() > 40, "slugs should rarely repeat");
         for slug in &slugs {
             assert_eq!(slug.split('-').count(), 3, "{slug}");
         }
         for _ in 0..50 {
             let name = random_guest_name();
-            assert!(
-                protocol::names::normalize_user_name(&name).is_ok(),
-                "{name}"
-            );
+            assert!(protocol::names::normalize_user_name(&name).is_ok(), "{name}");
             assert_eq!(name.split('-').count(), 2, "{name}");
         }
     }

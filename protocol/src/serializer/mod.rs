@@ -103,9 +103,7 @@ impl Outgoing<'_> {
     /// The payload that decides the frame type (for a reply, its response).
     pub fn payload(&self) -> &Payload {
         match self {
-            Self::Push { payload, .. }
-            | Self::Message { payload, .. }
-            | Self::Broadcast { payload, .. } => payload,
+            Self::Push { payload, .. } | Self::Message { payload, .. } | Self::Broadcast { payload, .. } => payload,
             Self::Reply { response, .. } => response,
         }
     }
@@ -140,9 +138,7 @@ pub fn decode_client_binary(vsn: Vsn, bytes: &[u8]) -> Result<Frame, DecodeError
 pub fn encode_server(vsn: Vsn, msg: &Outgoing<'_>) -> Result<WireFrame, EncodeError> {
     match (vsn, msg.payload()) {
         (Vsn::V1, Payload::Binary(_)) => Err(EncodeError::BinaryUnsupported),
-        (Vsn::V2, Payload::Binary(bytes)) => {
-            v2_binary::encode_server(msg, bytes).map(WireFrame::Binary)
-        }
+        (Vsn::V2, Payload::Binary(bytes)) => v2_binary::encode_server(msg, bytes).map(WireFrame::Binary),
         (Vsn::V1, Payload::Json(_)) => v1_json::encode_server(msg).map(WireFrame::Text),
         (Vsn::V2, Payload::Json(_)) => v2_json::encode_server(msg).map(WireFrame::Text),
     }

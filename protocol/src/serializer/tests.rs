@@ -19,89 +19,43 @@ fn text(frame: WireFrame) -> String {
 #[test]
 fn js_json_encode_vector() {
     let frame = Frame::new(Some("0"), Some("1"), "t", "e", json!({"foo": 1}));
-    assert_eq!(
-        text(encode_client(&frame).unwrap()),
-        r#"["0","1","t","e",{"foo":1}]"#
-    );
+    assert_eq!(text(encode_client(&frame).unwrap()), r#"["0","1","t","e",{"foo":1}]"#);
 }
 
 #[test]
 fn js_json_decode_vector() {
     let frame = decode_server_text(r#"["0","1","t","e",{"foo":1}]"#).unwrap();
-    assert_eq!(
-        frame,
-        Frame::new(Some("0"), Some("1"), "t", "e", json!({"foo": 1}))
-    );
+    assert_eq!(frame, Frame::new(Some("0"), Some("1"), "t", "e", json!({"foo": 1})));
 }
 
 // Phoenix server: %Message{topic: "t", event: "e", payload: %{m: 1}} and the heartbeat from socket_test.js.
 #[test]
 fn server_json_vectors() {
     let payload = Payload::Json(json!({"m": 1}));
-    let message = Outgoing::Push {
-        join_ref: None,
-        topic: "t",
-        event: "e",
-        payload: &payload,
-    };
-    assert_eq!(
-        text(encode_server(Vsn::V2, &message).unwrap()),
-        r#"[null,null,"t","e",{"m":1}]"#
-    );
+    let message = Outgoing::Push { join_ref: None, topic: "t", event: "e", payload: &payload };
+    assert_eq!(text(encode_server(Vsn::V2, &message).unwrap()), r#"[null,null,"t","e",{"m":1}]"#);
     let heartbeat = decode_client_text(Vsn::V2, r#"[null,"1","phoenix","heartbeat",{}]"#).unwrap();
-    assert_eq!(
-        heartbeat,
-        Frame::new(None, Some("1"), "phoenix", "heartbeat", json!({}))
-    );
+    assert_eq!(heartbeat, Frame::new(None, Some("1"), "phoenix", "heartbeat", json!({})));
 }
 
 #[test]
 fn payload_type_picks_the_frame_type() {
     let json = Payload::Json(json!({"a": 1}));
     let bytes = Payload::Binary(vec![1, 2]);
-    let push = |payload| Outgoing::Push {
-        join_ref: Some("1"),
-        topic: "t",
-        event: "e",
-        payload,
-    };
-    assert!(matches!(
-        encode_server(Vsn::V2, &push(&json)),
-        Ok(WireFrame::Text(_))
-    ));
-    assert!(matches!(
-        encode_server(Vsn::V1, &push(&json)),
-        Ok(WireFrame::Text(_))
-    ));
-    assert!(matches!(
-        encode_server(Vsn::V2, &push(&bytes)),
-        Ok(WireFrame::Binary(_))
-    ));
-    assert_eq!(
-        encode_server(Vsn::V1, &push(&bytes)),
-        Err(EncodeError::BinaryUnsupported)
-    );
-    let reply = Outgoing::Reply {
-        join_ref: None,
-        msg_ref: Some("2"),
-        topic: "t",
-        status: "ok",
-        response: &bytes,
-    };
-    assert_eq!(
-        encode_server(Vsn::V1, &reply),
-        Err(EncodeError::BinaryUnsupported)
-    );
+    let push = |payload| Outgoing::Push { join_ref: Some("1"), topic: "t", event: "e", payload };
+    assert!(matches!(encode_server(Vsn::V2, &push(&json)), Ok(WireFrame::Text(_))));
+    assert!(matches!(encode_server(Vsn::V1, &push(&json)), Ok(WireFrame::Text(_))));
+    assert!(matches!(encode_server(Vsn::V2, &push(&bytes)), Ok(WireFrame::Binary(_))));
+    assert_eq!(encode_server(Vsn::V1, &push(&bytes)), Err(EncodeError::BinaryUnsupported));
+    let reply = Outgoing::Reply { join_ref: None, msg_ref: Some("2"), topic: "t", status: "ok", response: &bytes };
+    assert_eq!(encode_server(Vsn::V1, &reply), Err(EncodeError::BinaryUnsupported));
     assert!(matches!(encode_server(Vsn::V2, &reply), Ok(WireFrame::Binary(b)) if b[0] == 1));
 }
 
 #[test]
 fn v1_has_no_binary_input() {
     let bytes = [0, 1, 1, 1, 1, b'0', b'1', b't', b'e'];
-    assert!(matches!(
-        decode_client_binary(Vsn::V1, &bytes),
-        Err(DecodeError::BinaryUnsupported)
-    ));
+    assert!(matches!(decode_client_binary(Vsn::V1, &bytes), Err(DecodeError::BinaryUnsupported)));
     assert!(decode_client_binary(Vsn::V2, &bytes).is_ok());
 }
 
@@ -109,38 +63,18 @@ fn v1_has_no_binary_input() {
 fn vsn_selects_the_text_decoder() {
     let array = r#"["1","2","t","e",{}]"#;
     let object = r#"{"topic":"t","event":"e","payload":{},"ref":"2","join_ref":"1"}"#;
-    assert_eq!(
-        decode_client_text(Vsn::V2, array).unwrap(),
-        decode_client_text(Vsn::V1, object).unwrap()
-    );
-    assert!(matches!(
-        decode_client_text(Vsn::V2, object),
-        Err(DecodeError::NotAnArray)
-    ));
-    assert!(matches!(
-        decode_client_text(Vsn::V1, array),
-        Err(DecodeError::NotAnObject)
-    ));
+    assert_eq!(decode_client_text(Vsn::V2, array).unwrap(), decode_client_text(Vsn::V1, object).unwrap());
+    assert!(matches!(decode_client_text(Vsn::V2, object), Err(DecodeError::NotAnArray)));
+    assert!(matches!(decode_client_text(Vsn::V1, array), Err(DecodeError::NotAnObject)));
 }
 
 #[test]
 fn client_reads_json_and_binary_replies_alike() {
     let response = Payload::Json(json!({"id": 4}));
-    let reply = Outgoing::Reply {
-        join_ref: Some("1"),
-        msg_ref: Some("3"),
-        topic: "room:a",
-        status: "ok",
-        response: &response,
-    };
+    let reply =
+        Outgoing::Reply { join_ref: Some("1"), msg_ref: Some("3"), topic: "room:a", status: "ok", response: &response };
     let decoded = decode_server(&encode_server(Vsn::V2, &reply).unwrap()).unwrap();
-    assert_eq!(
-        decoded.reply(),
-        Some(Reply {
-            status: "ok",
-            response: PayloadRef::Json(&json!({"id": 4}))
-        })
-    );
+    assert_eq!(decoded.reply(), Some(Reply { status: "ok", response: PayloadRef::Json(&json!({"id": 4})) }));
     assert_eq!(decoded.frame.msg_ref.as_deref(), Some("3"));
 
     let response = Payload::Binary(vec![5, 6]);
@@ -152,13 +86,7 @@ fn client_reads_json_and_binary_replies_alike() {
         response: &response,
     };
     let decoded = decode_server(&encode_server(Vsn::V2, &reply).unwrap()).unwrap();
-    assert_eq!(
-        decoded.reply(),
-        Some(Reply {
-            status: "error",
-            response: PayloadRef::Binary(&[5, 6])
-        })
-    );
+    assert_eq!(decoded.reply(), Some(Reply { status: "error", response: PayloadRef::Binary(&[5, 6]) }));
 }
 
 #[test]
@@ -171,10 +99,7 @@ fn error_messages_are_lowercase() {
     ];
     for message in errors {
         let first = message.chars().next().unwrap();
-        assert!(
-            !first.is_uppercase() && !message.ends_with('.'),
-            "{message}"
-        );
+        assert!(!first.is_uppercase() && !message.ends_with('.'), "{message}");
     }
 }
 
@@ -197,27 +122,21 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..5)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
+            prop::collection::btree_map(".{0,8}", inner, 0..5).prop_map(|map| Value::Object(map.into_iter().collect())),
         ]
     })
 }
 
 fn json_frame() -> impl Strategy<Value = Frame> {
-    (
-        proptest::option::of(".{0,10}"),
-        proptest::option::of(".{0,10}"),
-        ".{0,30}",
-        ".{0,20}",
-        json_value(),
-    )
-        .prop_map(|(join_ref, msg_ref, topic, event, payload)| Frame {
+    (proptest::option::of(".{0,10}"), proptest::option::of(".{0,10}"), ".{0,30}", ".{0,20}", json_value()).prop_map(
+        |(join_ref, msg_ref, topic, event, payload)| Frame {
             join_ref,
             msg_ref,
             topic,
             event,
             payload: Payload::Json(payload),
-        })
+        },
+    )
 }
 
 fn binary_frame() -> impl Strategy<Value = Frame> {

@@ -27,8 +27,7 @@ pub(super) fn decode(text: &str) -> Result<Frame, DecodeError> {
         Value::Object(object) => object,
         _ => return Err(DecodeError::NotAnObject),
     };
-    let mut required =
-        |field: &'static str| object.remove(field).ok_or(DecodeError::MissingField(field));
+    let mut required = |field: &'static str| object.remove(field).ok_or(DecodeError::MissingField(field));
     let topic = take_string(required("topic")?, "topic")?;
     let event = take_string(required("event")?, "event")?;
     let payload = required("payload")?;
@@ -37,49 +36,21 @@ pub(super) fn decode(text: &str) -> Result<Frame, DecodeError> {
         Some(value) => take_ref(value, "join_ref")?,
         None => None,
     };
-    Ok(Frame {
-        join_ref,
-        msg_ref,
-        topic,
-        event,
-        payload: Payload::Json(payload),
-    })
+    Ok(Frame { join_ref, msg_ref, topic, event, payload: Payload::Json(payload) })
 }
 
 /// Encodes a server message whose payload is JSON, from borrowed parts (no payload clone).
 pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
     let text = match *msg {
-        Outgoing::Push {
-            topic,
-            event,
-            payload,
-            ..
-        } => to_object(None, topic, event, json_object(payload)?)?,
-        Outgoing::Message {
-            msg_ref,
-            topic,
-            event,
-            payload,
-            ..
-        } => to_object(msg_ref, topic, event, json_object(payload)?)?,
-        Outgoing::Reply {
-            msg_ref,
-            topic,
-            status,
-            response,
-            ..
-        } => {
-            let body = ReplyBody {
-                response: json_object(response)?,
-                status,
-            };
+        Outgoing::Push { topic, event, payload, .. } => to_object(None, topic, event, json_object(payload)?)?,
+        Outgoing::Message { msg_ref, topic, event, payload, .. } => {
+            to_object(msg_ref, topic, event, json_object(payload)?)?
+        }
+        Outgoing::Reply { msg_ref, topic, status, response, .. } => {
+            let body = ReplyBody { response: json_object(response)?, status };
             to_object(msg_ref, topic, PHX_REPLY, &body)?
         }
-        Outgoing::Broadcast {
-            topic,
-            event,
-            payload,
-        } => to_object(None, topic, event, json_object(payload)?)?,
+        Outgoing::Broadcast { topic, event, payload } => to_object(None, topic, event, json_object(payload)?)?,
     };
     Ok(text)
 }
@@ -90,12 +61,7 @@ fn to_object<P: Serialize + ?Sized>(
     event: &str,
     payload: &P,
 ) -> Result<String, EncodeError> {
-    Ok(serde_json::to_string(&V1Frame {
-        event,
-        payload,
-        msg_ref,
-        topic,
-    })?)
+    Ok(serde_json::to_string(&V1Frame { event, payload, msg_ref, topic })?)
 }
 
 #[cfg(test)]
@@ -107,13 +73,8 @@ mod tests {
 
     #[test]
     fn decodes_client_object() {
-        let frame =
-            decode(r#"{"topic":"t","event":"e","payload":{"a":1},"ref":"2","join_ref":"1"}"#)
-                .unwrap();
-        assert_eq!(
-            frame,
-            Frame::new(Some("1"), Some("2"), "t", "e", json!({"a": 1}))
-        );
+        let frame = decode(r#"{"topic":"t","event":"e","payload":{"a":1},"ref":"2","join_ref":"1"}"#).unwrap();
+        assert_eq!(frame, Frame::new(Some("1"), Some("2"), "t", "e", json!({"a": 1})));
         // join_ref optional, ref may be null or an integer, unknown keys ignored, payload any JSON value.
         let frame = decode(r#"{"topic":"t","event":"e","payload":[1],"ref":null,"x":0}"#).unwrap();
         assert_eq!(frame, Frame::new(None, None, "t", "e", json!([1])));
@@ -124,10 +85,7 @@ mod tests {
     #[test]
     fn malformed_objects() {
         assert!(matches!(decode("{"), Err(DecodeError::InvalidJson(_))));
-        assert!(matches!(
-            decode(r#"["1","2","t","e",{}]"#),
-            Err(DecodeError::NotAnObject)
-        ));
+        assert!(matches!(decode(r#"["1","2","t","e",{}]"#), Err(DecodeError::NotAnObject)));
         assert!(matches!(decode("null"), Err(DecodeError::NotAnObject)));
         for (missing, text) in [
             ("topic", r#"{"event":"e","payload":{},"ref":null}"#),
@@ -135,57 +93,31 @@ mod tests {
             ("payload", r#"{"topic":"t","event":"e","ref":null}"#),
             ("ref", r#"{"topic":"t","event":"e","payload":{}}"#),
         ] {
-            assert!(
-                matches!(decode(text), Err(DecodeError::MissingField(field)) if field == missing),
-                "{text}"
-            );
+            assert!(matches!(decode(text), Err(DecodeError::MissingField(field)) if field == missing), "{text}");
         }
         let bad_topic = r#"{"topic":1,"event":"e","payload":{},"ref":null}"#;
-        assert!(matches!(
-            decode(bad_topic),
-            Err(DecodeError::NotAString("topic"))
-        ));
+        assert!(matches!(decode(bad_topic), Err(DecodeError::NotAString("topic"))));
         let bad_ref = r#"{"topic":"t","event":"e","payload":{},"ref":false}"#;
-        assert!(matches!(
-            decode(bad_ref),
-            Err(DecodeError::InvalidRef("ref"))
-        ));
+        assert!(matches!(decode(bad_ref), Err(DecodeError::InvalidRef("ref"))));
         let bad_join_ref = r#"{"topic":"t","event":"e","payload":{},"ref":null,"join_ref":[]}"#;
-        assert!(matches!(
-            decode(bad_join_ref),
-            Err(DecodeError::InvalidRef("join_ref"))
-        ));
+        assert!(matches!(decode(bad_join_ref), Err(DecodeError::InvalidRef("join_ref"))));
     }
 
     #[test]
     fn push_and_broadcast_have_null_ref_and_no_join_ref() {
         let payload = Payload::Json(json!({"m": 1}));
         let expected = r#"{"event":"e","payload":{"m":1},"ref":null,"topic":"t"}"#;
-        let push = Outgoing::Push {
-            join_ref: Some("3"),
-            topic: "t",
-            event: "e",
-            payload: &payload,
-        };
+        let push = Outgoing::Push { join_ref: Some("3"), topic: "t", event: "e", payload: &payload };
         assert_eq!(encode_server(&push).unwrap(), expected);
-        let broadcast = Outgoing::Broadcast {
-            topic: "t",
-            event: "e",
-            payload: &payload,
-        };
+        let broadcast = Outgoing::Broadcast { topic: "t", event: "e", payload: &payload };
         assert_eq!(encode_server(&broadcast).unwrap(), expected);
     }
 
     #[test]
     fn reply_and_close_shapes() {
         let response = Payload::Json(json!({"id": 9}));
-        let reply = Outgoing::Reply {
-            join_ref: Some("1"),
-            msg_ref: Some("4"),
-            topic: "t",
-            status: "ok",
-            response: &response,
-        };
+        let reply =
+            Outgoing::Reply { join_ref: Some("1"), msg_ref: Some("4"), topic: "t", status: "ok", response: &response };
         assert_eq!(
             encode_server(&reply).unwrap(),
             r#"{"event":"phx_reply","payload":{"response":{"id":9},"status":"ok"},"ref":"4","topic":"t"}"#
@@ -197,21 +129,13 @@ mod tests {
             event: "phx_close",
             payload: &Payload::empty(),
         };
-        assert_eq!(
-            encode_server(&close).unwrap(),
-            r#"{"event":"phx_close","payload":{},"ref":"1","topic":"t"}"#
-        );
+        assert_eq!(encode_server(&close).unwrap(), r#"{"event":"phx_close","payload":{},"ref":"1","topic":"t"}"#);
     }
 
     #[test]
     fn payload_must_be_object() {
         let payload = Payload::Json(json!([]));
-        let push = Outgoing::Push {
-            join_ref: None,
-            topic: "t",
-            event: "e",
-            payload: &payload,
-        };
+        let push = Outgoing::Push { join_ref: None, topic: "t", event: "e", payload: &payload };
         assert_eq!(encode_server(&push), Err(EncodeError::NonObjectPayload));
     }
 }

@@ -61,17 +61,8 @@ pub(super) fn decode_server(bytes: &[u8]) -> Result<ServerFrame, DecodeError> {
             let msg_ref = reader.optional(msg_ref, "ref")?;
             let topic = reader.string(topic, "topic")?;
             let status = reader.string(status, "status")?;
-            let frame = Frame {
-                join_ref,
-                msg_ref,
-                topic,
-                event: PHX_REPLY.to_owned(),
-                payload: reader.rest().into(),
-            };
-            Ok(ServerFrame {
-                frame,
-                reply_status: Some(status),
-            })
+            let frame = Frame { join_ref, msg_ref, topic, event: PHX_REPLY.to_owned(), payload: reader.rest().into() };
+            Ok(ServerFrame { frame, reply_status: Some(status) })
         }
         KIND_BROADCAST => {
             let [topic, event] = reader.lengths()?;
@@ -106,33 +97,10 @@ pub(super) fn encode_client(frame: &Frame, payload: &[u8]) -> Result<Vec<u8>, En
 /// layout has no ref field, so its ref is dropped, as Phoenix does.
 pub(super) fn encode_server(msg: &Outgoing<'_>, payload: &[u8]) -> Result<Vec<u8>, EncodeError> {
     match *msg {
-        Outgoing::Push {
-            join_ref,
-            topic,
-            event,
-            ..
+        Outgoing::Push { join_ref, topic, event, .. } | Outgoing::Message { join_ref, topic, event, .. } => {
+            build(KIND_PUSH, &[("join_ref", join_ref.unwrap_or_default()), ("topic", topic), ("event", event)], payload)
         }
-        | Outgoing::Message {
-            join_ref,
-            topic,
-            event,
-            ..
-        } => build(
-            KIND_PUSH,
-            &[
-                ("join_ref", join_ref.unwrap_or_default()),
-                ("topic", topic),
-                ("event", event),
-            ],
-            payload,
-        ),
-        Outgoing::Reply {
-            join_ref,
-            msg_ref,
-            topic,
-            status,
-            ..
-        } => build(
+        Outgoing::Reply { join_ref, msg_ref, topic, status, .. } => build(
             KIND_REPLY,
             &[
                 ("join_ref", join_ref.unwrap_or_default()),
@@ -142,29 +110,20 @@ pub(super) fn encode_server(msg: &Outgoing<'_>, payload: &[u8]) -> Result<Vec<u8
             ],
             payload,
         ),
-        Outgoing::Broadcast { topic, event, .. } => build(
-            KIND_BROADCAST,
-            &[("topic", topic), ("event", event)],
-            payload,
-        ),
+        Outgoing::Broadcast { topic, event, .. } => {
+            build(KIND_BROADCAST, &[("topic", topic), ("event", event)], payload)
+        }
     }
 }
 
 /// Writes kind, length bytes, fields and payload into one exactly-sized buffer.
-fn build(
-    kind: u8,
-    fields: &[(&'static str, &str)],
-    payload: &[u8],
-) -> Result<Vec<u8>, EncodeError> {
+fn build(kind: u8, fields: &[(&'static str, &str)], payload: &[u8]) -> Result<Vec<u8>, EncodeError> {
     let fields_len: usize = fields.iter().map(|(_, value)| value.len()).sum();
     let mut out = Vec::with_capacity(1 + fields.len() + fields_len + payload.len());
     out.push(kind);
     for &(field, value) in fields {
         // Lengths are UTF-8 bytes, not chars (phoenix.js measured chars before 1.8.7 and produced corrupt frames).
-        let len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong {
-            field,
-            len: value.len(),
-        })?;
+        let len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong { field, len: value.len() })?;
         out.push(len);
     }
     for (_, value) in fields {
@@ -209,9 +168,7 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self, len: usize, field: &'static str) -> Result<String, DecodeError> {
         let bytes = self.take(len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::InvalidUtf8(field))
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| DecodeError::InvalidUtf8(field))
     }
 
     fn optional(&mut self, len: usize, field: &'static str) -> Result<Option<String>, DecodeError> {
@@ -235,13 +192,7 @@ mod tests {
         parts.concat()
     }
 
-    fn client_push(
-        join_ref: Option<&str>,
-        msg_ref: Option<&str>,
-        topic: &str,
-        event: &str,
-        payload: &[u8],
-    ) -> Vec<u8> {
+    fn client_push(join_ref: Option<&str>, msg_ref: Option<&str>, topic: &str, event: &str, payload: &[u8]) -> Vec<u8> {
         let frame = Frame::new(join_ref, msg_ref, topic, event, payload.to_vec());
         encode_client(&frame, payload).unwrap()
     }
@@ -272,13 +223,7 @@ mod tests {
         // 128 two-byte chars: only 128 chars, but 256 bytes.
         let topic = "é".repeat(128);
         let frame = Frame::new(Some("1"), Some("2"), &topic, "e", vec![]);
-        assert_eq!(
-            encode_client(&frame, &[]),
-            Err(EncodeError::FieldTooLong {
-                field: "topic",
-                len: 256
-            })
-        );
+        assert_eq!(encode_client(&frame, &[]), Err(EncodeError::FieldTooLong { field: "topic", len: 256 }));
         // 255 bytes is still fine.
         let topic = "a".repeat(255);
         let frame = Frame::new(Some("1"), Some("2"), &topic, "e", vec![]);
@@ -291,13 +236,7 @@ mod tests {
             status: &status,
             response: &Payload::Binary(vec![]),
         };
-        assert_eq!(
-            encode_server(&reply, &[]),
-            Err(EncodeError::FieldTooLong {
-                field: "status",
-                len: 300
-            })
-        );
+        assert_eq!(encode_server(&reply, &[]), Err(EncodeError::FieldTooLong { field: "status", len: 300 }));
     }
 
     // phoenix.js serializer_test.js: binary decode vectors.
@@ -305,10 +244,7 @@ mod tests {
     fn js_decode_push_vector() {
         let bytes = cat(&[&[0, 3, 3, 10], b"123", b"top", b"some-event", &[1, 1]]);
         let decoded = decode_server(&bytes).unwrap();
-        assert_eq!(
-            decoded.frame,
-            Frame::new(Some("123"), None, "top", "some-event", vec![1, 1])
-        );
+        assert_eq!(decoded.frame, Frame::new(Some("123"), None, "top", "some-event", vec![1, 1]));
         assert_eq!(decoded.reply_status, None);
         assert_eq!(decoded.reply(), None);
     }
@@ -317,50 +253,25 @@ mod tests {
     fn js_decode_reply_vector() {
         let bytes = cat(&[&[1, 3, 2, 3, 2], b"100", b"12", b"top", b"ok", &[1, 1]]);
         let decoded = decode_server(&bytes).unwrap();
-        assert_eq!(
-            decoded.frame,
-            Frame::new(Some("100"), Some("12"), "top", "phx_reply", vec![1, 1])
-        );
+        assert_eq!(decoded.frame, Frame::new(Some("100"), Some("12"), "top", "phx_reply", vec![1, 1]));
         assert_eq!(decoded.reply_status.as_deref(), Some("ok"));
-        assert_eq!(
-            decoded.reply(),
-            Some(Reply {
-                status: "ok",
-                response: PayloadRef::Binary(&[1, 1])
-            })
-        );
+        assert_eq!(decoded.reply(), Some(Reply { status: "ok", response: PayloadRef::Binary(&[1, 1]) }));
     }
 
     #[test]
     fn js_decode_broadcast_vector() {
         let bytes = cat(&[&[2, 3, 10], b"top", b"some-event", &[1, 1]]);
         let decoded = decode_server(&bytes).unwrap();
-        assert_eq!(
-            decoded.frame,
-            Frame::new(None, None, "top", "some-event", vec![1, 1])
-        );
+        assert_eq!(decoded.frame, Frame::new(None, None, "top", "some-event", vec![1, 1]));
     }
 
     // Phoenix v2_json_serializer_test.exs vectors.
     #[test]
     fn server_decodes_client_push() {
-        let bytes = cat(&[
-            &[0, 2, 3, 5, 5],
-            b"12",
-            b"123",
-            b"topic",
-            b"event",
-            &[101, 102, 103],
-        ]);
+        let bytes = cat(&[&[0, 2, 3, 5, 5], b"12", b"123", b"topic", b"event", &[101, 102, 103]]);
         assert_eq!(
             decode_client(&bytes).unwrap(),
-            Frame::new(
-                Some("12"),
-                Some("123"),
-                "topic",
-                "event",
-                vec![101, 102, 103]
-            )
+            Frame::new(Some("12"), Some("123"), "topic", "event", vec![101, 102, 103])
         );
     }
 
@@ -376,35 +287,16 @@ mod tests {
         };
         assert_eq!(
             encode_server(&reply, &[101, 102, 103]).unwrap(),
-            cat(&[
-                &[1, 2, 3, 5, 2],
-                b"12",
-                b"123",
-                b"topic",
-                b"ok",
-                &[101, 102, 103]
-            ])
+            cat(&[&[1, 2, 3, 5, 2], b"12", b"123", b"topic", b"ok", &[101, 102, 103]])
         );
-        let broadcast = Outgoing::Broadcast {
-            topic: "topic",
-            event: "event",
-            payload: &payload,
-        };
+        let broadcast = Outgoing::Broadcast { topic: "topic", event: "event", payload: &payload };
         assert_eq!(
             encode_server(&broadcast, &[101, 102, 103]).unwrap(),
             cat(&[&[2, 5, 5], b"topic", b"event", &[101, 102, 103]])
         );
-        let push = Outgoing::Push {
-            join_ref: Some("12"),
-            topic: "topic",
-            event: "event",
-            payload: &payload,
-        };
+        let push = Outgoing::Push { join_ref: Some("12"), topic: "topic", event: "event", payload: &payload };
         let expected_push = cat(&[&[0, 2, 5, 5], b"12", b"topic", b"event", &[101, 102, 103]]);
-        assert_eq!(
-            encode_server(&push, &[101, 102, 103]).unwrap(),
-            expected_push
-        );
+        assert_eq!(encode_server(&push, &[101, 102, 103]).unwrap(), expected_push);
         // A ref-carrying message has nowhere to put the ref in a server push.
         let message = Outgoing::Message {
             join_ref: Some("12"),
@@ -413,96 +305,51 @@ mod tests {
             event: "event",
             payload: &payload,
         };
-        assert_eq!(
-            encode_server(&message, &[101, 102, 103]).unwrap(),
-            expected_push
-        );
+        assert_eq!(encode_server(&message, &[101, 102, 103]).unwrap(), expected_push);
     }
 
     #[test]
     fn absent_refs_are_empty_fields() {
         let bytes = client_push(None, None, "t", "e", &[9]);
         assert_eq!(bytes, cat(&[&[0, 0, 0, 1, 1], b"t", b"e", &[9]]));
-        assert_eq!(
-            decode_client(&bytes).unwrap(),
-            Frame::new(None, None, "t", "e", vec![9])
-        );
+        assert_eq!(decode_client(&bytes).unwrap(), Frame::new(None, None, "t", "e", vec![9]));
     }
 
     #[test]
     fn empty_payload_is_allowed() {
         let bytes = cat(&[&[0, 0, 0, 1, 1], b"t", b"e"]);
-        assert_eq!(
-            decode_client(&bytes).unwrap().payload,
-            Payload::Binary(vec![])
-        );
+        assert_eq!(decode_client(&bytes).unwrap().payload, Payload::Binary(vec![]));
     }
 
     #[test]
     fn truncated_frames() {
         assert!(matches!(decode_client(&[]), Err(DecodeError::Truncated)));
         assert!(matches!(decode_client(&[0]), Err(DecodeError::Truncated)));
-        assert!(matches!(
-            decode_client(&[0, 1, 1, 1]),
-            Err(DecodeError::Truncated)
-        ));
-        assert!(matches!(
-            decode_client(&cat(&[&[0, 1, 1, 1, 1], b"0", b"1", b"t"])),
-            Err(DecodeError::Truncated)
-        ));
-        assert!(matches!(
-            decode_client(&[0, 255, 0, 0, 0, 1]),
-            Err(DecodeError::Truncated)
-        ));
+        assert!(matches!(decode_client(&[0, 1, 1, 1]), Err(DecodeError::Truncated)));
+        assert!(matches!(decode_client(&cat(&[&[0, 1, 1, 1, 1], b"0", b"1", b"t"])), Err(DecodeError::Truncated)));
+        assert!(matches!(decode_client(&[0, 255, 0, 0, 0, 1]), Err(DecodeError::Truncated)));
         assert!(matches!(decode_server(&[]), Err(DecodeError::Truncated)));
-        assert!(matches!(
-            decode_server(&[1, 1, 1, 1]),
-            Err(DecodeError::Truncated)
-        ));
-        assert!(matches!(
-            decode_server(&cat(&[&[2, 3, 10], b"top", b"some"])),
-            Err(DecodeError::Truncated)
-        ));
+        assert!(matches!(decode_server(&[1, 1, 1, 1]), Err(DecodeError::Truncated)));
+        assert!(matches!(decode_server(&cat(&[&[2, 3, 10], b"top", b"some"])), Err(DecodeError::Truncated)));
     }
 
     #[test]
     fn wrong_kinds() {
         let reply = cat(&[&[1, 2, 3, 5, 2], b"12", b"123", b"topic", b"ok"]);
-        assert!(matches!(
-            decode_client(&reply),
-            Err(DecodeError::UnexpectedKind(1))
-        ));
-        assert!(matches!(
-            decode_client(&[2, 1, 1, b't', b'e']),
-            Err(DecodeError::UnexpectedKind(2))
-        ));
-        assert!(matches!(
-            decode_client(&[7, 0, 0, 0, 0]),
-            Err(DecodeError::UnexpectedKind(7))
-        ));
-        assert!(matches!(
-            decode_server(&[3, 0, 0]),
-            Err(DecodeError::UnexpectedKind(3))
-        ));
+        assert!(matches!(decode_client(&reply), Err(DecodeError::UnexpectedKind(1))));
+        assert!(matches!(decode_client(&[2, 1, 1, b't', b'e']), Err(DecodeError::UnexpectedKind(2))));
+        assert!(matches!(decode_client(&[7, 0, 0, 0, 0]), Err(DecodeError::UnexpectedKind(7))));
+        assert!(matches!(decode_server(&[3, 0, 0]), Err(DecodeError::UnexpectedKind(3))));
     }
 
     #[test]
     fn invalid_utf8_fields() {
         let bytes = cat(&[&[0, 0, 0, 1, 1], &[0xff], b"e"]);
-        assert!(matches!(
-            decode_client(&bytes),
-            Err(DecodeError::InvalidUtf8("topic"))
-        ));
+        assert!(matches!(decode_client(&bytes), Err(DecodeError::InvalidUtf8("topic"))));
         let bytes = cat(&[&[1, 0, 0, 1, 2], b"t", &[0xc3, 0x28]]);
-        assert!(matches!(
-            decode_server(&bytes),
-            Err(DecodeError::InvalidUtf8("status"))
-        ));
+        assert!(matches!(decode_server(&bytes), Err(DecodeError::InvalidUtf8("status"))));
         // The payload is opaque bytes: anything goes.
         let bytes = cat(&[&[2, 1, 1], b"t", b"e", &[0xff, 0xfe]]);
-        assert_eq!(
-            decode_server(&bytes).unwrap().frame.payload,
-            Payload::Binary(vec![0xff, 0xfe])
-        );
+        assert_eq!(decode_server(&bytes).unwrap().frame.payload, Payload::Binary(vec![0xff, 0xfe]));
     }
 }

@@ -17,13 +17,9 @@ pub(super) fn decode(text: &str) -> Result<Frame, DecodeError> {
     };
     let arity = items.len();
     let mut items = items.into_iter();
-    let (Some(join_ref), Some(msg_ref), Some(topic), Some(event), Some(payload)) = (
-        items.next(),
-        items.next(),
-        items.next(),
-        items.next(),
-        items.next(),
-    ) else {
+    let (Some(join_ref), Some(msg_ref), Some(topic), Some(event), Some(payload)) =
+        (items.next(), items.next(), items.next(), items.next(), items.next())
+    else {
         return Err(DecodeError::WrongArity(arity));
     };
     Ok(Frame {
@@ -39,37 +35,17 @@ pub(super) fn decode(text: &str) -> Result<Frame, DecodeError> {
 /// array, so the payload is never cloned: this runs once per broadcast for every subscriber.
 pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
     let text = match *msg {
-        Outgoing::Push {
-            join_ref,
-            topic,
-            event,
-            payload,
-        } => to_array(join_ref, None, topic, event, json_object(payload)?)?,
-        Outgoing::Message {
-            join_ref,
-            msg_ref,
-            topic,
-            event,
-            payload,
-        } => to_array(join_ref, msg_ref, topic, event, json_object(payload)?)?,
-        Outgoing::Reply {
-            join_ref,
-            msg_ref,
-            topic,
-            status,
-            response,
-        } => {
-            let body = ReplyBody {
-                response: json_object(response)?,
-                status,
-            };
+        Outgoing::Push { join_ref, topic, event, payload } => {
+            to_array(join_ref, None, topic, event, json_object(payload)?)?
+        }
+        Outgoing::Message { join_ref, msg_ref, topic, event, payload } => {
+            to_array(join_ref, msg_ref, topic, event, json_object(payload)?)?
+        }
+        Outgoing::Reply { join_ref, msg_ref, topic, status, response } => {
+            let body = ReplyBody { response: json_object(response)?, status };
             to_array(join_ref, msg_ref, topic, PHX_REPLY, &body)?
         }
-        Outgoing::Broadcast {
-            topic,
-            event,
-            payload,
-        } => to_array(None, None, topic, event, json_object(payload)?)?,
+        Outgoing::Broadcast { topic, event, payload } => to_array(None, None, topic, event, json_object(payload)?)?,
     };
     Ok(text)
 }
@@ -77,13 +53,7 @@ pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
 /// Encodes a client frame with a JSON payload. Unlike server frames, any JSON value is allowed as the payload, as in
 /// phoenix.js.
 pub(super) fn encode_client(frame: &Frame, payload: &Value) -> Result<String, EncodeError> {
-    to_array(
-        frame.join_ref.as_deref(),
-        frame.msg_ref.as_deref(),
-        &frame.topic,
-        &frame.event,
-        payload,
-    )
+    to_array(frame.join_ref.as_deref(), frame.msg_ref.as_deref(), &frame.topic, &frame.event, payload)
 }
 
 fn to_array<P: Serialize + ?Sized>(
@@ -93,9 +63,7 @@ fn to_array<P: Serialize + ?Sized>(
     event: &str,
     payload: &P,
 ) -> Result<String, EncodeError> {
-    Ok(serde_json::to_string(&(
-        join_ref, msg_ref, topic, event, payload,
-    ))?)
+    Ok(serde_json::to_string(&(join_ref, msg_ref, topic, event, payload))?)
 }
 
 #[cfg(test)]
@@ -108,19 +76,13 @@ mod tests {
     #[test]
     fn decodes_heartbeat() {
         let frame = decode(r#"[null,"1","phoenix","heartbeat",{}]"#).unwrap();
-        assert_eq!(
-            frame,
-            Frame::new(None, Some("1"), "phoenix", "heartbeat", json!({}))
-        );
+        assert_eq!(frame, Frame::new(None, Some("1"), "phoenix", "heartbeat", json!({})));
     }
 
     #[test]
     fn ignores_extra_elements_and_accepts_any_payload() {
         let frame = decode(r#"["1","2","t","e",[1,2],"extra",null]"#).unwrap();
-        assert_eq!(
-            frame,
-            Frame::new(Some("1"), Some("2"), "t", "e", json!([1, 2]))
-        );
+        assert_eq!(frame, Frame::new(Some("1"), Some("2"), "t", "e", json!([1, 2])));
         let frame = decode(r#"[null,null,"t","e","just a string"]"#).unwrap();
         assert_eq!(frame.payload, Payload::Json(json!("just a string")));
     }
@@ -136,64 +98,26 @@ mod tests {
 
     #[test]
     fn malformed_frames() {
-        assert!(matches!(
-            decode("not json"),
-            Err(DecodeError::InvalidJson(_))
-        ));
-        assert!(matches!(
-            decode(r#"["1","2","t","e",{}"#),
-            Err(DecodeError::InvalidJson(_))
-        ));
+        assert!(matches!(decode("not json"), Err(DecodeError::InvalidJson(_))));
+        assert!(matches!(decode(r#"["1","2","t","e",{}"#), Err(DecodeError::InvalidJson(_))));
         assert!(matches!(decode(""), Err(DecodeError::InvalidJson(_))));
-        assert!(matches!(
-            decode(r#"{"topic":"t"}"#),
-            Err(DecodeError::NotAnArray)
-        ));
+        assert!(matches!(decode(r#"{"topic":"t"}"#), Err(DecodeError::NotAnArray)));
         assert!(matches!(decode("42"), Err(DecodeError::NotAnArray)));
-        assert!(matches!(
-            decode(r#"["1","2","t","e"]"#),
-            Err(DecodeError::WrongArity(4))
-        ));
+        assert!(matches!(decode(r#"["1","2","t","e"]"#), Err(DecodeError::WrongArity(4))));
         assert!(matches!(decode("[]"), Err(DecodeError::WrongArity(0))));
-        assert!(matches!(
-            decode(r#"["1","2",7,"e",{}]"#),
-            Err(DecodeError::NotAString("topic"))
-        ));
-        assert!(matches!(
-            decode(r#"["1","2",null,"e",{}]"#),
-            Err(DecodeError::NotAString("topic"))
-        ));
-        assert!(matches!(
-            decode(r#"["1","2","t",["e"],{}]"#),
-            Err(DecodeError::NotAString("event"))
-        ));
-        assert!(matches!(
-            decode(r#"[true,"2","t","e",{}]"#),
-            Err(DecodeError::InvalidRef("join_ref"))
-        ));
-        assert!(matches!(
-            decode(r#"["1",1.5,"t","e",{}]"#),
-            Err(DecodeError::InvalidRef("ref"))
-        ));
-        assert!(matches!(
-            decode(r#"["1",{},"t","e",{}]"#),
-            Err(DecodeError::InvalidRef("ref"))
-        ));
+        assert!(matches!(decode(r#"["1","2",7,"e",{}]"#), Err(DecodeError::NotAString("topic"))));
+        assert!(matches!(decode(r#"["1","2",null,"e",{}]"#), Err(DecodeError::NotAString("topic"))));
+        assert!(matches!(decode(r#"["1","2","t",["e"],{}]"#), Err(DecodeError::NotAString("event"))));
+        assert!(matches!(decode(r#"[true,"2","t","e",{}]"#), Err(DecodeError::InvalidRef("join_ref"))));
+        assert!(matches!(decode(r#"["1",1.5,"t","e",{}]"#), Err(DecodeError::InvalidRef("ref"))));
+        assert!(matches!(decode(r#"["1",{},"t","e",{}]"#), Err(DecodeError::InvalidRef("ref"))));
     }
 
     #[test]
     fn server_output_shapes() {
         let payload = Payload::Json(json!({"m": 1}));
-        let push = Outgoing::Push {
-            join_ref: Some("3"),
-            topic: "t",
-            event: "e",
-            payload: &payload,
-        };
-        assert_eq!(
-            encode_server(&push).unwrap(),
-            r#"["3",null,"t","e",{"m":1}]"#
-        );
+        let push = Outgoing::Push { join_ref: Some("3"), topic: "t", event: "e", payload: &payload };
+        assert_eq!(encode_server(&push).unwrap(), r#"["3",null,"t","e",{"m":1}]"#);
         let close = Outgoing::Message {
             join_ref: Some("3"),
             msg_ref: Some("3"),
@@ -201,19 +125,9 @@ mod tests {
             event: "phx_close",
             payload: &Payload::empty(),
         };
-        assert_eq!(
-            encode_server(&close).unwrap(),
-            r#"["3","3","t","phx_close",{}]"#
-        );
-        let broadcast = Outgoing::Broadcast {
-            topic: "t",
-            event: "e",
-            payload: &payload,
-        };
-        assert_eq!(
-            encode_server(&broadcast).unwrap(),
-            r#"[null,null,"t","e",{"m":1}]"#
-        );
+        assert_eq!(encode_server(&close).unwrap(), r#"["3","3","t","phx_close",{}]"#);
+        let broadcast = Outgoing::Broadcast { topic: "t", event: "e", payload: &payload };
+        assert_eq!(encode_server(&broadcast).unwrap(), r#"[null,null,"t","e",{"m":1}]"#);
     }
 
     #[test]
@@ -247,32 +161,16 @@ mod tests {
     fn server_payloads_must_be_objects() {
         for payload in [json!([1]), json!("s"), json!(null), json!(1)] {
             let payload = Payload::Json(payload);
-            let push = Outgoing::Broadcast {
-                topic: "t",
-                event: "e",
-                payload: &payload,
-            };
+            let push = Outgoing::Broadcast { topic: "t", event: "e", payload: &payload };
             assert_eq!(encode_server(&push), Err(EncodeError::NonObjectPayload));
-            let reply = Outgoing::Reply {
-                join_ref: None,
-                msg_ref: None,
-                topic: "t",
-                status: "ok",
-                response: &payload,
-            };
+            let reply = Outgoing::Reply { join_ref: None, msg_ref: None, topic: "t", status: "ok", response: &payload };
             assert_eq!(encode_server(&reply), Err(EncodeError::NonObjectPayload));
         }
     }
 
     #[test]
     fn escapes_strings() {
-        let frame = Frame::new(
-            Some("1"),
-            Some("2"),
-            "room:\"q\"",
-            "e\n",
-            json!({"k": "é\u{0}"}),
-        );
+        let frame = Frame::new(Some("1"), Some("2"), "room:\"q\"", "e\n", json!({"k": "é\u{0}"}));
         let text = encode_client(&frame, &json!({"k": "é\u{0}"})).unwrap();
         assert_eq!(decode(&text).unwrap(), frame);
     }

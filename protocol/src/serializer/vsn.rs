@@ -59,9 +59,7 @@ impl Version {
             None => (rest, None),
         };
         if let Some(pre) = pre
-            && !pre.split('.').all(|id| {
-                is_identifier(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || is_number(id))
-            })
+            && !pre.split('.').all(|id| is_identifier(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || is_number(id)))
         {
             return None;
         }
@@ -72,12 +70,7 @@ impl Version {
         if parts.next().is_some() {
             return None;
         }
-        Some(Self {
-            major,
-            minor,
-            patch,
-            pre_release: pre.is_some(),
-        })
+        Some(Self { major, minor, patch, pre_release: pre.is_some() })
     }
 
     /// Elixir's `~> MAJOR.MINOR.0`: `>= MAJOR.MINOR.0` and `< MAJOR.(MINOR+1).0`. A pre-release sorts before its
@@ -94,17 +87,11 @@ fn is_identifier(id: &str) -> bool {
 
 /// Digits without leading zeros (semver and Elixir both refuse `01`).
 fn is_number(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'))
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'))
 }
 
 fn parse_number(text: &str) -> Option<u64> {
-    if is_number(text) {
-        text.parse().ok()
-    } else {
-        None
-    }
+    if is_number(text) { text.parse().ok() } else { None }
 }
 
 #[cfg(test)]
@@ -136,8 +123,8 @@ mod tests {
     #[test]
     fn version_grammar() {
         for bad in [
-            "2", "2.0", "2.0.0.0", "2.0.x", "02.0.0", "2.00.0", "2.0.01", " 2.0.0", "2.0.0 ",
-            "2.0.0-", "2.0.0+", "-2.0.0",
+            "2", "2.0", "2.0.0.0", "2.0.x", "02.0.0", "2.00.0", "2.0.01", " 2.0.0", "2.0.0 ", "2.0.0-", "2.0.0+",
+            "-2.0.0",
         ] {
             assert_eq!(Vsn::negotiate(Some(bad)), None, "{bad:?}");
         }

@@ -106,18 +106,12 @@ pub enum Outcome {
 impl Outcome {
     /// `ok` with a JSON response.
     pub fn ok(response: Value) -> Self {
-        Self::Reply {
-            status: protocol::events::STATUS_OK,
-            response: Payload::Json(response),
-        }
+        Self::Reply { status: protocol::events::STATUS_OK, response: Payload::Json(response) }
     }
 
     /// `error` with `{"reason": reason}`.
     pub fn error(reason: &str) -> Self {
-        Self::Reply {
-            status: protocol::events::STATUS_ERROR,
-            response: Payload::Json(reason_payload(reason)),
-        }
+        Self::Reply { status: protocol::events::STATUS_ERROR, response: Payload::Json(reason_payload(reason)) }
     }
 }
 
@@ -150,11 +144,7 @@ pub enum Termination {
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
     /// Handles `phx_join`. `Err(response)` refuses the join with that error response (e.g. `{"reason": ...}`).
-    async fn join(
-        &self,
-        request: JoinRequest<'_>,
-        context: ChannelContext<'_>,
-    ) -> Result<Joined, Value>;
+    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, Value>;
 }
 
 /// A joined channel on one connection.

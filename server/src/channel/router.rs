@@ -31,16 +31,10 @@ impl ChannelRouter {
     }
 
     /// Registers `channel` for `pattern`.
-    pub fn route(
-        mut self,
-        pattern: &str,
-        channel: Arc<dyn Channel>,
-    ) -> Result<Self, InvalidPattern> {
+    pub fn route(mut self, pattern: &str, channel: Arc<dyn Channel>) -> Result<Self, InvalidPattern> {
         let parsed = match pattern.find('*') {
             None => Pattern::Exact(pattern.to_owned()),
-            Some(index) if index == pattern.len() - 1 => {
-                Pattern::Prefix(pattern[..index].to_owned())
-            }
+            Some(index) if index == pattern.len() - 1 => Pattern::Prefix(pattern[..index].to_owned()),
             Some(_) => return Err(InvalidPattern(pattern.to_owned())),
         };
         self.routes.push((parsed, channel));
@@ -81,11 +75,7 @@ mod tests {
     fn prefix_exact_and_order() {
         let a: Arc<dyn Channel> = Arc::new(Named);
         let b: Arc<dyn Channel> = Arc::new(Named);
-        let router = ChannelRouter::new()
-            .route("room:lobby", a.clone())
-            .unwrap()
-            .route("room:*", b.clone())
-            .unwrap();
+        let router = ChannelRouter::new().route("room:lobby", a.clone()).unwrap().route("room:*", b.clone()).unwrap();
         assert!(Arc::ptr_eq(router.find("room:lobby").unwrap(), &a));
         assert!(Arc::ptr_eq(router.find("room:other").unwrap(), &b));
         assert!(Arc::ptr_eq(router.find("room:").unwrap(), &b));
@@ -96,11 +86,7 @@ mod tests {
     #[test]
     fn star_only_at_the_end() {
         let channel: Arc<dyn Channel> = Arc::new(Named);
-        assert!(
-            ChannelRouter::new()
-                .route("room:*:x", channel.clone())
-                .is_err()
-        );
+        assert!(ChannelRouter::new().route("room:*:x", channel.clone()).is_err());
         assert!(ChannelRouter::new().route("*", channel).is_ok());
     }
 }

@@ -11,8 +11,8 @@ use std::{
 use async_trait::async_trait;
 use protocol::{
     chat::{
-        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, Message,
-        NewMessage, NewMessageReply, Typing, normalize_body,
+        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, Message, NewMessage,
+        NewMessageReply, Typing, normalize_body,
     },
     events::{HISTORY_BEFORE, MESSAGE_NEW, PRESENCE_STATE, TYPING},
     frame::Payload,
@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use crate::{
     channel::{
-        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome,
-        Push, Termination, reason_payload,
+        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
+        reason_payload,
     },
     presence::Tracker,
     pubsub::{Broadcast, PubSub},
@@ -38,9 +38,7 @@ const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the wire.
 pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Parses a JSON payload into `T`; anything else (binary, wrong shape) is `None`.
@@ -60,33 +58,17 @@ pub struct RoomChannel {
 
 impl RoomChannel {
     /// A room channel storing into `store`, broadcasting through `pubsub` and tracking who is online in `presence`.
-    pub fn new(
-        store: Arc<dyn MessageStore>,
-        pubsub: Arc<dyn PubSub>,
-        presence: Arc<Tracker>,
-    ) -> Self {
-        Self {
-            store,
-            pubsub,
-            presence,
-        }
+    pub fn new(store: Arc<dyn MessageStore>, pubsub: Arc<dyn PubSub>, presence: Arc<Tracker>) -> Self {
+        Self { store, pubsub, presence }
     }
 
     /// The join reply's history: the gap after `last_seen_id` when it is small enough, else the latest messages.
-    async fn history(
-        &self,
-        room: &str,
-        last_seen_id: Option<u64>,
-    ) -> Result<(Vec<Message>, bool), Value> {
+    async fn history(&self, room: &str, last_seen_id: Option<u64>) -> Result<(Vec<Message>, bool), Value> {
         let unavailable = |error: crate::store::StoreError| {
             tracing::error!(%error, room, "history unavailable");
             reason_payload(reasons::JOIN_CRASHED)
         };
-        let latest = self
-            .store
-            .latest(room, JOIN_HISTORY)
-            .await
-            .map_err(unavailable)?;
+        let latest = self.store.latest(room, JOIN_HISTORY).await.map_err(unavailable)?;
         let Some(last_seen) = last_seen_id else {
             return Ok((latest, true));
         };
@@ -95,49 +77,28 @@ impl RoomChannel {
             // The client knows ids this room never had (another server's data, a wiped store): start over.
             return Ok((latest, false));
         }
-        let gap = self
-            .store
-            .after(room, last_seen, MAX_RECOVERY + 1)
-            .await
-            .map_err(unavailable)?;
-        if gap.len() > MAX_RECOVERY {
-            Ok((latest, false))
-        } else {
-            Ok((gap, true))
-        }
+        let gap = self.store.after(room, last_seen, MAX_RECOVERY + 1).await.map_err(unavailable)?;
+        if gap.len() > MAX_RECOVERY { Ok((latest, false)) } else { Ok((gap, true)) }
     }
 }
 
 #[async_trait]
 impl Channel for RoomChannel {
-    async fn join(
-        &self,
-        request: JoinRequest<'_>,
-        context: ChannelContext<'_>,
-    ) -> Result<Joined, Value> {
-        let slug =
-            slug_from_topic(request.topic).ok_or_else(|| reason_payload(reasons::INVALID_ROOM))?;
+    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, Value> {
+        let slug = slug_from_topic(request.topic).ok_or_else(|| reason_payload(reasons::INVALID_ROOM))?;
         validate_room_slug(slug).map_err(|_| reason_payload(reasons::INVALID_ROOM))?;
-        let params: JoinParams =
-            parse(request.payload).ok_or_else(|| reason_payload(reasons::INVALID_PAYLOAD))?;
+        let params: JoinParams = parse(request.payload).ok_or_else(|| reason_payload(reasons::INVALID_PAYLOAD))?;
         let (messages, recovered) = self.history(slug, params.last_seen_id).await?;
         let newest_sent = messages.last().map(|m| m.id);
         let delivered_up_to = match (recovered, params.last_seen_id) {
             (true, Some(seen)) => Some(newest_sent.map_or(seen, |id| id.max(seen))),
             _ => newest_sent,
         };
-        let reply = JoinReply {
-            user: context.socket.user.to_string(),
-            messages,
-            recovered,
-        };
-        let reply =
-            serde_json::to_value(reply).map_err(|_| reason_payload(reasons::JOIN_CRASHED))?;
+        let reply = JoinReply { user: context.socket.user.to_string(), messages, recovered };
+        let reply = serde_json::to_value(reply).map_err(|_| reason_payload(reasons::JOIN_CRASHED))?;
         // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
         let user = context.socket.user.to_string();
-        let meta = Meta::new()
-            .with("online_at", now_millis())
-            .with("typing", false);
+        let meta = Meta::new().with("online_at", now_millis()).with("typing", false);
         let (phx_ref, state) = self.presence.track(request.topic, &user, meta);
         let instance = RoomInstance {
             room: slug.to_owned(),
@@ -149,16 +110,8 @@ impl Channel for RoomChannel {
             phx_ref,
             typing: false,
         };
-        let pushes = vec![Push::RawJson {
-            event: PRESENCE_STATE.to_owned(),
-            json: state,
-        }];
-        Ok(Joined {
-            reply,
-            instance: Box::new(instance),
-            delivered_up_to,
-            pushes,
-        })
+        let pushes = vec![Push::RawJson { event: PRESENCE_STATE.to_owned(), json: state }];
+        Ok(Joined { reply, instance: Box::new(instance), delivered_up_to, pushes })
     }
 }
 
@@ -176,19 +129,11 @@ struct RoomInstance {
 }
 
 impl RoomInstance {
-    async fn new_message(
-        &self,
-        payload: &Payload,
-        context: ChannelContext<'_>,
-    ) -> Result<Outcome, ChannelFailure> {
+    async fn new_message(&self, payload: &Payload, context: ChannelContext<'_>) -> Result<Outcome, ChannelFailure> {
         let Some(request) = parse::<NewMessage>(payload) else {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
-        if request
-            .client_id
-            .as_ref()
-            .is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CLIENT_ID_CHARS)
-        {
+        if request.client_id.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CLIENT_ID_CHARS) {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         }
         let body = match normalize_body(&request.body) {
@@ -205,21 +150,14 @@ impl RoomInstance {
             client_id: request.client_id,
             timestamp: now_millis(),
         };
-        let appended = self
-            .store
-            .append(record)
-            .await
-            .map_err(|e| ChannelFailure(e.to_string()))?;
+        let appended = self.store.append(record).await.map_err(|e| ChannelFailure(e.to_string()))?;
         let id = appended.message.id;
         if !appended.duplicate {
-            let payload = serde_json::to_value(&appended.message)
-                .map_err(|e| ChannelFailure(e.to_string()))?;
-            let broadcast = Broadcast::new(self.topic.clone(), MESSAGE_NEW, Payload::Json(payload))
-                .with_seq(id);
+            let payload = serde_json::to_value(&appended.message).map_err(|e| ChannelFailure(e.to_string()))?;
+            let broadcast = Broadcast::new(self.topic.clone(), MESSAGE_NEW, Payload::Json(payload)).with_seq(id);
             self.pubsub.broadcast(Arc::new(broadcast));
         }
-        let reply = serde_json::to_value(NewMessageReply { id })
-            .map_err(|e| ChannelFailure(e.to_string()))?;
+        let reply = serde_json::to_value(NewMessageReply { id }).map_err(|e| ChannelFailure(e.to_string()))?;
         Ok(Outcome::ok(reply))
     }
 
@@ -228,13 +166,9 @@ impl RoomInstance {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
         let limit = request.effective_limit() as usize;
-        let messages = self
-            .store
-            .before(&self.room, request.before_id, limit)
-            .await
-            .map_err(|e| ChannelFailure(e.to_string()))?;
-        let reply = serde_json::to_value(HistoryReply { messages })
-            .map_err(|e| ChannelFailure(e.to_string()))?;
+        let messages =
+            self.store.before(&self.room, request.before_id, limit).await.map_err(|e| ChannelFailure(e.to_string()))?;
+        let reply = serde_json::to_value(HistoryReply { messages }).map_err(|e| ChannelFailure(e.to_string()))?;
         Ok(Outcome::ok(reply))
     }
 }
@@ -254,10 +188,7 @@ impl ChannelInstance for RoomInstance {
                 Some(Typing { typing }) => {
                     if typing != self.typing {
                         let fields = [("typing", Value::Bool(typing))];
-                        if let Some(phx_ref) =
-                            self.presence
-                                .update(&self.topic, &self.user, &self.phx_ref, &fields)
-                        {
+                        if let Some(phx_ref) = self.presence.update(&self.topic, &self.user, &self.phx_ref, &fields) {
                             self.phx_ref = phx_ref;
                             self.typing = typing;
                         }
@@ -271,8 +202,7 @@ impl ChannelInstance for RoomInstance {
     }
 
     fn terminate(&mut self, reason: Termination) {
-        self.presence
-            .untrack(&self.topic, &self.user, &self.phx_ref);
+        self.presence.untrack(&self.topic, &self.user, &self.phx_ref);
         tracing::trace!(room = %self.room, user = %self.user, ?reason, "left room");
     }
 }

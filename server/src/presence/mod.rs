@@ -67,16 +67,12 @@ impl Tracker {
     fn shard(&self, topic: &str) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
         let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
         // Each operation leaves the map consistent before it can panic, so a poisoned shard is still usable.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A unique, opaque `phx_ref`: 16 URL-safe characters from the wall clock and a counter, like Phoenix's.
     pub fn make_ref(&self) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let counter = self.next_ref.fetch_add(1, Ordering::Relaxed) as u32;
         let mut bytes = [0u8; 12];
         bytes[..8].copy_from_slice(&nanos.to_be_bytes());
@@ -130,25 +126,17 @@ impl Tracker {
     /// The encoded `presence_state` of `topic` (`{}` when nobody is there).
     pub fn state(&self, topic: &Arc<str>) -> Arc<str> {
         let mut shard = self.shard(topic);
-        shard
-            .get_mut(topic)
-            .map_or_else(|| Arc::from("{}"), |entry| entry.presence.encoded_state())
+        shard.get_mut(topic).map_or_else(|| Arc::from("{}"), |entry| entry.presence.encoded_state())
     }
 
     /// Number of keys present in `topic`.
     pub fn count(&self, topic: &str) -> usize {
-        self.shard(topic)
-            .get(topic)
-            .map_or(0, |entry| entry.presence.len())
+        self.shard(topic).get(topic).map_or(0, |entry| entry.presence.len())
     }
 
     /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.
     /// Returns the encoded state after the change.
-    fn change(
-        &self,
-        topic: &Arc<str>,
-        change: impl FnOnce(&mut TopicPresence) -> bool,
-    ) -> Arc<str> {
+    fn change(&self, topic: &Arc<str>, change: impl FnOnce(&mut TopicPresence) -> bool) -> Arc<str> {
         let mut shard = self.shard(topic);
         let entry = shard.entry(topic.clone()).or_insert_with(|| TopicEntry {
             presence: TopicPresence::default(),

@@ -52,11 +52,7 @@ impl TopicPresence {
 
     /// The meta currently tracked as `phx_ref` under `key`.
     pub fn meta(&self, key: &str, phx_ref: &str) -> Option<&Meta> {
-        self.state
-            .get(key)?
-            .metas
-            .iter()
-            .find(|m| m.get(PHX_REF).and_then(Value::as_str) == Some(phx_ref))
+        self.state.get(key)?.metas.iter().find(|m| m.get(PHX_REF).and_then(Value::as_str) == Some(phx_ref))
     }
 
     /// Takes the diff accumulated since the last call (empty if nothing changed).
@@ -79,8 +75,7 @@ impl TopicPresence {
         if let Some((_, text)) = self.encoded.as_ref().filter(|(v, _)| *v == self.version) {
             return text.clone();
         }
-        let text: Arc<str> =
-            Arc::from(serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".to_owned()));
+        let text: Arc<str> = Arc::from(serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".to_owned()));
         self.encoded = Some((self.version, text.clone()));
         text
     }
@@ -104,9 +99,7 @@ mod tests {
     use super::*;
 
     fn meta(phx_ref: &str) -> Meta {
-        Meta::with_ref(phx_ref)
-            .with("online_at", 1)
-            .with("typing", false)
+        Meta::with_ref(phx_ref).with("online_at", 1).with("typing", false)
     }
 
     #[test]
@@ -115,33 +108,21 @@ mod tests {
         topic.track("alice", meta("a1"));
         topic.track("alice", meta("a2"));
         let diff = topic.take_pending();
-        assert_eq!(
-            serde_json::to_value(&diff.joins).unwrap()["alice"]["metas"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(serde_json::to_value(&diff.joins).unwrap()["alice"]["metas"].as_array().unwrap().len(), 2);
         assert!(diff.leaves.is_empty());
 
         assert!(topic.update("alice", "a1", meta("a3").with("typing", true)));
         let diff = serde_json::to_value(topic.take_pending()).unwrap();
         assert_eq!(diff["leaves"]["alice"]["metas"][0]["phx_ref"], json!("a1"));
         assert_eq!(diff["joins"]["alice"]["metas"][0]["phx_ref"], json!("a3"));
-        assert_eq!(
-            diff["joins"]["alice"]["metas"][0]["phx_ref_prev"],
-            json!("a1")
-        );
+        assert_eq!(diff["joins"]["alice"]["metas"][0]["phx_ref_prev"], json!("a1"));
         assert_eq!(diff["joins"]["alice"]["metas"][0]["typing"], json!(true));
 
         assert!(topic.untrack("alice", "a2"));
         assert!(topic.untrack("alice", "a3"));
         assert!(!topic.untrack("alice", "a3"), "untracking twice is a no-op");
         let diff = serde_json::to_value(topic.take_pending()).unwrap();
-        assert_eq!(
-            diff["leaves"]["alice"]["metas"].as_array().unwrap().len(),
-            2
-        );
+        assert_eq!(diff["leaves"]["alice"]["metas"].as_array().unwrap().len(), 2);
         assert!(topic.is_idle());
     }
 
@@ -151,10 +132,7 @@ mod tests {
         topic.track("bob", meta("b1"));
         let first = topic.encoded_state();
         let again = topic.encoded_state();
-        assert!(
-            Arc::ptr_eq(&first, &again),
-            "unchanged state reuses its encoding"
-        );
+        assert!(Arc::ptr_eq(&first, &again), "unchanged state reuses its encoding");
         topic.track("carol", meta("c1"));
         let changed = topic.encoded_state();
         assert!(!Arc::ptr_eq(&first, &changed));

@@ -26,10 +26,7 @@ pub struct LocalPubSub {
 
 impl Default for LocalPubSub {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
-        }
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
     }
 }
 
@@ -42,9 +39,7 @@ impl LocalPubSub {
     fn shard(&self, topic: &str) -> MutexGuard<'_, Shard> {
         let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
         // Every mutation is a single insert/remove on a Vec, so a poisoned shard is still consistent.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -70,9 +65,7 @@ impl PubSub for LocalPubSub {
         let shard = self.shard(&message.topic);
         if let Some(subscribers) = shard.get(&*message.topic) {
             for subscriber in subscribers {
-                subscriber
-                    .outbox
-                    .deliver(Outbound::Broadcast(message.clone()));
+                subscriber.outbox.deliver(Outbound::Broadcast(message.clone()));
             }
         }
     }
@@ -91,11 +84,7 @@ mod tests {
     use crate::socket::outbound::{Encoded, queue};
 
     fn broadcast(topic: &str) -> Arc<Broadcast> {
-        Arc::new(Broadcast::new(
-            Arc::from(topic),
-            "msg",
-            Payload::Json(serde_json::json!({"n": 1})),
-        ))
+        Arc::new(Broadcast::new(Arc::from(topic), "msg", Payload::Json(serde_json::json!({"n": 1}))))
     }
 
     #[tokio::test]
@@ -109,11 +98,7 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(a_in.recv_many(&mut got, 8).await, 1);
         drop(pubsub);
-        assert_eq!(
-            b_in.recv_many(&mut got, 8).await,
-            0,
-            "t:2 got nothing and its sender is gone"
-        );
+        assert_eq!(b_in.recv_many(&mut got, 8).await, 0, "t:2 got nothing and its sender is gone");
     }
 
     #[tokio::test]
@@ -130,19 +115,12 @@ mod tests {
         for inbox in &mut inboxes {
             let mut got = Vec::new();
             inbox.recv_many(&mut got, 4).await;
-            let Outbound::Broadcast(message) = got.remove(0) else {
-                panic!("expected a broadcast")
-            };
-            let Some(Encoded::Text(text)) = message.encoded(Vsn::V2) else {
-                panic!("expected text")
-            };
+            let Outbound::Broadcast(message) = got.remove(0) else { panic!("expected a broadcast") };
+            let Some(Encoded::Text(text)) = message.encoded(Vsn::V2) else { panic!("expected text") };
             assert_eq!(text.as_str(), r#"[null,null,"t","msg",{"n":1}]"#);
             pointers.push(text.as_str().as_ptr());
         }
-        assert!(
-            pointers.windows(2).all(|w| w[0] == w[1]),
-            "all subscribers share one buffer"
-        );
+        assert!(pointers.windows(2).all(|w| w[0] == w[1]), "all subscribers share one buffer");
     }
 
     #[tokio::test]
@@ -150,20 +128,8 @@ mod tests {
         let pubsub = LocalPubSub::new();
         let (slow, slow_in) = queue(1);
         let (fast, mut fast_in) = queue(8);
-        pubsub.subscribe(
-            "t",
-            Subscriber {
-                conn: 1,
-                outbox: slow,
-            },
-        );
-        pubsub.subscribe(
-            "t",
-            Subscriber {
-                conn: 2,
-                outbox: fast,
-            },
-        );
+        pubsub.subscribe("t", Subscriber { conn: 1, outbox: slow });
+        pubsub.subscribe("t", Subscriber { conn: 2, outbox: fast });
         pubsub.broadcast(broadcast("t"));
         pubsub.broadcast(broadcast("t"));
         assert!(slow_in.has_overflowed());
@@ -175,13 +141,7 @@ mod tests {
     fn unsubscribe_removes_empty_topics() {
         let pubsub = LocalPubSub::new();
         let (outbox, _inbox) = queue(1);
-        pubsub.subscribe(
-            "t",
-            Subscriber {
-                conn: 7,
-                outbox: outbox.clone(),
-            },
-        );
+        pubsub.subscribe("t", Subscriber { conn: 7, outbox: outbox.clone() });
         pubsub.subscribe("t", Subscriber { conn: 7, outbox });
         assert_eq!(pubsub.subscriber_count("t"), 1, "resubscribing replaces");
         pubsub.unsubscribe("t", 7);

@@ -39,14 +39,7 @@ pub struct Broadcast {
 impl Broadcast {
     /// A broadcast of `event` with `payload` on `topic`.
     pub fn new(topic: Arc<str>, event: impl Into<String>, payload: Payload) -> Self {
-        Self {
-            topic,
-            event: event.into(),
-            payload,
-            seq: None,
-            v1: OnceLock::new(),
-            v2: OnceLock::new(),
-        }
+        Self { topic, event: event.into(), payload, seq: None, v1: OnceLock::new(), v2: OnceLock::new() }
     }
 
     /// Sets the message id used for de-duplication around joins.

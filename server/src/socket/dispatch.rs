@@ -21,10 +21,7 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use futures::FutureExt;
 use protocol::{
-    events::{
-        HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, STATUS_ERROR,
-        STATUS_OK,
-    },
+    events::{HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, STATUS_ERROR, STATUS_OK},
     frame::{Frame, Payload},
     reasons::{self, CloseCode},
     serializer::{Outgoing, decode_client_binary, decode_client_text},
@@ -68,13 +65,7 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn dispatch(&mut self, frame: Frame) {
-        let Frame {
-            join_ref,
-            msg_ref,
-            topic,
-            event,
-            payload,
-        } = frame;
+        let Frame { join_ref, msg_ref, topic, event, payload } = frame;
         let msg_ref = msg_ref.as_deref();
         if topic == PHOENIX_TOPIC && event == HEARTBEAT {
             self.reply(None, msg_ref, PHOENIX_TOPIC, STATUS_OK, &empty());
@@ -82,9 +73,7 @@ impl<T: Transport> Connection<T> {
         }
         let topic: Arc<str> = Arc::from(topic);
         let current = self.channels.get(&topic).map(|c| c.join_ref.clone());
-        let from_current = |current: &Option<Arc<str>>| {
-            join_ref.is_none() || join_ref.as_deref() == current.as_deref()
-        };
+        let from_current = |current: &Option<Arc<str>>| join_ref.is_none() || join_ref.as_deref() == current.as_deref();
         match (current, event.as_str()) {
             (None, PHX_JOIN) => self.join(topic, join_ref, msg_ref, payload).await,
             (Some(_), PHX_JOIN) => {
@@ -101,84 +90,38 @@ impl<T: Transport> Connection<T> {
                 self.lifecycle(current.as_deref(), &topic, PHX_CLOSE, &empty());
             }
             (Some(current), _) if from_current(&current) => {
-                self.handle_in(topic, current, msg_ref, &event, payload)
-                    .await;
+                self.handle_in(topic, current, msg_ref, &event, payload).await;
             }
             (Some(_), _) => {
                 // A stale join_ref: the client raced a server-side close; Phoenix drops these silently.
                 tracing::trace!(conn = self.info.conn, %topic, %event, "dropping message for a stale join");
             }
-            (None, PHX_LEAVE) => {
-                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_OK, &empty())
-            }
-            (None, _) => self.reply(
-                None,
-                msg_ref,
-                &topic,
-                STATUS_ERROR,
-                &reason(reasons::UNMATCHED_TOPIC),
-            ),
+            (None, PHX_LEAVE) => self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_OK, &empty()),
+            (None, _) => self.reply(None, msg_ref, &topic, STATUS_ERROR, &reason(reasons::UNMATCHED_TOPIC)),
         }
     }
 
-    async fn join(
-        &mut self,
-        topic: Arc<str>,
-        join_ref: Option<String>,
-        msg_ref: Option<&str>,
-        payload: Payload,
-    ) {
+    async fn join(&mut self, topic: Arc<str>, join_ref: Option<String>, msg_ref: Option<&str>, payload: Payload) {
         let join_ref: Option<Arc<str>> = join_ref.map(Arc::from);
         let Some(channel) = self.services.router.find(&topic).cloned() else {
             tracing::warn!(conn = self.info.conn, %topic, "ignoring unmatched topic");
-            self.reply(
-                None,
-                msg_ref,
-                &topic,
-                STATUS_ERROR,
-                &reason(reasons::UNMATCHED_TOPIC),
-            );
+            self.reply(None, msg_ref, &topic, STATUS_ERROR, &reason(reasons::UNMATCHED_TOPIC));
             return;
         };
         if self.channels.len() >= self.services.settings.max_channels {
-            self.reply(
-                join_ref.as_deref(),
-                msg_ref,
-                &topic,
-                STATUS_ERROR,
-                &reason(reasons::TOO_MANY_CHANNELS),
-            );
+            self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &reason(reasons::TOO_MANY_CHANNELS));
             return;
         }
         // Subscribe before the join runs, so nothing published while it loads history is missed; until the topic
         // is in `channels` the writer drops those broadcasts, and `delivered_up_to` drops the ones the reply holds.
-        let subscriber = Subscriber {
-            conn: self.info.conn,
-            outbox: self.outbox.clone(),
-        };
+        let subscriber = Subscriber { conn: self.info.conn, outbox: self.outbox.clone() };
         self.services.pubsub.subscribe(&topic, subscriber);
-        let context = ChannelContext {
-            socket: &self.info,
-            outbox: &self.outbox,
-            limits: &mut self.limits,
-        };
-        let request = JoinRequest {
-            topic: &topic,
-            payload: &payload,
-            join_ref: join_ref.as_ref(),
-        };
-        let result = AssertUnwindSafe(channel.join(request, context))
-            .catch_unwind()
-            .await;
+        let context = ChannelContext { socket: &self.info, outbox: &self.outbox, limits: &mut self.limits };
+        let request = JoinRequest { topic: &topic, payload: &payload, join_ref: join_ref.as_ref() };
+        let result = AssertUnwindSafe(channel.join(request, context)).catch_unwind().await;
         match result {
             Ok(Ok(joined)) => {
-                self.reply(
-                    join_ref.as_deref(),
-                    msg_ref,
-                    &topic,
-                    STATUS_OK,
-                    &Payload::Json(joined.reply),
-                );
+                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_OK, &Payload::Json(joined.reply));
                 for push in &joined.pushes {
                     match push {
                         Push::Payload { event, payload } => self.answer(&Outgoing::Push {
@@ -189,39 +132,23 @@ impl<T: Transport> Connection<T> {
                         }),
                         Push::RawJson { event, json } => {
                             let vsn = self.info.vsn;
-                            let frame =
-                                encode_raw_push(vsn, join_ref.as_deref(), &topic, event, json);
+                            let frame = encode_raw_push(vsn, join_ref.as_deref(), &topic, event, json);
                             self.immediate.push(frame);
                         }
                     }
                 }
-                let channel = JoinedChannel {
-                    join_ref,
-                    instance: joined.instance,
-                    delivered_up_to: joined.delivered_up_to,
-                };
+                let channel =
+                    JoinedChannel { join_ref, instance: joined.instance, delivered_up_to: joined.delivered_up_to };
                 self.channels.insert(topic, channel);
             }
             Ok(Err(response)) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
-                self.reply(
-                    join_ref.as_deref(),
-                    msg_ref,
-                    &topic,
-                    STATUS_ERROR,
-                    &Payload::Json(response),
-                );
+                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &Payload::Json(response));
             }
             Err(_panic) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
                 tracing::error!(conn = self.info.conn, %topic, "join crashed");
-                self.reply(
-                    join_ref.as_deref(),
-                    msg_ref,
-                    &topic,
-                    STATUS_ERROR,
-                    &reason(reasons::JOIN_CRASHED),
-                );
+                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &reason(reasons::JOIN_CRASHED));
             }
         }
     }
@@ -234,29 +161,15 @@ impl<T: Transport> Connection<T> {
         event: &str,
         payload: Payload,
     ) {
-        let Self {
-            channels,
-            info,
-            outbox,
-            limits,
-            ..
-        } = self;
+        let Self { channels, info, outbox, limits, .. } = self;
         let Some(channel) = channels.get_mut(&topic) else {
             return;
         };
-        let context = ChannelContext {
-            socket: info,
-            outbox,
-            limits,
-        };
-        let result = AssertUnwindSafe(channel.instance.handle_in(event, payload, context))
-            .catch_unwind()
-            .await;
+        let context = ChannelContext { socket: info, outbox, limits };
+        let result = AssertUnwindSafe(channel.instance.handle_in(event, payload, context)).catch_unwind().await;
         let join_ref = join_ref.as_deref();
         match result {
-            Ok(Ok(Outcome::Reply { status, response })) => {
-                self.reply(join_ref, msg_ref, &topic, status, &response)
-            }
+            Ok(Ok(Outcome::Reply { status, response })) => self.reply(join_ref, msg_ref, &topic, status, &response),
             Ok(Ok(Outcome::NoReply)) => {}
             Ok(Ok(Outcome::Stop { reply })) => {
                 if let Some((status, response)) = reply {
@@ -287,8 +200,7 @@ impl<T: Transport> Connection<T> {
         let mut channel = self.channels.remove(topic)?;
         self.services.pubsub.unsubscribe(topic, self.info.conn);
         // `terminate` of a channel that just panicked may panic again; that must not take the connection down.
-        let terminated =
-            std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));
+        let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));
         if terminated.is_err() {
             tracing::error!(conn = self.info.conn, %topic, "channel terminate panicked");
         }

@@ -28,10 +28,7 @@ pub struct SocketLimits {
 impl SocketLimits {
     /// Limits for a new connection.
     pub fn new(messages: RateLimit) -> Self {
-        Self {
-            messages,
-            recent: VecDeque::new(),
-        }
+        Self { messages, recent: VecDeque::new() }
     }
 
     /// Records a `message:new` at `now` if allowed; false when the client is over its limit (nothing recorded).
@@ -57,23 +54,14 @@ mod tests {
 
     #[test]
     fn strict_sliding_window() {
-        let mut limits = SocketLimits::new(RateLimit {
-            max: 3,
-            window: Duration::from_secs(10),
-        });
+        let mut limits = SocketLimits::new(RateLimit { max: 3, window: Duration::from_secs(10) });
         let start = Instant::now();
         for i in 0..3 {
             assert!(limits.allow_message(start + Duration::from_secs(i)));
         }
-        assert!(
-            !limits.allow_message(start + Duration::from_secs(5)),
-            "4th within the window is refused"
-        );
+        assert!(!limits.allow_message(start + Duration::from_secs(5)), "4th within the window is refused");
         assert!(!limits.allow_message(start + Duration::from_millis(9_999)));
-        assert!(
-            limits.allow_message(start + Duration::from_secs(10)),
-            "the first one left the window"
-        );
+        assert!(limits.allow_message(start + Duration::from_secs(10)), "the first one left the window");
         assert!(!limits.allow_message(start + Duration::from_millis(10_500)));
         assert!(limits.allow_message(start + Duration::from_secs(11)));
     }

@@ -52,10 +52,7 @@ impl Default for SocketSettings {
             max_channels: 100,
             outbound_capacity: 1024,
             write_batch: 128,
-            message_rate: RateLimit {
-                max: 20,
-                window: Duration::from_secs(10),
-            },
+            message_rate: RateLimit { max: 20, window: Duration::from_secs(10) },
         }
     }
 }
@@ -108,16 +105,7 @@ impl<T: Transport> Connection<T> {
     pub fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
         let (outbox, inbox) = outbound::queue(services.settings.outbound_capacity);
         let limits = SocketLimits::new(services.settings.message_rate);
-        Self {
-            transport,
-            info,
-            services,
-            outbox,
-            inbox,
-            channels: HashMap::new(),
-            limits,
-            immediate: Vec::new(),
-        }
+        Self { transport, info, services, outbox, inbox, channels: HashMap::new(), limits, immediate: Vec::new() }
     }
 
     /// Runs until the client goes away or the server closes the connection; then terminates every channel.
@@ -197,10 +185,8 @@ impl<T: Transport> Connection<T> {
                     let Some(channel) = self.channels.get(&message.topic) else {
                         continue;
                     };
-                    let already_delivered = message
-                        .seq
-                        .zip(channel.delivered_up_to)
-                        .is_some_and(|(seq, delivered)| seq <= delivered);
+                    let already_delivered =
+                        message.seq.zip(channel.delivered_up_to).is_some_and(|(seq, delivered)| seq <= delivered);
                     if already_delivered {
                         continue;
                     }
@@ -208,16 +194,8 @@ impl<T: Transport> Connection<T> {
                         frames.push(frame);
                     }
                 }
-                Outbound::Direct {
-                    topic,
-                    join_ref,
-                    frame,
-                } => {
-                    if self
-                        .channels
-                        .get(&topic)
-                        .is_some_and(|c| c.join_ref == join_ref)
-                    {
+                Outbound::Direct { topic, join_ref, frame } => {
+                    if self.channels.get(&topic).is_some_and(|c| c.join_ref == join_ref) {
                         frames.push(frame);
                     }
                 }
@@ -258,32 +236,13 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Queues a reply `[join_ref, ref, topic, "phx_reply", {status, response}]`.
-    fn reply(
-        &mut self,
-        join_ref: Option<&str>,
-        msg_ref: Option<&str>,
-        topic: &str,
-        status: &str,
-        response: &Payload,
-    ) {
-        self.answer(&Outgoing::Reply {
-            join_ref,
-            msg_ref,
-            topic,
-            status,
-            response,
-        });
+    fn reply(&mut self, join_ref: Option<&str>, msg_ref: Option<&str>, topic: &str, status: &str, response: &Payload) {
+        self.answer(&Outgoing::Reply { join_ref, msg_ref, topic, status, response });
     }
 
     /// Queues a lifecycle message (`phx_close`, `phx_error`) whose ref is the join ref.
     fn lifecycle(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: &Payload) {
-        self.answer(&Outgoing::Message {
-            join_ref,
-            msg_ref: join_ref,
-            topic,
-            event,
-            payload,
-        });
+        self.answer(&Outgoing::Message { join_ref, msg_ref: join_ref, topic, event, payload });
     }
 }
 
@@ -297,24 +256,14 @@ impl<T: Transport> Connection<T> {
 
 /// Encodes `[join_ref, null, topic, event, <json>]` (V2) or the V1 object around an already encoded JSON payload,
 /// without parsing it again: a big room's `presence_state` is encoded once and wrapped for every joiner.
-pub fn encode_raw_push(
-    vsn: Vsn,
-    join_ref: Option<&str>,
-    topic: &str,
-    event: &str,
-    json: &str,
-) -> Encoded {
+pub fn encode_raw_push(vsn: Vsn, join_ref: Option<&str>, topic: &str, event: &str, json: &str) -> Encoded {
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let text = match vsn {
         Vsn::V2 => {
             let join_ref = join_ref.map_or_else(|| "null".to_owned(), quote);
             format!("[{join_ref},null,{},{},{json}]", quote(topic), quote(event))
         }
-        Vsn::V1 => format!(
-            r#"{{"event":{},"payload":{json},"ref":null,"topic":{}}}"#,
-            quote(event),
-            quote(topic)
-        ),
+        Vsn::V1 => format!(r#"{{"event":{},"payload":{json},"ref":null,"topic":{}}}"#, quote(event), quote(topic)),
     };
     Encoded::Text(text.into())
 }

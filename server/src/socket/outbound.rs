@@ -78,13 +78,7 @@ pub struct Inbox {
 pub fn queue(capacity: usize) -> (Outbox, Inbox) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let control = Arc::new(Control::default());
-    (
-        Outbox {
-            tx,
-            control: control.clone(),
-        },
-        Inbox { rx, control },
-    )
+    (Outbox { tx, control: control.clone() }, Inbox { rx, control })
 }
 
 impl Outbox {

@@ -31,10 +31,7 @@ impl MemoryStore {
     fn with_rooms<T>(&self, f: impl FnOnce(&mut HashMap<String, Room>) -> T) -> T {
         // A panic while holding the lock cannot leave a room half-updated (every update is a single push), so a
         // poisoned lock is safe to keep using.
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rooms = self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut rooms)
     }
 }
@@ -50,26 +47,15 @@ impl MessageStore for MemoryStore {
                 .and_then(|c| room.client_ids.get(c))
                 .and_then(|id| room.messages.iter().find(|m| m.id == *id));
             if let Some(original) = original {
-                return Appended {
-                    message: original.clone(),
-                    duplicate: true,
-                };
+                return Appended { message: original.clone(), duplicate: true };
             }
             let id = room.messages.last().map_or(1, |m| m.id + 1);
-            let message = Message {
-                id,
-                user: record.user,
-                body: record.body,
-                timestamp: record.timestamp,
-            };
+            let message = Message { id, user: record.user, body: record.body, timestamp: record.timestamp };
             if let Some(client_id) = record.client_id {
                 room.client_ids.insert(client_id, id);
             }
             room.messages.push(message.clone());
-            Appended {
-                message,
-                duplicate: false,
-            }
+            Appended { message, duplicate: false }
         }))
     }
 
@@ -82,30 +68,15 @@ impl MessageStore for MemoryStore {
         }))
     }
 
-    async fn after(
-        &self,
-        room: &str,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
+    async fn after(&self, room: &str, after_id: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
         Ok(self.with_rooms(|rooms| {
-            rooms.get(room).map_or_else(Vec::new, |r| {
-                r.messages
-                    .iter()
-                    .filter(|m| m.id > after_id)
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            })
+            rooms
+                .get(room)
+                .map_or_else(Vec::new, |r| r.messages.iter().filter(|m| m.id > after_id).take(limit).cloned().collect())
         }))
     }
 
-    async fn before(
-        &self,
-        room: &str,
-        before_id: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
+    async fn before(&self, room: &str, before_id: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
         Ok(self.with_rooms(|rooms| {
             rooms.get(room).map_or_else(Vec::new, |r| {
                 let older: Vec<&Message> = r.messages.iter().filter(|m| m.id < before_id).collect();
@@ -120,17 +91,10 @@ impl MessageStore for MemoryStore {
             let mut active: Vec<RoomActivity> = rooms
                 .iter()
                 .filter_map(|(name, r)| {
-                    r.messages.last().map(|m| RoomActivity {
-                        room: name.clone(),
-                        last_message_at: m.timestamp,
-                    })
+                    r.messages.last().map(|m| RoomActivity { room: name.clone(), last_message_at: m.timestamp })
                 })
                 .collect();
-            active.sort_by(|a, b| {
-                b.last_message_at
-                    .cmp(&a.last_message_at)
-                    .then_with(|| a.room.cmp(&b.room))
-            });
+            active.sort_by(|a, b| b.last_message_at.cmp(&a.last_message_at).then_with(|| a.room.cmp(&b.room)));
             active.truncate(limit);
             active
         }))

@@ -5,12 +5,16 @@
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
 pub mod memory;
+pub mod schema;
+pub mod sql;
+pub mod writer;
 
 use async_trait::async_trait;
 use protocol::chat::Message;
 use thiserror::Error;
 
 pub use memory::MemoryStore;
+pub use sql::SqlStore;
 
 /// A message about to be stored; the store assigns its id.
 #[derive(Debug, Clone)]
@@ -56,6 +60,13 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// Wraps a backend error (its text is logged, never sent to clients).
+    pub fn backend(error: impl std::fmt::Display) -> Self {
+        Self::Backend(error.to_string())
+    }
+}
+
 /// Where messages live. Implementations are shared by every connection (`Arc<dyn MessageStore>`).
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
@@ -64,21 +75,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// The newest `limit` messages of a room, oldest first.
     async fn latest(&self, room: &str, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Messages with `id > after_id`, oldest first, at most `limit`.
-    async fn after(
-        &self,
-        room: &str,
-        after_id: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError>;
+    async fn after(&self, room: &str, after_id: u64, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Messages with `id < before_id`, oldest first: the `limit` newest of them.
-    async fn before(
-        &self,
-        room: &str,
-        before_id: u64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError>;
+    async fn before(&self, room: &str, before_id: u64, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Rooms ordered by their newest message, most recent first.
     async fn recent_rooms(&self, limit: usize) -> Result<Vec<RoomActivity>, StoreError>;
     /// Ok when the store can serve requests (`/healthz`).
     async fn health(&self) -> Result<(), StoreError>;
+    /// Commits what is queued and stops accepting writes (server shutdown).
+    async fn close(&self) {}
 }

@@ -50,9 +50,7 @@ fn parse_origin(origin: &str) -> Option<OriginParts<'_>> {
     };
     let authority = rest.split('/').next().unwrap_or_default();
     let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()) => {
-            (host, Some(port))
-        }
+        Some((host, port)) if !host.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()) => (host, Some(port)),
         _ => (authority, None),
     };
     if host.is_empty() {
@@ -77,37 +75,23 @@ impl OriginPolicy {
         };
         let origin = origin.to_str().map_err(|_| Refusal::Origin)?;
         let parts = parse_origin(origin).ok_or(Refusal::Origin)?;
-        let request_host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(host_only);
+        let request_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(host_only);
         if request_host.is_some_and(|host| host.eq_ignore_ascii_case(parts.host)) {
             return Ok(());
         }
-        let allowed = self
-            .allowed
-            .iter()
-            .filter_map(|entry| parse_origin(entry))
-            .any(|entry| {
-                let host_ok = match entry.host.strip_prefix("*.") {
-                    Some(domain) => {
-                        parts.host.eq_ignore_ascii_case(domain)
-                            || parts
-                                .host
-                                .to_ascii_lowercase()
-                                .ends_with(&format!(".{}", domain.to_ascii_lowercase()))
-                    }
-                    None => parts.host.eq_ignore_ascii_case(entry.host),
-                };
-                host_ok
-                    && entry.scheme.is_none_or(|s| parts.scheme == Some(s))
-                    && entry.port.is_none_or(|p| parts.port == Some(p))
-            });
-        if allowed {
-            Ok(())
-        } else {
-            Err(Refusal::Origin)
-        }
+        let allowed = self.allowed.iter().filter_map(|entry| parse_origin(entry)).any(|entry| {
+            let host_ok = match entry.host.strip_prefix("*.") {
+                Some(domain) => {
+                    parts.host.eq_ignore_ascii_case(domain)
+                        || parts.host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase()))
+                }
+                None => parts.host.eq_ignore_ascii_case(entry.host),
+            };
+            host_ok
+                && entry.scheme.is_none_or(|s| parts.scheme == Some(s))
+                && entry.port.is_none_or(|p| parts.port == Some(p))
+        });
+        if allowed { Ok(()) } else { Err(Refusal::Origin) }
     }
 }
 
@@ -123,10 +107,7 @@ pub struct Accepted {
 }
 
 /// Decides whether a client with these query params may connect, and as whom.
-pub fn accept(
-    params: &HashMap<String, String>,
-    auth_token: Option<&str>,
-) -> Result<Accepted, Refusal> {
+pub fn accept(params: &HashMap<String, String>, auth_token: Option<&str>) -> Result<Accepted, Refusal> {
     let vsn = Vsn::negotiate(params.get("vsn").map(String::as_str)).ok_or(Refusal::Version)?;
     if params.contains_key("token") || auth_token.is_some() {
         // Accounts and signed tokens arrive with the auth module; until then no token can be verified.
@@ -136,11 +117,7 @@ pub fn accept(
         Some(raw) => normalize_user_name(raw).map_err(|_| Refusal::UserName)?,
         None => crate::names::random_guest_name(),
     };
-    Ok(Accepted {
-        vsn,
-        user,
-        authenticated: false,
-    })
+    Ok(Accepted { vsn, user, authenticated: false })
 }
 
 #[cfg(test)]
@@ -161,86 +138,31 @@ mod tests {
 
     #[test]
     fn origin_matrix() {
-        let policy = OriginPolicy {
-            allowed: vec!["https://app.example.com".into(), "//*.other.org".into()],
-        };
+        let policy = OriginPolicy { allowed: vec!["https://app.example.com".into(), "//*.other.org".into()] };
         let host = "chat.local:3000";
-        assert_eq!(
-            policy.check(&headers(None, host)),
-            Ok(()),
-            "no Origin header is allowed"
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://chat.local:3000"), host)),
-            Ok(())
-        );
-        assert_eq!(
-            policy.check(&headers(Some("https://chat.local"), host)),
-            Ok(()),
-            "host only, like Phoenix"
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://evil.com"), host)),
-            Err(Refusal::Origin)
-        );
-        assert_eq!(
-            policy.check(&headers(Some("null"), host)),
-            Err(Refusal::Origin)
-        );
-        assert_eq!(
-            policy.check(&headers(Some("https://app.example.com"), host)),
-            Ok(())
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://app.example.com"), host)),
-            Err(Refusal::Origin)
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://a.b.other.org"), host)),
-            Ok(())
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://other.org"), host)),
-            Ok(())
-        );
-        assert_eq!(
-            policy.check(&headers(Some("http://notother.org"), host)),
-            Err(Refusal::Origin)
-        );
+        assert_eq!(policy.check(&headers(None, host)), Ok(()), "no Origin header is allowed");
+        assert_eq!(policy.check(&headers(Some("http://chat.local:3000"), host)), Ok(()));
+        assert_eq!(policy.check(&headers(Some("https://chat.local"), host)), Ok(()), "host only, like Phoenix");
+        assert_eq!(policy.check(&headers(Some("http://evil.com"), host)), Err(Refusal::Origin));
+        assert_eq!(policy.check(&headers(Some("null"), host)), Err(Refusal::Origin));
+        assert_eq!(policy.check(&headers(Some("https://app.example.com"), host)), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://app.example.com"), host)), Err(Refusal::Origin));
+        assert_eq!(policy.check(&headers(Some("http://a.b.other.org"), host)), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://other.org"), host)), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://notother.org"), host)), Err(Refusal::Origin));
     }
 
     #[test]
     fn version_and_names() {
         let params = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
-        assert_eq!(
-            accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None)
-                .unwrap()
-                .user,
-            "Ada"
-        );
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None).unwrap().user, "Ada");
         assert_eq!(accept(&params(&[]), None).unwrap().vsn, Vsn::V1);
-        assert_eq!(
-            accept(&params(&[("vsn", "3.0.0")]), None),
-            Err(Refusal::Version)
-        );
-        assert_eq!(
-            accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None),
-            Err(Refusal::UserName)
-        );
-        assert_eq!(
-            accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None),
-            Err(Refusal::UserName)
-        );
+        assert_eq!(accept(&params(&[("vsn", "3.0.0")]), None), Err(Refusal::Version));
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None), Err(Refusal::UserName));
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None), Err(Refusal::UserName));
         let guest = accept(&params(&[("vsn", "2.0.0")]), None).unwrap();
-        assert!(
-            normalize_user_name(&guest.user).is_ok(),
-            "random guest names are valid names: {}",
-            guest.user
-        );
+        assert!(normalize_user_name(&guest.user).is_ok(), "random guest names are valid names: {}", guest.user);
     }
 }

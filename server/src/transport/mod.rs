@@ -41,10 +41,7 @@ pub trait Transport: Send {
     /// The next inbound frame; `None` when the connection is gone. Must be cancel-safe: it is raced in `select!`.
     fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, ReceiveError>>> + Send;
     /// Writes every frame, then flushes once (one syscall-sized write per wakeup instead of one per frame).
-    fn send_all(
-        &mut self,
-        frames: Vec<Encoded>,
-    ) -> impl Future<Output = Result<(), ReceiveError>> + Send;
+    fn send_all(&mut self, frames: Vec<Encoded>) -> impl Future<Output = Result<(), ReceiveError>> + Send;
     /// Sends a close frame with `code` and `reason` (best effort) and flushes.
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
 }

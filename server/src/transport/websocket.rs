@@ -54,11 +54,7 @@ struct Subprotocols {
 }
 
 fn subprotocols(ws: &WebSocketUpgrade) -> Result<Subprotocols, Refusal> {
-    let mut result = Subprotocols {
-        offered_any: false,
-        offered_phoenix: false,
-        auth_token: None,
-    };
+    let mut result = Subprotocols { offered_any: false, offered_phoenix: false, auth_token: None };
     for value in ws.requested_protocols() {
         let Ok(value) = value.to_str() else {
             return Err(Refusal::Subprotocol);
@@ -81,10 +77,7 @@ fn subprotocols(ws: &WebSocketUpgrade) -> Result<Subprotocols, Refusal> {
 /// phoenix.js encodes with `btoa` (standard alphabet) and strips the padding; accept URL-safe too.
 fn decode_auth_token(encoded: &str) -> Option<String> {
     use base64::Engine;
-    let engines = [
-        base64::engine::general_purpose::STANDARD_NO_PAD,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ];
+    let engines = [base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD];
     engines
         .iter()
         .find_map(|engine| engine.decode(encoded.trim_end_matches('=')).ok())
@@ -120,9 +113,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let tracker = services.connections.clone();
             tracker.track_future(async move {
-                let ended = Connection::new(WebSocketTransport { socket }, info, services)
-                    .run()
-                    .await;
+                let ended = Connection::new(WebSocketTransport { socket }, info, services).run().await;
                 tracing::debug!(?ended, "socket closed");
             })
         });
@@ -143,11 +134,7 @@ impl Transport for WebSocketTransport {
                     .into_inner()
                     .downcast_ref::<tungstenite::Error>()
                     .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Some(Err(if too_large {
-                    ReceiveError::TooLarge
-                } else {
-                    ReceiveError::Broken("read".into())
-                }));
+                return Some(Err(if too_large { ReceiveError::TooLarge } else { ReceiveError::Broken("read".into()) }));
             }
         };
         Some(Ok(match message {
@@ -164,22 +151,13 @@ impl Transport for WebSocketTransport {
                 Encoded::Text(text) => Message::Text(text),
                 Encoded::Binary(bytes) => Message::Binary(bytes),
             };
-            self.socket
-                .feed(message)
-                .await
-                .map_err(|e| ReceiveError::Broken(e.to_string()))?;
+            self.socket.feed(message).await.map_err(|e| ReceiveError::Broken(e.to_string()))?;
         }
-        self.socket
-            .flush()
-            .await
-            .map_err(|e| ReceiveError::Broken(e.to_string()))
+        self.socket.flush().await.map_err(|e| ReceiveError::Broken(e.to_string()))
     }
 
     async fn close(&mut self, code: u16, reason: &str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
+        let frame = CloseFrame { code, reason: reason.into() };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
     }
 }

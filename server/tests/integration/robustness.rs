@@ -28,13 +28,7 @@ async fn malformed_frames_close_only_that_connection_with_1007() {
         offender.send_text(text).await;
         assert_eq!(offender.assert_closed().await, Some(1007), "{text:?}");
     }
-    for bytes in [
-        vec![],
-        vec![0],
-        vec![9, 9, 9],
-        vec![0, 5, 5, 5, 5, 1],
-        vec![1, 0, 0, 0, 0],
-    ] {
+    for bytes in [vec![], vec![0], vec![9, 9, 9], vec![0, 5, 5, 5, 5, 1], vec![1, 0, 0, 0, 0]] {
         let mut offender = Client::connect(&server, "").await;
         offender.send_binary(bytes.clone()).await;
         assert_eq!(offender.assert_closed().await, Some(1007), "{bytes:?}");
@@ -46,13 +40,9 @@ async fn malformed_frames_close_only_that_connection_with_1007() {
 async fn extra_trailing_elements_and_any_payload_type_are_accepted() {
     let server = TestServer::start().await;
     let mut client = Client::connect(&server, "").await;
-    client
-        .send_text(r#"[null,"1","phoenix","heartbeat",{},"extra"]"#)
-        .await;
+    client.send_text(r#"[null,"1","phoenix","heartbeat",{},"extra"]"#).await;
     client.assert_reply("1", "ok").await;
-    client
-        .send_text(r#"[null,"2","phoenix","heartbeat",[1,2]]"#)
-        .await;
+    client.send_text(r#"[null,"2","phoenix","heartbeat",[1,2]]"#).await;
     client.assert_reply("2", "ok").await;
 }
 
@@ -61,19 +51,12 @@ async fn frames_over_64_kib_close_with_1009() {
     let server = TestServer::start().await;
     let mut bystander = Client::connect(&server, "").await;
     let mut offender = Client::connect(&server, "").await;
-    let big = format!(
-        r#"[null,"1","phoenix","heartbeat",{{"x":"{}"}}]"#,
-        "a".repeat(70 * 1024)
-    );
+    let big = format!(r#"[null,"1","phoenix","heartbeat",{{"x":"{}"}}]"#, "a".repeat(70 * 1024));
     offender.send_text(big).await;
     assert_eq!(offender.assert_closed().await, Some(1009));
     // Just under the limit is fine.
     let mut fine = Client::connect(&server, "").await;
-    fine.send_text(format!(
-        r#"[null,"1","phoenix","heartbeat",{{"x":"{}"}}]"#,
-        "a".repeat(60 * 1024)
-    ))
-    .await;
+    fine.send_text(format!(r#"[null,"1","phoenix","heartbeat",{{"x":"{}"}}]"#, "a".repeat(60 * 1024))).await;
     fine.assert_reply("1", "ok").await;
     bystander.assert_alive().await;
 }
@@ -81,73 +64,38 @@ async fn frames_over_64_kib_close_with_1009() {
 #[tokio::test]
 async fn connect_refusals_are_http_403() {
     let server = TestServer::start().await;
-    for query in [
-        "vsn=3.0.0",
-        "vsn=2.1.0",
-        "vsn=abc",
-        "vsn=2.0.0&user=",
-        "vsn=2.0.0&user=%07bell",
-        "vsn=2.0.0&token=x",
-    ] {
-        assert_eq!(
-            refused_status(&server.url(query)).await,
-            Some(403),
-            "{query}"
-        );
+    for query in ["vsn=3.0.0", "vsn=2.1.0", "vsn=abc", "vsn=2.0.0&user=", "vsn=2.0.0&user=%07bell", "vsn=2.0.0&token=x"]
+    {
+        assert_eq!(refused_status(&server.url(query)).await, Some(403), "{query}");
     }
     let long_name = format!("vsn=2.0.0&user={}", "a".repeat(33));
     assert_eq!(refused_status(&server.url(&long_name)).await, Some(403));
 
     let mut request = server.url("vsn=2.0.0").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("origin", HeaderValue::from_static("https://evil.example"));
-    assert_eq!(
-        refused_status_with(request).await,
-        Some(403),
-        "foreign origin"
-    );
+    request.headers_mut().insert("origin", HeaderValue::from_static("https://evil.example"));
+    assert_eq!(refused_status_with(request).await, Some(403), "foreign origin");
 
     let mut request = server.url("vsn=2.0.0").into_client_request().unwrap();
-    request.headers_mut().insert(
-        "origin",
-        HeaderValue::from_str(&format!("http://{}", server.addr)).unwrap(),
-    );
+    request.headers_mut().insert("origin", HeaderValue::from_str(&format!("http://{}", server.addr)).unwrap());
     assert_eq!(refused_status_with(request).await, None, "same-host origin");
 
     let mut request = server.url("vsn=2.0.0").into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-ws"),
-    );
-    assert_eq!(
-        refused_status_with(request).await,
-        Some(403),
-        "unknown subprotocol"
-    );
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-ws"));
+    assert_eq!(refused_status_with(request).await, Some(403), "unknown subprotocol");
 }
 
 #[tokio::test]
 async fn the_phoenix_subprotocol_is_echoed() {
     let server = TestServer::start().await;
     let mut request = server.url("vsn=2.0.0").into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("phoenix"),
-    );
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("phoenix"));
     let (_, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(
-        response.headers().get("sec-websocket-protocol").unwrap(),
-        "phoenix"
-    );
+    assert_eq!(response.headers().get("sec-websocket-protocol").unwrap(), "phoenix");
 }
 
 #[tokio::test]
 async fn a_slow_consumer_is_closed_with_1011_and_others_keep_going() {
-    let settings = SocketSettings {
-        outbound_capacity: 64,
-        ..SocketSettings::default()
-    };
+    let settings = SocketSettings { outbound_capacity: 64, ..SocketSettings::default() };
     let server = TestServer::start_with(settings).await;
     let mut slow = Client::connect(&server, "").await;
     slow.join("test:flood", json!({})).await;
@@ -170,21 +118,10 @@ async fn a_slow_consumer_is_closed_with_1011_and_others_keep_going() {
     let mut publisher = Client::connect(&server, "").await;
     publisher.join("test:flood", json!({})).await;
     for _ in 0..rounds {
-        let msg_ref = publisher
-            .push(
-                None,
-                "test:flood",
-                "flood",
-                json!({"count": per_round, "size": 16 * 1024}),
-            )
-            .await;
+        let msg_ref = publisher.push(None, "test:flood", "flood", json!({"count": per_round, "size": 16 * 1024})).await;
         publisher.assert_reply(&msg_ref, "ok").await;
     }
-    assert_eq!(
-        reader.await.unwrap(),
-        rounds * per_round,
-        "the fast client got every broadcast"
-    );
+    assert_eq!(reader.await.unwrap(), rounds * per_round, "the fast client got every broadcast");
     let mut code = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while tokio::time::Instant::now() < deadline {
@@ -202,10 +139,7 @@ async fn a_slow_consumer_is_closed_with_1011_and_others_keep_going() {
 
 #[tokio::test]
 async fn idle_connections_are_closed() {
-    let settings = SocketSettings {
-        idle_timeout: Duration::from_millis(400),
-        ..SocketSettings::default()
-    };
+    let settings = SocketSettings { idle_timeout: Duration::from_millis(400), ..SocketSettings::default() };
     let server = TestServer::start_with(settings).await;
     let mut idle = Client::connect(&server, "").await;
     let mut chatty = Client::connect(&server, "").await;

@@ -36,11 +36,7 @@ pub mod tempdir {
 
     impl TempDir {
         pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "chat-test-{}-{}",
-                std::process::id(),
-                rand_suffix()
-            ));
+            let path = std::env::temp_dir().join(format!("chat-test-{}-{}", std::process::id(), rand_suffix()));
             std::fs::create_dir_all(&path).unwrap();
             Self(path)
         }
@@ -53,9 +49,7 @@ pub mod tempdir {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed)
-            ^ (std::time::SystemTime::now()
-                .elapsed()
-                .map_or(0, |d| d.as_nanos() as u64))
+            ^ (std::time::SystemTime::now().elapsed().map_or(0, |d| d.as_nanos() as u64))
     }
 
     impl Drop for TempDir {
@@ -78,10 +72,7 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let server = Server::new(Config::for_data_dir(data.path())).with_settings(settings);
         let pubsub = server.pubsub();
-        let server = server.with_channel(
-            "test:*",
-            Arc::new(test_channel::TestChannel::new(pubsub.clone())),
-        );
+        let server = server.with_channel("test:*", Arc::new(test_channel::TestChannel::new(pubsub.clone())));
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server
@@ -91,13 +82,7 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        Self {
-            addr,
-            pubsub,
-            stop: Some(stop),
-            handle: Some(handle),
-            _data: data,
-        }
+        Self { addr, pubsub, stop: Some(stop), handle: Some(handle), _data: data }
     }
 
     pub fn url(&self, query: &str) -> String {
@@ -162,21 +147,13 @@ pub struct Client {
 impl Client {
     /// Connects with `vsn=2.0.0` and extra query params.
     pub async fn connect(server: &TestServer, query: &str) -> Self {
-        let query = if query.is_empty() {
-            "vsn=2.0.0".to_owned()
-        } else {
-            format!("vsn=2.0.0&{query}")
-        };
+        let query = if query.is_empty() { "vsn=2.0.0".to_owned() } else { format!("vsn=2.0.0&{query}") };
         Self::connect_url(&server.url(&query)).await
     }
 
     pub async fn connect_url(url: &str) -> Self {
         let (ws, _) = connect_async(url).await.unwrap();
-        Self {
-            ws,
-            next_ref: 0,
-            pending: VecDeque::new(),
-        }
+        Self { ws, next_ref: 0, pending: VecDeque::new() }
     }
 
     pub fn make_ref(&mut self) -> String {
@@ -193,16 +170,9 @@ impl Client {
     }
 
     /// Sends `[join_ref, ref, topic, event, payload]` with a fresh ref; returns the ref.
-    pub async fn push(
-        &mut self,
-        join_ref: Option<&str>,
-        topic: &str,
-        event: &str,
-        payload: Value,
-    ) -> String {
+    pub async fn push(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: Value) -> String {
         let msg_ref = self.make_ref();
-        self.send_text(json!([join_ref, msg_ref, topic, event, payload]).to_string())
-            .await;
+        self.send_text(json!([join_ref, msg_ref, topic, event, payload]).to_string()).await;
         msg_ref
     }
 
@@ -216,8 +186,7 @@ impl Client {
     /// Joins; returns (join_ref, status, response).
     pub async fn try_join(&mut self, topic: &str, payload: Value) -> (String, String, Value) {
         let join_ref = self.make_ref();
-        self.send_text(json!([join_ref, join_ref, topic, "phx_join", payload]).to_string())
-            .await;
+        self.send_text(json!([join_ref, join_ref, topic, "phx_join", payload]).to_string()).await;
         let reply = self.assert_reply_frame(&join_ref).await;
         let status = reply.payload["status"].as_str().unwrap().to_owned();
         if status == "ok" {
@@ -229,10 +198,7 @@ impl Client {
     /// The next raw message (text, binary or close), or None if the stream ended.
     pub async fn next_message(&mut self) -> Option<Message> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("timed out waiting for a message")
-            {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for a message") {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(message)) => return Some(message),
                 Some(Err(_)) | None => return None,
@@ -246,9 +212,7 @@ impl Client {
             return frame;
         }
         match self.next_message().await {
-            Some(Message::Text(text)) => {
-                Frame::from_v2(serde_json::from_str(text.as_str()).unwrap())
-            }
+            Some(Message::Text(text)) => Frame::from_v2(serde_json::from_str(text.as_str()).unwrap()),
             other => panic!("expected a text frame, got {other:?}"),
         }
     }
@@ -261,9 +225,7 @@ impl Client {
         loop {
             let message = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
-                .unwrap_or_else(|_| {
-                    panic!("timed out waiting for {what}; pending: {:?}", self.pending)
-                });
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}; pending: {:?}", self.pending));
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let frame = Frame::from_v2(serde_json::from_str(text.as_str()).unwrap());
@@ -281,10 +243,7 @@ impl Client {
     /// Waits for the reply to `msg_ref`; returns the whole frame.
     pub async fn assert_reply_frame(&mut self, msg_ref: &str) -> Frame {
         let wanted = json!(msg_ref);
-        self.find(&format!("reply to {msg_ref}"), |f| {
-            f.event == "phx_reply" && f.msg_ref == wanted
-        })
-        .await
+        self.find(&format!("reply to {msg_ref}"), |f| f.event == "phx_reply" && f.msg_ref == wanted).await
     }
 
     /// Waits for the reply to `msg_ref`, asserts its status, returns the response.
@@ -313,20 +272,13 @@ impl Client {
 
     /// Waits for any frame of `event` on `topic`.
     pub async fn find_event(&mut self, topic: &str, event: &str) -> Frame {
-        self.find(&format!("{event} on {topic}"), |f| {
-            f.topic == topic && f.event == event
-        })
-        .await
+        self.find(&format!("{event} on {topic}"), |f| f.topic == topic && f.event == event).await
     }
 
     /// Asserts no frame of `event` on `topic` arrives within `quiet` (other frames are kept for later assertions).
     pub async fn refute_event(&mut self, topic: &str, event: &str, quiet: Duration) {
         let matches = |f: &Frame| f.topic == topic && f.event == event;
-        assert!(
-            !self.pending.iter().any(matches),
-            "unexpected {event}: {:?}",
-            self.pending
-        );
+        assert!(!self.pending.iter().any(matches), "unexpected {event}: {:?}", self.pending);
         let deadline = tokio::time::Instant::now() + quiet;
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
@@ -343,11 +295,7 @@ impl Client {
 
     /// Asserts nothing arrives for `quiet`.
     pub async fn assert_silent(&mut self, quiet: Duration) {
-        assert!(
-            self.pending.is_empty(),
-            "unexpected frames: {:?}",
-            self.pending
-        );
+        assert!(self.pending.is_empty(), "unexpected frames: {:?}", self.pending);
         if let Ok(Some(message)) = tokio::time::timeout(quiet, self.ws.next()).await {
             panic!("expected silence, got {message:?}");
         }
@@ -357,10 +305,7 @@ impl Client {
     pub async fn assert_closed(&mut self) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .expect("connection was not closed")
-            {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await.expect("connection was not closed") {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,

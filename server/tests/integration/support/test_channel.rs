@@ -8,8 +8,7 @@ use protocol::frame::Payload;
 use serde_json::{Value, json};
 use server::{
     channel::{
-        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome,
-        Push, Termination,
+        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
     },
     pubsub::{Broadcast, PubSub},
 };
@@ -26,11 +25,7 @@ impl TestChannel {
 
 #[async_trait]
 impl Channel for TestChannel {
-    async fn join(
-        &self,
-        request: JoinRequest<'_>,
-        _context: ChannelContext<'_>,
-    ) -> Result<Joined, Value> {
+    async fn join(&self, request: JoinRequest<'_>, _context: ChannelContext<'_>) -> Result<Joined, Value> {
         let params = request.payload.as_json().cloned().unwrap_or(Value::Null);
         if params["refuse"] == json!(true) {
             return Err(json!({"reason": "refused"}));
@@ -44,10 +39,7 @@ impl Channel for TestChannel {
         }];
         Ok(Joined {
             reply: json!({"joined": request.topic.to_string()}),
-            instance: Box::new(TestInstance {
-                topic: request.topic.clone(),
-                pubsub: self.pubsub.clone(),
-            }),
+            instance: Box::new(TestInstance { topic: request.topic.clone(), pubsub: self.pubsub.clone() }),
             delivered_up_to: None,
             pushes,
         })
@@ -68,22 +60,13 @@ impl ChannelInstance for TestInstance {
         _: ChannelContext<'_>,
     ) -> Result<Outcome, ChannelFailure> {
         match event {
-            "echo" => Ok(Outcome::Reply {
-                status: "ok",
-                response: payload,
-            }),
+            "echo" => Ok(Outcome::Reply { status: "ok", response: payload }),
             "fail" => Err(ChannelFailure("failure requested".into())),
             "boom" => panic!("crash requested by the test"),
-            "stop" => Ok(Outcome::Stop {
-                reply: Some(("ok", Payload::Json(json!({"bye": true})))),
-            }),
+            "stop" => Ok(Outcome::Stop { reply: Some(("ok", Payload::Json(json!({"bye": true})))) }),
             "noreply" => Ok(Outcome::NoReply),
             "broadcast" => {
-                self.pubsub.broadcast(Arc::new(Broadcast::new(
-                    self.topic.clone(),
-                    "shout",
-                    payload,
-                )));
+                self.pubsub.broadcast(Arc::new(Broadcast::new(self.topic.clone(), "shout", payload)));
                 Ok(Outcome::ok(json!({})))
             }
             "flood" => {
@@ -93,11 +76,7 @@ impl ChannelInstance for TestInstance {
                 let filler = "x".repeat(json["size"].as_u64().unwrap_or(0) as usize);
                 for n in 0..count {
                     let body = Payload::Json(json!({"n": n, "filler": filler}));
-                    self.pubsub.broadcast(Arc::new(Broadcast::new(
-                        self.topic.clone(),
-                        "flood",
-                        body,
-                    )));
+                    self.pubsub.broadcast(Arc::new(Broadcast::new(self.topic.clone(), "flood", body)));
                 }
                 Ok(Outcome::ok(json!({})))
             }

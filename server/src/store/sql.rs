@@ -1,0 +1,192 @@
+//! The durable [`MessageStore`]: SQLite (the embedded default) or PostgreSQL (shared history for a cluster), one
+//! implementation over sqlx's `Any` driver because every statement is SQL both accept.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`: every commit is fsynced, so an acknowledged message survives a
+//! process crash *and* a power loss. That costs one fsync per commit, which group commit ([`super::writer`]) spreads
+//! over every message of the batch; `NORMAL` would only protect against process crashes.
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use protocol::chat::Message;
+use sqlx::{
+    AnyPool, Executor, Row,
+    any::{AnyPoolOptions, install_default_drivers},
+};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    Appended, MessageStore, NewRecord, RoomActivity, StoreError, schema,
+    writer::{self, WriteRequest, message_from_row},
+};
+
+/// Which engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite://path`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of a database URL.
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Backend(format!(
+                "unsupported database url scheme: {}",
+                url.split(':').next().unwrap_or("")
+            )))
+        }
+    }
+}
+
+/// A SQL-backed store with a group-commit writer.
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: Engine,
+    writer: Mutex<Option<mpsc::Sender<WriteRequest>>>,
+    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl SqlStore {
+    /// The SQLite database `chat.db` in `data_dir`.
+    pub async fn open_sqlite_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join("chat.db");
+        Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url`, applies migrations and starts the writer.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let engine = Engine::of(url)?;
+        let options = AnyPoolOptions::new()
+            // SQLite: one writer plus readers (WAL lets them read during a commit). PostgreSQL: a few more readers.
+            .max_connections(match engine {
+                Engine::Sqlite => 4,
+                Engine::Postgres => 8,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(url).await.map_err(StoreError::backend)?;
+        schema::migrate(&pool).await?;
+        let (sender, task) = writer::spawn(pool.clone());
+        Ok(Self { pool, engine, writer: Mutex::new(Some(sender)), writer_task: Mutex::new(Some(task)) })
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    async fn messages<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
+        rows.iter().map(|row| message_from_row(row).map_err(StoreError::backend)).collect()
+    }
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn id(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError> {
+        let sender = self.writer.lock().await.clone().ok_or(StoreError::Closed)?;
+        let (reply, result) = oneshot::channel();
+        sender.send(WriteRequest { record, reply }).await.map_err(|_| StoreError::Closed)?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn latest(&self, room: &str, n: usize) -> Result<Vec<Message>, StoreError> {
+        let mut newest_first = self
+            .messages(
+                sqlx::query("SELECT id, author, body, sent_at FROM messages WHERE room = $1 ORDER BY id DESC LIMIT $2")
+                    .bind(room.to_owned())
+                    .bind(limit(n)),
+            )
+            .await?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    async fn after(&self, room: &str, after_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
+        self.messages(
+            sqlx::query(
+                "SELECT id, author, body, sent_at FROM messages WHERE room = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
+            )
+            .bind(room.to_owned())
+            .bind(id(after_id))
+            .bind(limit(n)),
+        )
+        .await
+    }
+
+    async fn before(&self, room: &str, before_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
+        let mut newest_first = self
+            .messages(
+                sqlx::query(
+                    "SELECT id, author, body, sent_at FROM messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                )
+                .bind(room.to_owned())
+                .bind(id(before_id))
+                .bind(limit(n)),
+            )
+            .await?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    async fn recent_rooms(&self, n: usize) -> Result<Vec<RoomActivity>, StoreError> {
+        let rows =
+            sqlx::query("SELECT slug, last_message_at FROM rooms ORDER BY last_message_at DESC, slug ASC LIMIT $1")
+                .bind(limit(n))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoomActivity {
+                    room: row.try_get(0).map_err(StoreError::backend)?,
+                    last_message_at: row.try_get(1).map_err(StoreError::backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Dropping the sender lets the writer drain what is queued, commit it and stop.
+        self.writer.lock().await.take();
+        if let Some(task) = self.writer_task.lock().await.take() {
+            let _ = task.await;
+        }
+        self.pool.close().await;
+    }
+}
