@@ -1,0 +1,237 @@
+//! One shared suite every `MessageStore` passes: the in-memory reference, SQLite and PostgreSQL (a throwaway server
+//! started by the test).
+
+#![allow(clippy::unwrap_used)]
+
+mod postgres;
+
+use std::sync::Arc;
+
+use server::store::{MemoryStore, MessageStore, NewRecord, SqlStore};
+
+fn record(room: &str, body: &str) -> NewRecord {
+    NewRecord {
+        room: room.into(),
+        user: "ada".into(),
+        body: body.into(),
+        client_id: None,
+        timestamp: 1_700_000_000_000,
+    }
+}
+
+fn ids(messages: &[protocol::chat::Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+async fn ids_start_at_one_and_increase_per_room(store: Arc<dyn MessageStore>) {
+    for n in 1..=3 {
+        assert_eq!(store.append(record("a", &format!("a{n}"))).await.unwrap().message.id, n);
+    }
+    assert_eq!(store.append(record("b", "b1")).await.unwrap().message.id, 1, "ids are per room");
+    let appended = store.append(record("a", "a4")).await.unwrap();
+    assert!(!appended.duplicate);
+    assert_eq!((appended.message.id, appended.message.body.as_str(), appended.message.user.as_str()), (4, "a4", "ada"));
+}
+
+async fn latest_after_before_are_oldest_first(store: Arc<dyn MessageStore>) {
+    for n in 1..=10 {
+        store.append(record("r", &format!("m{n}"))).await.unwrap();
+    }
+    assert_eq!(ids(&store.latest("r", 3).await.unwrap()), vec![8, 9, 10]);
+    assert_eq!(ids(&store.latest("r", 50).await.unwrap()).len(), 10);
+    assert_eq!(ids(&store.after("r", 7, 100).await.unwrap()), vec![8, 9, 10]);
+    assert_eq!(ids(&store.after("r", 2, 3).await.unwrap()), vec![3, 4, 5]);
+    assert_eq!(ids(&store.before("r", 5, 2).await.unwrap()), vec![3, 4]);
+    assert_eq!(ids(&store.before("r", 1, 10).await.unwrap()), Vec::<u64>::new());
+    assert!(store.latest("empty", 50).await.unwrap().is_empty());
+    let latest = store.latest("r", 1).await.unwrap();
+    assert_eq!((latest[0].body.as_str(), latest[0].timestamp), ("m10", 1_700_000_000_000));
+}
+
+async fn client_id_is_idempotent_per_room(store: Arc<dyn MessageStore>) {
+    let with_id = |room: &str, body: &str| NewRecord { client_id: Some("c-1".into()), ..record(room, body) };
+    let first = store.append(with_id("r", "hello")).await.unwrap();
+    let again = store.append(with_id("r", "hello (retry)")).await.unwrap();
+    assert!(!first.duplicate && again.duplicate);
+    assert_eq!(again.message, first.message, "the original message comes back");
+    let other_room = store.append(with_id("s", "hello")).await.unwrap();
+    assert!(!other_room.duplicate, "client ids are scoped to a room");
+    assert_eq!(store.latest("r", 10).await.unwrap().len(), 1);
+    // Concurrent retries of one client_id (likely in one group-commit batch) store it once.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.append(NewRecord { client_id: Some("c-2".into()), ..record("r", "same") }).await.unwrap()
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
+    assert!(results.iter().all(|r| r.message.id == results[0].message.id));
+    assert_eq!(store.latest("r", 10).await.unwrap().len(), 2);
+}
+
+async fn concurrent_appends_get_unique_gapless_ids(store: Arc<dyn MessageStore>) {
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(record("busy", &format!("m{n}"))).await.unwrap().message.id })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.push(task.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(ids(&store.after("busy", 0, 1000).await.unwrap()), (1..=200).collect::<Vec<u64>>());
+}
+
+async fn recent_rooms_by_last_message(store: Arc<dyn MessageStore>) {
+    for (room, at) in [("old", 1), ("new", 3), ("mid", 2), ("old", 0)] {
+        store.append(NewRecord { timestamp: at, ..record(room, "x") }).await.unwrap();
+    }
+    let rooms: Vec<String> = store.recent_rooms(10).await.unwrap().into_iter().map(|r| r.room).collect();
+    assert_eq!(rooms, vec!["new", "mid", "old"]);
+    assert_eq!(store.recent_rooms(1).await.unwrap().len(), 1);
+    store.health().await.unwrap();
+}
+
+/// Where a reopen test finds its database again.
+enum Target {
+    SqliteDir(std::path::PathBuf),
+    Url(String),
+}
+
+async fn open(target: &Target) -> Arc<dyn MessageStore> {
+    match target {
+        Target::SqliteDir(dir) => Arc::new(SqlStore::open_sqlite_dir(dir).await.unwrap()),
+        Target::Url(url) => Arc::new(SqlStore::open(url).await.unwrap()),
+    }
+}
+
+async fn durable_across_reopen(target: Target) {
+    let store = open(&target).await;
+    store.append(record("keep", "one")).await.unwrap();
+    store.append(record("keep", "two")).await.unwrap();
+    store.close().await;
+    drop(store);
+    let store = open(&target).await;
+    assert_eq!(ids(&store.latest("keep", 10).await.unwrap()), vec![1, 2]);
+    assert_eq!(store.append(record("keep", "three")).await.unwrap().message.id, 3, "ids continue");
+    store.close().await;
+}
+
+macro_rules! suite {
+    ($module:ident, $open:expr) => {
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn ids_start_at_one_and_increase_per_room() {
+                let (store, _guard) = $open.await;
+                super::ids_start_at_one_and_increase_per_room(store).await;
+            }
+
+            #[tokio::test]
+            async fn latest_after_before_are_oldest_first() {
+                let (store, _guard) = $open.await;
+                super::latest_after_before_are_oldest_first(store).await;
+            }
+
+            #[tokio::test]
+            async fn client_id_is_idempotent_per_room() {
+                let (store, _guard) = $open.await;
+                super::client_id_is_idempotent_per_room(store).await;
+            }
+
+            #[tokio::test]
+            async fn concurrent_appends_get_unique_gapless_ids() {
+                let (store, _guard) = $open.await;
+                super::concurrent_appends_get_unique_gapless_ids(store).await;
+            }
+
+            #[tokio::test]
+            async fn recent_rooms_by_last_message() {
+                let (store, _guard) = $open.await;
+                super::recent_rooms_by_last_message(store).await;
+            }
+        }
+    };
+}
+
+/// Something to keep alive for the duration of a test (a temp dir, a database server).
+type Guard = Box<dyn std::any::Any + Send>;
+
+async fn memory() -> (Arc<dyn MessageStore>, Guard) {
+    (Arc::new(MemoryStore::new()), Box::new(()))
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("chat-store-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&path).unwrap();
+    TempDir(path)
+}
+
+async fn sqlite() -> (Arc<dyn MessageStore>, Guard) {
+    let dir = temp_dir();
+    let store = SqlStore::open_sqlite_dir(&dir.0).await.unwrap();
+    (Arc::new(store), Box::new(dir))
+}
+
+async fn pg() -> (Arc<dyn MessageStore>, Guard) {
+    let server = tokio::task::spawn_blocking(postgres::Postgres::start).await.unwrap();
+    let mut last_error = None;
+    for _ in 0..50 {
+        match SqlStore::open(&server.url).await {
+            Ok(store) => return (Arc::new(store), Box::new(server)),
+            Err(error) => last_error = Some(error),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("cannot connect to the test postgres: {last_error:?}");
+}
+
+suite!(memory_store, memory());
+suite!(sqlite_store, sqlite());
+suite!(postgres_store, pg());
+
+#[tokio::test]
+async fn sqlite_is_durable_across_reopen() {
+    let dir = temp_dir();
+    let path = dir.0.clone();
+    durable_across_reopen(Target::SqliteDir(path)).await;
+}
+
+#[tokio::test]
+async fn postgres_is_durable_across_reopen() {
+    let server = tokio::task::spawn_blocking(postgres::Postgres::start).await.unwrap();
+    let url = server.url.clone();
+    // Wait until the server accepts sessions.
+    let mut ready = false;
+    for _ in 0..50 {
+        if let Ok(store) = SqlStore::open(&url).await {
+            store.close().await;
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "postgres not ready");
+    durable_across_reopen(Target::Url(url)).await;
+}
