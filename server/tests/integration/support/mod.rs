@@ -246,6 +246,47 @@ impl Client {
         self.find(&format!("reply to {msg_ref}"), |f| f.event == "phx_reply" && f.msg_ref == wanted).await
     }
 
+    /// Waits for the reply to `msg_ref`; `None` if the connection ends first.
+    pub async fn assert_reply_frame_or_close(&mut self, msg_ref: &str) -> Option<Frame> {
+        let wanted = json!(msg_ref);
+        if let Some(index) = self.pending.iter().position(|f| f.event == "phx_reply" && f.msg_ref == wanted) {
+            return self.pending.remove(index);
+        }
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let frame = Frame::from_v2(serde_json::from_str(text.as_str()).ok()?);
+                    if frame.event == "phx_reply" && frame.msg_ref == wanted {
+                        return Some(frame);
+                    }
+                    self.pending.push_back(frame);
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The payload of the next broadcast of `event` on `topic` (pending first), or `None` once the connection ended.
+    pub async fn next_broadcast_or_end(&mut self, topic: &str, event: &str) -> Option<Value> {
+        let matches = |f: &Frame| f.topic == topic && f.event == event && f.join_ref.is_null();
+        if let Some(index) = self.pending.iter().position(matches) {
+            return self.pending.remove(index).map(|f| f.payload);
+        }
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.ok()? {
+                Some(Ok(Message::Text(text))) => {
+                    let frame = Frame::from_v2(serde_json::from_str(text.as_str()).ok()?);
+                    if matches(&frame) {
+                        return Some(frame.payload);
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Waits for the reply to `msg_ref`, asserts its status, returns the response.
     pub async fn assert_reply(&mut self, msg_ref: &str, status: &str) -> Value {
         let frame = self.assert_reply_frame(msg_ref).await;
