@@ -83,10 +83,10 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGQUIT to the postmaster (runuser may sit in between): immediate shutdown, nothing to keep.
-        if let Ok(pid_file) = std::fs::read_to_string(self.data.join("postmaster.pid")) {
-            if let Some(pid) = pid_file.lines().next() {
-                let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
-            }
+        if let Ok(pid_file) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            && let Some(pid) = pid_file.lines().next()
+        {
+            let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
