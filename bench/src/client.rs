@@ -4,7 +4,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config, tungstenite::Message};
 
 /// Why a bench client failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub struct BenchClient {
 impl BenchClient {
     /// Connects to `url` (a full `ws://…/socket/websocket?vsn=2.0.0&…` URL).
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        let (ws, _) = connect_async(url).await?;
+        let (ws, _) = connect_async_with_config(url, None, true).await?;
         Ok(Self { ws, next_ref: 0 })
     }
 

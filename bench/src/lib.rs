@@ -1,9 +1,11 @@
 //! Load generator for the chat server: native Phoenix-protocol clients and the scenarios that measure the server.
 //!
 //! * [`client`]: a minimal V2 client (connect, join, push) on tokio-tungstenite.
+//! * [`ingest`]: durable `message:new` throughput and ack latency.
 //! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
 
 pub mod client;
+pub mod ingest;
 pub mod storm;
 
 /// Raises this process's open-file limit to its hard limit (each client is a socket).

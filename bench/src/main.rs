@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use bench::storm::{self, StormConfig};
+use bench::{
+    ingest::{self, IngestConfig},
+    storm::{self, StormConfig},
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -35,6 +38,43 @@ enum Scenario {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+    /// Durable ingest: `message:new` throughput and ack latency (acks come after the commit).
+    Ingest {
+        /// Socket endpoint.
+        #[arg(long, default_value = "ws://127.0.0.1:3000/socket/websocket")]
+        url: String,
+        /// Connections.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// Rooms the clients are spread over.
+        #[arg(long, default_value_t = 200)]
+        rooms: usize,
+        /// Outstanding pushes per client when no rate is given.
+        #[arg(long, default_value_t = 4)]
+        inflight: usize,
+        /// Fixed total rate (messages per second); omit to go as fast as possible.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Body size in bytes.
+        #[arg(long, default_value_t = 100)]
+        body_bytes: usize,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+}
+
+fn emit(table: &str, json: Option<std::path::PathBuf>, report: &impl serde::Serialize) {
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{table}");
+    }
+    if let Some(path) = json {
+        let _ = std::fs::write(path, serde_json::to_string_pretty(report).unwrap_or_default());
+    }
 }
 
 #[tokio::main]
@@ -42,6 +82,31 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let fd_limit = bench::raise_fd_limit();
     match cli.scenario {
+        Scenario::Ingest { url, clients, rooms, inflight, rate, seconds, body_bytes, json } => {
+            let config = IngestConfig {
+                url,
+                clients,
+                rooms,
+                inflight,
+                rate,
+                duration: Duration::from_secs(seconds),
+                body_bytes,
+            };
+            let report = ingest::run(config).await;
+            let table = format!(
+                "ingest ({clients} clients, {rooms} rooms, rate {})\n  acked          {}\n  errors         {}\n  acked/s        {:.0}\n  ack p50        {:.2} ms\n  ack p95        {:.2} ms\n  ack p99        {:.2} ms\n  ack max        {:.2} ms",
+                rate.map_or("max".to_owned(), |r| format!("{r}/s")),
+                report.acked,
+                report.errors,
+                report.acked_per_s,
+                report.p50_ms,
+                report.p95_ms,
+                report.p99_ms,
+                report.max_ms,
+            );
+            emit(&table, json, &report);
+            std::process::ExitCode::SUCCESS
+        }
         Scenario::Storm { url, clients, room, concurrency, timeout, json } => {
             let config = StormConfig { url, clients, room, concurrency, timeout: Duration::from_secs(timeout) };
             let report = storm::run(config).await;

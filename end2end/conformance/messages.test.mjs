@@ -1,7 +1,7 @@
 // Conformance: `message:new` and the other room pushes with the unmodified phoenix.js client. Covers the ok {id}
 // reply and id sequence, the broadcast to every member (sender included) with the Message shape, the error replies
 // (empty message, message too long, invalid payload, unknown event, rate limited), `typing`, and idempotent retry
-// with `client_id`.
+// with `client_id`, and the id order of broadcasts under concurrent senders.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
@@ -202,3 +202,24 @@ test(`more than ${RATE_LIMIT} message:new per socket in 10 s are refused with ra
   assert.ok(!seen.some((m) => m.body === "one too many"));
   await waitFor(() => channel.state === "joined");
 });
+
+test(
+  "message:new broadcasts reach every member in id order, also with concurrent senders",
+  async (t) => {
+    const c = clientsFor(t, server);
+    const topic = uniqueTopic("order");
+    const observer = await c.joined(topic, { socket: { params: { user: "observer" } } });
+    const seen = record(observer.channel);
+    const senders = [];
+    for (let i = 0; i < 4; i += 1) senders.push(await c.joined(topic, { socket: { params: { user: `sender${i}` } } }));
+    await Promise.all(
+      senders.map(async ({ channel }, i) => {
+        for (let n = 0; n < 10; n += 1) await pushOk(channel, "message:new", { body: `s${i}-${n}` });
+      }),
+    );
+    await waitForMessage(seen, 40);
+    const ids = seen.map((m) => m.id);
+    assert.deepEqual([...ids].sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1), "all 40, once each");
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "in id order");
+  },
+);

@@ -236,11 +236,10 @@ test("a malformed frame closes the connection with a non-1000 code and phoenix.j
   assert.deepEqual(await pushOk(bystander.channel, "message:new", { body: "unaffected" }), { id: 2 });
 });
 
-test("a frame over 64 KiB closes with 1009; phoenix.js reconnects and the unanswered push times out", async (t) => {
+test("a frame over 64 KiB closes the connection (1009) and phoenix.js reconnects; the unanswered push times out", async (t) => {
   const c = clientsFor(t, server);
   const topic = uniqueTopic("huge");
-  const log = []; const t0 = Date.now();
-  const socket = await c.connected({ params: { user: "verbose" }, logger: (k, m, d) => log.push(`${Date.now()-t0} ${k}: ${m} ${k === "transport" && d ? (d.code ?? d.message ?? d.type ?? "") : ""}`) });
+  const socket = await c.connected({ params: { user: "verbose" } });
   const codes = [];
   socket.onClose((event) => codes.push(event.code));
   const channel = socket.channel(topic, {});
@@ -249,7 +248,10 @@ test("a frame over 64 KiB closes with 1009; phoenix.js reconnects and the unansw
 
   const huge = push(channel, "message:new", { body: "x".repeat(70 * 1024) }, 1_000);
   await waitFor(() => joins.length === 2, undefined, "rejoin after the oversized frame");
-  if (codes.length > 1) console.log("DOUBLE", codes, log.join("\n"));
+  // 1009 (the server lingers after its close frame so the unread rest of the frame cannot turn it into a reset), and
+  // not 1000, so phoenix.js reconnects.
+  assert.equal(codes[0], 1009, `close code ${codes[0]}`);
+  assert.ok(!codes.includes(1000), `close codes ${codes}`);
   assert.equal((await huge).status, "timeout", "a push sent before the drop is never answered nor resent");
   assert.deepEqual(await pushOk(channel, "message:new", { body: "small" }), { id: 1 });
 });

@@ -37,7 +37,8 @@ export async function startServer(options = {}) {
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     child.on("exit", (code) => reject(new Error(`server exited early (${code}):\n${output}`)));
-    setTimeout(() => reject(new Error(`server did not start in 20 s:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${output}`)), 20_000);
+    timer.unref();
   });
   const boundAddr = await listening;
   const exited = new Promise((resolve) => child.on("exit", resolve));

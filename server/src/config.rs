@@ -42,6 +42,9 @@ pub struct Config {
     /// file `chat.db` in `--data-dir`. `sqlite://path` selects another SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// `message:new` allowed per connection in any 10-second window (chat-protocol.md: 20). Raise it for load tests.
+    #[arg(long, env = "CHAT_MAX_MESSAGES_PER_10S", default_value_t = 20)]
+    pub max_messages_per_10s: usize,
     /// Extra origins allowed to open sockets besides the request's own host, comma separated:
     /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -57,6 +60,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             allowed_origins: Vec::new(),
             database_url: None,
+            max_messages_per_10s: 20,
         }
     }
 }

@@ -104,9 +104,11 @@ pub struct Server {
 impl Server {
     /// A server with the embedded defaults.
     pub fn new(config: Config) -> Self {
+        let mut settings = SocketSettings::default();
+        settings.message_rate.max = config.max_messages_per_10s;
         Self {
             config,
-            settings: SocketSettings::default(),
+            settings,
             store: None,
             pubsub: Arc::new(LocalPubSub::new()),
             presence_window: PRESENCE_WINDOW,
@@ -181,6 +183,12 @@ impl Server {
                 drain.cancel();
             }
         };
+        // Small frames must go out at once: with Nagle's algorithm a reply waits for the peer's delayed ACK (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(signal)
             .await?;

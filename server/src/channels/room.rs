@@ -30,7 +30,7 @@ use crate::{
     },
     presence::Tracker,
     pubsub::{Broadcast, PubSub},
-    store::{MessageStore, NewRecord},
+    store::{Appended, MessageStore, NewRecord},
 };
 
 /// Longest accepted `client_id` (a UUID is 36 characters).
@@ -150,13 +150,22 @@ impl RoomInstance {
             client_id: request.client_id,
             timestamp: now_millis(),
         };
-        let appended = self.store.append(record).await.map_err(|e| ChannelFailure(e.to_string()))?;
+        // The broadcast is published by the store right after the commit, in id order (see `AfterCommit`).
+        let (topic, pubsub) = (self.topic.clone(), self.pubsub.clone());
+        let broadcast = Box::new(move |appended: &Appended| {
+            if appended.duplicate {
+                return;
+            }
+            match serde_json::to_value(&appended.message) {
+                Ok(payload) => {
+                    let message = Broadcast::new(topic, MESSAGE_NEW, Payload::Json(payload));
+                    pubsub.broadcast(Arc::new(message.with_seq(appended.message.id)));
+                }
+                Err(error) => tracing::error!(%error, "message not encodable"),
+            }
+        });
+        let appended = self.store.append_then(record, broadcast).await.map_err(|e| ChannelFailure(e.to_string()))?;
         let id = appended.message.id;
-        if !appended.duplicate {
-            let payload = serde_json::to_value(&appended.message).map_err(|e| ChannelFailure(e.to_string()))?;
-            let broadcast = Broadcast::new(self.topic.clone(), MESSAGE_NEW, Payload::Json(payload)).with_seq(id);
-            self.pubsub.broadcast(Arc::new(broadcast));
-        }
         let reply = serde_json::to_value(NewMessageReply { id }).map_err(|e| ChannelFailure(e.to_string()))?;
         Ok(Outcome::ok(reply))
     }

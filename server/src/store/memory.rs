@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use std::sync::Mutex;
 
-use super::{Appended, MessageStore, NewRecord, RoomActivity, StoreError};
+use super::{AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError};
 
 /// One room's history.
 #[derive(Default)]
@@ -38,7 +38,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl MessageStore for MemoryStore {
-    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError> {
+    async fn append_then(&self, record: NewRecord, after_commit: AfterCommit) -> Result<Appended, StoreError> {
+        // `after_commit` runs under the lock, so callbacks of one room run in id order.
         Ok(self.with_rooms(|rooms| {
             let room = rooms.entry(record.room).or_default();
             let original = record
@@ -46,16 +47,20 @@ impl MessageStore for MemoryStore {
                 .as_ref()
                 .and_then(|c| room.client_ids.get(c))
                 .and_then(|id| room.messages.iter().find(|m| m.id == *id));
-            if let Some(original) = original {
-                return Appended { message: original.clone(), duplicate: true };
-            }
-            let id = room.messages.last().map_or(1, |m| m.id + 1);
-            let message = Message { id, user: record.user, body: record.body, timestamp: record.timestamp };
-            if let Some(client_id) = record.client_id {
-                room.client_ids.insert(client_id, id);
-            }
-            room.messages.push(message.clone());
-            Appended { message, duplicate: false }
+            let appended = match original {
+                Some(original) => Appended { message: original.clone(), duplicate: true },
+                None => {
+                    let id = room.messages.last().map_or(1, |m| m.id + 1);
+                    let message = Message { id, user: record.user, body: record.body, timestamp: record.timestamp };
+                    if let Some(client_id) = record.client_id {
+                        room.client_ids.insert(client_id, id);
+                    }
+                    room.messages.push(message.clone());
+                    Appended { message, duplicate: false }
+                }
+            };
+            after_commit(&appended);
+            appended
         }))
     }
 

@@ -4,6 +4,7 @@
 //! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
+pub mod batch;
 pub mod memory;
 pub mod schema;
 pub mod sql;
@@ -67,11 +68,22 @@ impl StoreError {
     }
 }
 
+/// Runs right after the commit that stored (or found) a message, in id order within a room: the room channel
+/// broadcasts from here, so members receive `message:new` in id order even when group commit stores several
+/// messages at once (a client's `last_seen_id` is only a safe recovery cursor if ids arrive in order).
+pub type AfterCommit = Box<dyn FnOnce(&Appended) + Send>;
+
 /// Where messages live. Implementations are shared by every connection (`Arc<dyn MessageStore>`).
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
+    /// Stores a message durably, runs `after_commit` (in id order per room, before any later message's), then
+    /// returns the message with its id.
+    async fn append_then(&self, record: NewRecord, after_commit: AfterCommit) -> Result<Appended, StoreError>;
+
     /// Stores a message durably, then returns it with its id.
-    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError>;
+    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError> {
+        self.append_then(record, Box::new(|_| {})).await
+    }
     /// The newest `limit` messages of a room, oldest first.
     async fn latest(&self, room: &str, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Messages with `id > after_id`, oldest first, at most `limit`.

@@ -26,7 +26,8 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             sent_at BIGINT NOT NULL,
             PRIMARY KEY (room, id)
         )",
-        "CREATE UNIQUE INDEX messages_client_id ON messages (room, client_id) WHERE client_id IS NOT NULL",
+        // Leading with client_id: group commit looks a batch's ids up with `client_id IN (...)`.
+        "CREATE UNIQUE INDEX messages_client_id ON messages (client_id, room) WHERE client_id IS NOT NULL",
         "CREATE INDEX rooms_recent ON rooms (last_message_at)",
     ],
 )];

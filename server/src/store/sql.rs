@@ -16,7 +16,7 @@ use sqlx::{
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
-    Appended, MessageStore, NewRecord, RoomActivity, StoreError, schema,
+    AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError, schema,
     writer::{self, WriteRequest, message_from_row},
 };
 
@@ -85,7 +85,7 @@ impl SqlStore {
             });
         let pool = options.connect(url).await.map_err(StoreError::backend)?;
         schema::migrate(&pool).await?;
-        let (sender, task) = writer::spawn(pool.clone());
+        let (sender, task) = writer::spawn(pool.clone(), engine);
         Ok(Self { pool, engine, writer: Mutex::new(Some(sender)), writer_task: Mutex::new(Some(task)) })
     }
 
@@ -113,10 +113,10 @@ fn id(n: u64) -> i64 {
 
 #[async_trait]
 impl MessageStore for SqlStore {
-    async fn append(&self, record: NewRecord) -> Result<Appended, StoreError> {
+    async fn append_then(&self, record: NewRecord, after_commit: AfterCommit) -> Result<Appended, StoreError> {
         let sender = self.writer.lock().await.clone().ok_or(StoreError::Closed)?;
         let (reply, result) = oneshot::channel();
-        sender.send(WriteRequest { record, reply }).await.map_err(|_| StoreError::Closed)?;
+        sender.send(WriteRequest { record, after_commit, reply }).await.map_err(|_| StoreError::Closed)?;
         result.await.map_err(|_| StoreError::Closed)?
     }
 

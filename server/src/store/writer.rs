@@ -6,10 +6,10 @@
 //! commit; under light load a batch is a single message and nothing waits for a timer.
 
 use protocol::chat::Message;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Appended, NewRecord, StoreError};
+use super::{AfterCommit, Appended, NewRecord, StoreError, sql::Engine};
 
 /// Most appends in one transaction: bounds the latency a single commit adds to the messages behind it.
 pub const MAX_BATCH: usize = 512;
@@ -20,25 +20,34 @@ pub const QUEUE: usize = 8192;
 pub struct WriteRequest {
     /// What to store.
     pub record: NewRecord,
+    /// Runs right after the commit, in batch order.
+    pub after_commit: AfterCommit,
     /// Where the result goes once committed.
     pub reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
 /// Starts the writer task; it ends when every sender is dropped and the queue is drained.
-pub fn spawn(pool: AnyPool) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
+pub fn spawn(pool: AnyPool, engine: Engine) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let handle = tokio::spawn(run(pool, rx));
+    let handle = tokio::spawn(run(pool, engine, rx));
     (tx, handle)
 }
 
-async fn run(pool: AnyPool, mut queue: mpsc::Receiver<WriteRequest>) {
+async fn run(pool: AnyPool, engine: Engine, mut queue: mpsc::Receiver<WriteRequest>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<&NewRecord> = batch.iter().map(|r| &r.record).collect();
-        match commit(&pool, &records).await {
+        match super::batch::commit(&pool, engine, &records).await {
             Ok(results) => {
-                for (request, result) in batch.drain(..).zip(results) {
-                    let _ = request.reply.send(Ok(result));
+                // Callbacks first, all of them, in batch order (ids ascend within a room); only then the replies.
+                let requests: Vec<WriteRequest> = batch.drain(..).collect();
+                let mut replies = Vec::with_capacity(requests.len());
+                for (request, result) in requests.into_iter().zip(results) {
+                    (request.after_commit)(&result);
+                    replies.push((request.reply, result));
+                }
+                for (reply, result) in replies {
+                    let _ = reply.send(Ok(result));
                 }
             }
             Err(error) => {
@@ -49,58 +58,6 @@ async fn run(pool: AnyPool, mut queue: mpsc::Receiver<WriteRequest>) {
             }
         }
     }
-}
-
-/// Stores every record in one transaction; results in the same order.
-async fn commit(pool: &AnyPool, records: &[&NewRecord]) -> Result<Vec<Appended>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let mut results = Vec::with_capacity(records.len());
-    for record in records {
-        results.push(append_one(&mut tx, record).await?);
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-async fn append_one(tx: &mut Transaction<'static, Any>, record: &NewRecord) -> Result<Appended, sqlx::Error> {
-    if let Some(client_id) = &record.client_id {
-        let existing = sqlx::query("SELECT id, author, body, sent_at FROM messages WHERE room = $1 AND client_id = $2")
-            .bind(&record.room)
-            .bind(client_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some(row) = existing {
-            return Ok(Appended { message: message_from_row(&row)?, duplicate: true });
-        }
-    }
-    // The room row hands out ids: the upsert's row lock also serializes concurrent writers on PostgreSQL (several
-    // nodes sharing one database), and the id is committed with the message, so it is never handed out twice.
-    let id: i64 = sqlx::query(
-        "INSERT INTO rooms (slug, last_id, last_message_at) VALUES ($1, 1, $2)
-         ON CONFLICT (slug) DO UPDATE SET last_id = rooms.last_id + 1, last_message_at = $2
-         RETURNING last_id",
-    )
-    .bind(&record.room)
-    .bind(record.timestamp)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    sqlx::query("INSERT INTO messages (room, id, author, body, client_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&record.room)
-        .bind(id)
-        .bind(&record.user)
-        .bind(&record.body)
-        .bind(record.client_id.as_deref())
-        .bind(record.timestamp)
-        .execute(&mut **tx)
-        .await?;
-    let message = Message {
-        id: u64::try_from(id).unwrap_or_default(),
-        user: record.user.clone(),
-        body: record.body.clone(),
-        timestamp: record.timestamp,
-    };
-    Ok(Appended { message, duplicate: false })
 }
 
 /// A message from a `SELECT id, author, body, sent_at` row.

@@ -36,6 +36,8 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Writes are batched by the connection (one flush per wakeup), so tungstenite needs no buffering of its own.
 const WRITE_BUFFER_BYTES: usize = 0;
+/// How long a server-initiated close waits for the client's close frame.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Prefix of the phoenix 1.8 `authToken` subprotocol.
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
 
@@ -159,5 +161,22 @@ impl Transport for WebSocketTransport {
     async fn close(&mut self, code: u16, reason: &str) {
         let frame = CloseFrame { code, reason: reason.into() };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
+        // Linger: read (and discard) until the client answers the close or a short deadline. Dropping the socket
+        // with unread bytes (the rest of an oversized frame, say) makes the kernel send a reset, and the client may
+        // then lose our close frame and see 1006 instead of the code we sent.
+        let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
+        let mut errors = 0;
+        while let Ok(Some(received)) = tokio::time::timeout_at(deadline, self.socket.recv()).await {
+            match received {
+                Ok(Message::Close(_)) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    errors += 1;
+                    if errors > 1000 {
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
