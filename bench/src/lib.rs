@@ -10,8 +10,5 @@ pub mod storm;
 
 /// Raises this process's open-file limit to its hard limit (each client is a socket).
 pub fn raise_fd_limit() -> u64 {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => limit,
-        Err(_) => 1024,
-    }
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
 }

@@ -40,7 +40,7 @@ async fn run(pool: AnyPool, engine: Engine, mut queue: mpsc::Receiver<WriteReque
         match super::batch::commit(&pool, engine, &records).await {
             Ok(results) => {
                 // Callbacks first, all of them, in batch order (ids ascend within a room); only then the replies.
-                let requests: Vec<WriteRequest> = batch.drain(..).collect();
+                let requests = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
                 let mut replies = Vec::with_capacity(requests.len());
                 for (request, result) in requests.into_iter().zip(results) {
                     (request.after_commit)(&result);
