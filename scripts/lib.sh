@@ -73,6 +73,14 @@ ensure_chromium() {
   fi
 }
 
+# The store tests start their own throwaway PostgreSQL from Debian's binaries (nothing runs as a service).
+ensure_postgres() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "installing Debian's postgresql (binaries for the store tests)"
+    apt_install postgresql
+  fi
+}
+
 ensure_end2end_packages() {
   if [ ! -d "$REPO_ROOT/end2end/node_modules/@playwright/test" ] || [ ! -d "$REPO_ROOT/end2end/node_modules/phoenix" ] \
     || [ "$REPO_ROOT/end2end/package-lock.json" -nt "$REPO_ROOT/end2end/node_modules/.package-lock.json" ]; then

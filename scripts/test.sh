@@ -9,6 +9,7 @@ stage() { log "$1 (at $((SECONDS - started)) s)"; }
 stage "installing missing tools"
 ensure_build_tools
 ensure_chromium
+ensure_postgres
 ensure_end2end_packages
 
 stage "cargo fmt --check"

@@ -49,7 +49,6 @@ pub mod tempdir {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed)
-            ^ (std::time::SystemTime::now().elapsed().map_or(0, |d| d.as_nanos() as u64))
     }
 
     impl Drop for TempDir {
