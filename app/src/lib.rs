@@ -4,6 +4,7 @@
 //! WASM bundle. `ssr` and `hydrate` are never enabled together.
 
 pub mod pages;
+pub mod realtime;
 pub mod shell;
 
 pub use shell::{App, shell};

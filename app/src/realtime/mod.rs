@@ -1,0 +1,19 @@
+//! The realtime client: a faithful Rust reimplementation of phoenix.js (socket, channel, push, presence), shared by the
+//! browser app (WASM) and native tests.
+//!
+//! * [`socket`]: the sans-I/O state machine ([`SocketCore`](socket::SocketCore)): refs, send buffer, heartbeat,
+//!   reconnect; [`channel`]: join/rejoin/leave and push buffering on top of it; [`push`]: push outcomes.
+//! * [`backoff`]: phoenix.js's reconnect and rejoin schedules, with jitter.
+//! * [`presence`]: phoenix.js `Presence` on the `protocol` crate's sync algorithms.
+//!
+//! The state machines never touch a clock or a socket: a driver feeds them events and the time, and performs their
+//! outputs. That is how the same code runs over the browser WebSocket and, in tests, over tokio.
+
+pub mod backoff;
+pub mod channel;
+pub mod presence;
+pub mod push;
+pub mod socket;
+
+#[cfg(test)]
+mod tests;
