@@ -88,6 +88,25 @@ impl TestServer {
         format!("ws://{}/socket/websocket?{query}", self.addr)
     }
 
+    /// Stops the server and starts a new one on the same address and data directory (a deploy).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let server = Server::new(Config::for_data_dir(self._data.path()));
+        self.pubsub = server.pubsub();
+        let server = server.with_channel("test:*", Arc::new(test_channel::TestChannel::new(self.pubsub.clone())));
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.handle = Some(tokio::spawn(async move {
+            server
+                .run(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        }));
+    }
+
     /// Drains the server (sockets get 1012) and waits for it to stop.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
