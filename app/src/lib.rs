@@ -3,8 +3,12 @@
 //! Compiled twice: with `ssr` into the server (rendering HTML) and with `hydrate` (or `csr` for Trunk) into the
 //! WASM bundle. `ssr` and `hydrate` are never enabled together.
 
+// The `#[server]` macro generates one argument struct per function, with undocumented fields.
+#[allow(missing_docs)]
+pub mod api;
 pub mod pages;
 pub mod realtime;
 pub mod shell;
+pub mod url;
 
 pub use shell::{App, shell};

@@ -3,11 +3,11 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::pages::{home::HomePage, not_found::NotFound, room::RoomPage};
 
 /// The product name, shown in titles and headers.
 pub const PRODUCT_NAME: &str = "Parley";
@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=HomePage />
+                <Route path=ParamSegment("room") view=RoomPage />
             </Routes>
         </Router>
     }

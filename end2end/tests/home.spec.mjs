@@ -16,8 +16,8 @@ test("hydration makes the home page interactive", async ({ page }) => {
   page.on("pageerror", (error) => errors.push(error.message));
   await page.goto("/");
   await waitForHydration(page);
-  await page.getByLabel("Your name (optional)").fill("Ada");
-  await expect(page.getByText("You will chat as Ada.")).toBeVisible();
+  await page.getByLabel("Or go to a room by name").fill("My Room");
+  await expect(page.getByText("Opens /my-room")).toBeVisible();
   expect(errors).toEqual([]);
 });
 

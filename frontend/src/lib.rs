@@ -3,6 +3,9 @@
 //! With `hydrate` (cargo-leptos) it takes over the server-rendered page; with `csr` (Trunk) it mounts the app into an
 //! empty static page.
 
+// Leptos view types nest deeply; the default limit (128) is too low for the room page.
+#![recursion_limit = "256"]
+
 #[cfg(feature = "hydrate")]
 /// Called by the generated JS once the WASM module is loaded: hydrate the server-rendered body.
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -48,10 +48,14 @@ impl FromRef<AppState> for LeptosOptions {
 /// The complete HTTP surface of the server.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
+    let backend = crate::pages::StoreBackend::context(state.store.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/socket/websocket", get(websocket::upgrade))
-        .leptos_routes(&state, routes, {
+        // Single-segment paths are rooms; these two are not (chat-protocol.md's reserved segments).
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /socket/\n" }))
+        .leptos_routes_with_context(&state, routes, move || leptos::prelude::provide_context(backend.clone()), {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })

@@ -9,14 +9,18 @@
 //! * [`pubsub`]: topic fan-out, encode-once broadcasts.
 //! * [`presence`]: who is online per topic, diffs coalesced per topic.
 //! * [`store`]: the `MessageStore` contract and its implementations.
-//! * [`names`]: random guest names and room slugs.
+//! * [`names`]: random guest names and room slugs; [`pages`]: the backend of the app's server functions.
 //! * [`shutdown`], [`telemetry`]: signals and logging.
+
+// Leptos view types nest deeply; the default limit (128) is too low for the room page.
+#![recursion_limit = "256"]
 
 pub mod channel;
 pub mod channels;
 pub mod config;
 pub mod http;
 pub mod names;
+pub mod pages;
 pub mod presence;
 pub mod pubsub;
 pub mod shutdown;

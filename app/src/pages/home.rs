@@ -1,28 +1,51 @@
-//! The home page: what the product is, and where to go next.
+//! The home page: what the product is, a name, a random room, a named room, and recently active rooms.
 
-use leptos::prelude::*;
+use leptos::{form::ActionForm, prelude::*};
+use leptos_router::hooks::use_navigate;
 
-use crate::shell::PRODUCT_NAME;
+use crate::{
+    api::{CreateRandomRoom, recent_rooms},
+    shell::PRODUCT_NAME,
+    url,
+};
 
-/// `/`: the product name, one sentence on what it is, and a name field.
+/// `/`.
 #[component]
 pub fn HomePage() -> impl IntoView {
     let (name, set_name) = signal(String::new());
-    // Set once the WASM bundle has taken over the server-rendered page; tests and styles key off it.
+    let (room, set_room) = signal(String::new());
+    // Set once the WASM bundle has taken over the server-rendered page; tests key off it.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    let create = ServerAction::<CreateRandomRoom>::new();
+    let recent = Resource::new(|| (), |_| recent_rooms());
+    let navigate = use_navigate();
 
-    let greeting = move || {
+    let user_query = move || {
         let trimmed = name.get().trim().to_owned();
-        if trimmed.is_empty() {
-            "You will get a random name.".to_owned()
+        if trimmed.is_empty() { String::new() } else { format!("?user={}", url::encode(&trimmed)) }
+    };
+    let go_to_room = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let slug = url::slugify(&room.get());
+        if protocol::names::validate_room_slug(&slug).is_ok() {
+            navigate(&format!("/{slug}{}", user_query()), Default::default());
+        }
+    };
+    let room_hint = move || {
+        let typed = room.get();
+        let slug = url::slugify(&typed);
+        if typed.trim().is_empty() {
+            "Letters, digits and dashes.".to_owned()
+        } else if protocol::names::validate_room_slug(&slug).is_ok() {
+            format!("Opens /{slug}")
         } else {
-            format!("You will chat as {trimmed}.")
+            "That name is reserved or empty; try another.".to_owned()
         }
     };
 
     view! {
-        <main class="page page-narrow" data-hydrated=move || hydrated.get().to_string()>
+        <main class="page page-narrow home" data-hydrated=move || hydrated.get().to_string()>
             <h1 class="brand">{PRODUCT_NAME}</h1>
             <p class="tagline">
                 "Real-time chat rooms you reach by URL: no sign-up, no set-up, nothing lost on restart."
@@ -33,10 +56,57 @@ pub fn HomePage() -> impl IntoView {
                 type="text"
                 maxlength="32"
                 autocomplete="nickname"
+                placeholder="A random name if you leave it empty"
                 prop:value=name
                 on:input=move |ev| set_name.set(event_target_value(&ev))
             />
-            <p class="hint" aria-live="polite">{greeting}</p>
+            <ActionForm action=create attr:class="random-room">
+                <input type="hidden" name="name" prop:value=name />
+                <button type="submit" class="primary">"Create a random room"</button>
+            </ActionForm>
+            <form class="named-room" on:submit=go_to_room>
+                <label for="room-name">"Or go to a room by name"</label>
+                <div class="row">
+                    <input
+                        id="room-name"
+                        type="text"
+                        maxlength="64"
+                        placeholder="panther-silk-empire"
+                        prop:value=room
+                        on:input=move |ev| set_room.set(event_target_value(&ev))
+                    />
+                    <button type="submit">"Go"</button>
+                </div>
+                <p class="hint">{room_hint}</p>
+            </form>
+            <section class="recent" aria-labelledby="recent-title">
+                <h2 id="recent-title">"Recently active rooms"</h2>
+                <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match recent.await {
+                            Ok(rooms) if !rooms.is_empty() => {
+                                view! {
+                                    <ul class="room-list">
+                                        {rooms
+                                            .into_iter()
+                                            .map(|r| {
+                                                let href = format!("/{}", r.slug);
+                                                view! {
+                                                    <li>
+                                                        <a href=href>{r.slug}</a>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
+                            }
+                            _ => view! { <p class="hint">"No rooms yet. Be the first."</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </section>
         </main>
     }
 }

@@ -243,7 +243,8 @@ impl SocketCore {
     fn endpoint_url(&mut self) -> String {
         let mut pairs = (self.options.params)();
         pairs.push(("vsn".into(), "2.0.0".into()));
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        let query: Vec<String> =
+            pairs.iter().map(|(k, v)| format!("{}={}", crate::url::encode(k), crate::url::encode(v))).collect();
         let separator = if self.options.endpoint.contains('?') { '&' } else { '?' };
         format!("{}{separator}{}", self.options.endpoint, query.join("&"))
     }
@@ -472,17 +473,4 @@ impl SocketCore {
 
     /// The `ok` status constant, for the channel module.
     pub(super) const OK: &'static str = STATUS_OK;
-}
-
-/// Percent-encodes a query component (RFC 3986 unreserved characters stay as they are).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

@@ -1,0 +1,106 @@
+//! `/{room}`: the chat room. Rendered on the server with the latest history (no empty flash), then hydrated; the
+//! browser then connects the realtime client (`live`), which keeps the state in [`state::RoomState`] current.
+
+pub mod parts;
+pub mod state;
+
+#[cfg(target_arch = "wasm32")]
+mod live;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::{RoomPageData, room_page};
+use parts::{Banner, Composer, MessageList, OnlinePanel};
+use state::{Connection, Line, RoomState};
+
+/// The route component: loads the page data (blocking, so the server's HTML holds the history).
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let data = Resource::new_blocking(
+        move || (params.read().get("room").unwrap_or_default(), query.read().get("user")),
+        |(slug, user)| room_page(slug, user),
+    );
+    view! {
+        <Suspense fallback=|| view! { <main class="room loading">"Loading…"</main> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) if page.valid => view! { <Room page /> }.into_any(),
+                    Ok(page) => view! { <InvalidRoom slug=page.slug /> }.into_any(),
+                    Err(_) => view! { <main class="page page-narrow"><p>"Could not load this room."</p></main> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn InvalidRoom(slug: String) -> impl IntoView {
+    view! {
+        <main class="page page-narrow">
+            <h1>"Not a room name"</h1>
+            <p>
+                <code>{slug}</code>
+                " is not a valid room name: use 1–64 lowercase letters, digits and dashes."
+            </p>
+            <p>
+                <a href="/">"Back to the start"</a>
+            </p>
+        </main>
+    }
+}
+
+/// The room itself.
+#[component]
+fn Room(page: RoomPageData) -> impl IntoView {
+    let room = RoomState {
+        slug: StoredValue::new(page.slug.clone()),
+        me: RwSignal::new(page.user.clone()),
+        lines: RwSignal::new(page.messages.iter().map(Line::stored).collect()),
+        gaps: RwSignal::new(Vec::new()),
+        online: RwSignal::new(Vec::new()),
+        connection: RwSignal::new(Connection::Connecting),
+        more_above: RwSignal::new(page.messages.len() >= protocol::chat::JOIN_HISTORY),
+        unseen: RwSignal::new(0),
+        local_time: RwSignal::new(false),
+    };
+    provide_context(room);
+    let hydrated = RwSignal::new(false);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let page = page.clone();
+        Effect::new(move |started: Option<()>| {
+            if started.is_none() {
+                room.local_time.set(true);
+                live::start(room, page.clone());
+                hydrated.set(true);
+            }
+        });
+    }
+    let title = format!("{} · {}", page.slug, crate::shell::PRODUCT_NAME);
+    view! {
+        <Title text=title />
+        <main class="room" data-hydrated=move || hydrated.get().to_string()>
+            <header class="room-header">
+                <a class="home-link" href="/" aria-label="Home">
+                    {crate::shell::PRODUCT_NAME}
+                </a>
+                <p class="where">
+                    "Currently chatting in " <strong class="room-name">{page.slug.clone()}</strong> " as "
+                    <strong class="my-name">{move || room.me.get()}</strong>
+                </p>
+            </header>
+            <Banner />
+            <div class="room-body">
+                <section class="conversation" aria-label="Messages">
+                    <MessageList />
+                    <Composer />
+                </section>
+                <OnlinePanel />
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,200 @@
+//! The room page's pieces: connection banner, message list, composer, who's online.
+
+use leptos::{html, prelude::*};
+
+use super::state::{Connection, Delivery, Line, RoomState, clock, typing_label};
+
+fn room() -> RoomState {
+    expect_context::<RoomState>()
+}
+
+/// A visible banner while connecting or reconnecting.
+#[component]
+pub fn Banner() -> impl IntoView {
+    let room = room();
+    let text = move || match room.connection.get() {
+        Connection::Connecting => Some("Connecting…"),
+        Connection::Reconnecting => {
+            Some("Connection lost. Reconnecting… messages you send now go out once it is back.")
+        }
+        Connection::Online => None,
+    };
+    view! {
+        <div class="banner" role="status" aria-live="polite" class:hidden=move || text().is_none()>
+            {move || text().unwrap_or_default()}
+        </div>
+    }
+}
+
+/// The messages, sticking to the bottom unless the reader scrolled up.
+#[component]
+pub fn MessageList() -> impl IntoView {
+    let room = room();
+    let list = NodeRef::<html::Div>::new();
+    let at_bottom = RwSignal::new(true);
+
+    let scroll_to_bottom = move || {
+        if let Some(element) = list.get_untracked() {
+            element.set_scroll_top(element.scroll_height());
+        }
+        room.unseen.set(0);
+    };
+    // New lines: follow them if the reader is at the bottom, else count them for the pill.
+    Effect::new(move |previous: Option<usize>| {
+        let count = room.lines.with(Vec::len);
+        if let Some(previous) = previous {
+            if count > previous {
+                if at_bottom.get_untracked() {
+                    scroll_to_bottom();
+                } else {
+                    room.unseen.update(|n| *n += count - previous);
+                }
+            }
+        } else {
+            scroll_to_bottom();
+        }
+        count
+    });
+    let on_scroll = move |_| {
+        let Some(element) = list.get_untracked() else { return };
+        let bottom = element.scroll_top() + element.client_height() >= element.scroll_height() - 48;
+        at_bottom.set(bottom);
+        if bottom {
+            room.unseen.set(0);
+        }
+        if element.scroll_top() < 40 && room.more_above.get_untracked() {
+            #[cfg(target_arch = "wasm32")]
+            super::live::load_older(room, list);
+        }
+    };
+
+    view! {
+        <div class="messages" node_ref=list on:scroll=on_scroll aria-live="polite" aria-relevant="additions">
+            <Show when=move || room.more_above.get()>
+                <p class="older-hint">"Scroll up for older messages"</p>
+            </Show>
+            <Show when=move || room.lines.with(Vec::is_empty)>
+                <p class="empty">"No messages yet. Say hello!"</p>
+            </Show>
+            <ol class="message-list">
+                <For each=move || room.lines.get() key=|line: &Line| (line.key.clone(), line.delivery.clone()) let:line>
+                    <MessageLine line />
+                </For>
+            </ol>
+        </div>
+        <Show when=move || { room.unseen.get() > 0 }>
+            <button class="new-pill" on:click=move |_| scroll_to_bottom()>
+                {move || format!("{} new message{} ↓", room.unseen.get(), if room.unseen.get() == 1 { "" } else { "s" })}
+            </button>
+        </Show>
+    }
+}
+
+#[component]
+fn MessageLine(line: Line) -> impl IntoView {
+    let room = room();
+    let gap = line.id.is_some_and(|id| room.gaps.with(|g| g.contains(&id)));
+    let timestamp = line.timestamp;
+    let (status, retry) = match &line.delivery {
+        Delivery::Stored => (None, None),
+        Delivery::Pending => (Some("sending…".to_owned()), None),
+        Delivery::Failed(reason) => (Some(format!("not sent: {reason}")), line.client_id.clone()),
+    };
+    let class = match line.delivery {
+        Delivery::Stored => "message",
+        Delivery::Pending => "message pending",
+        Delivery::Failed(_) => "message failed",
+    };
+    view! {
+        {gap.then(|| view! { <li class="gap" role="separator">"Some messages were skipped"</li> })}
+        <li class=class data-id=line.id.map(|id| id.to_string())>
+            <div class="meta">
+                <strong class="author">{line.user}</strong>
+                <time>{move || clock(timestamp, room.local_time.get())}</time>
+                {status.map(|s| view! { <span class="delivery">{s}</span> })}
+                {retry
+                    .map(|client_id| {
+                        view! {
+                            <button class="retry" on:click=move |_| {
+                                #[cfg(target_arch = "wasm32")]
+                                super::live::retry(room, client_id.clone());
+                                #[cfg(not(target_arch = "wasm32"))]
+                                let _ = &client_id;
+                            }>"Retry"</button>
+                        }
+                    })}
+            </div>
+            <p class="body">{line.body}</p>
+        </li>
+    }
+}
+
+/// The message box: Enter sends, Shift+Enter adds a line.
+#[component]
+pub fn Composer() -> impl IntoView {
+    let room = room();
+    let draft = RwSignal::new(String::new());
+    let send = move || {
+        let body = draft.get_untracked();
+        if body.trim().is_empty() {
+            return;
+        }
+        draft.set(String::new());
+        #[cfg(target_arch = "wasm32")]
+        super::live::send(room, body);
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    let on_input = move |ev| {
+        draft.set(event_target_value(&ev));
+        #[cfg(target_arch = "wasm32")]
+        super::live::typed(room);
+    };
+    view! {
+        <p class="typing" aria-live="polite">{move || room.online.with(|o| typing_label(o, &room.me.get())).unwrap_or_default()}</p>
+        <form class="composer" on:submit=move |ev| {
+            ev.prevent_default();
+            send();
+        }>
+            <label for="message" class="visually-hidden">"Message"</label>
+            <textarea
+                id="message"
+                rows="1"
+                maxlength="4000"
+                placeholder="Write a message… (Enter to send, Shift+Enter for a new line)"
+                prop:value=move || draft.get()
+                on:input=on_input
+                on:keydown=on_keydown
+            ></textarea>
+            <button type="submit" class="primary">"Send"</button>
+        </form>
+    }
+}
+
+/// Who's online, and since when.
+#[component]
+pub fn OnlinePanel() -> impl IntoView {
+    let room = room();
+    view! {
+        <aside class="online" aria-labelledby="online-title">
+            <h2 id="online-title">
+                "Who's online " <span class="count">{move || room.online.with(Vec::len)}</span>
+            </h2>
+            <ul class="online-list">
+                <For each=move || room.online.get() key=|u| (u.name.clone(), u.since, u.typing, u.tabs) let:user>
+                    <li class:me=user.name == room.me.get_untracked()>
+                        <strong class="name">{user.name.clone()}</strong>
+                        <span class="since">
+                            {move || format!("online since {}", clock(user.since, room.local_time.get()))}
+                        </span>
+                        {(user.tabs > 1).then(|| view! { <span class="tabs">{format!("{} tabs", user.tabs)}</span> })}
+                    </li>
+                </For>
+            </ul>
+        </aside>
+    }
+}

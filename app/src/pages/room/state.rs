@@ -1,0 +1,162 @@
+//! The room page's reactive state and the pure rules that shape it (lines, who is online, labels).
+
+use leptos::prelude::*;
+use protocol::{chat::Message, presence::Presence};
+
+/// The socket's state as the banner shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// First connection in progress (also what the server renders).
+    Connecting,
+    /// Joined and live.
+    Online,
+    /// Lost the connection; retrying.
+    Reconnecting,
+}
+
+/// Delivery state of one of my messages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Stored by the server (has an id).
+    Stored,
+    /// Sent or queued, no ack yet.
+    Pending,
+    /// Refused or timed out; can be retried with the same client id.
+    Failed(String),
+}
+
+/// One line of the message list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Stable key: `m<id>` when stored, `c<client_id>` while pending.
+    pub key: String,
+    /// Server id once stored.
+    pub id: Option<u64>,
+    /// Client id of my own messages.
+    pub client_id: Option<String>,
+    /// Author.
+    pub user: String,
+    /// Body (rendered as text).
+    pub body: String,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Delivery state.
+    pub delivery: Delivery,
+}
+
+impl Line {
+    /// A stored message.
+    pub fn stored(message: &Message) -> Self {
+        Self {
+            key: format!("m{}", message.id),
+            id: Some(message.id),
+            client_id: None,
+            user: message.user.clone(),
+            body: message.body.clone(),
+            timestamp: message.timestamp,
+            delivery: Delivery::Stored,
+        }
+    }
+}
+
+/// A person in the room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineUser {
+    /// Display name (the presence key).
+    pub name: String,
+    /// Earliest `online_at` over their connections.
+    pub since: i64,
+    /// Typing in any tab.
+    pub typing: bool,
+    /// Open connections (tabs).
+    pub tabs: usize,
+}
+
+/// Who is online, from a presence entry.
+pub fn online_user(name: &str, presence: &Presence) -> OnlineUser {
+    let since = presence.metas.iter().filter_map(|m| m.get("online_at").and_then(|v| v.as_i64())).min().unwrap_or(0);
+    let typing = presence.metas.iter().any(|m| m.get("typing").and_then(|v| v.as_bool()) == Some(true));
+    OnlineUser { name: name.to_owned(), since, typing, tabs: presence.metas.len() }
+}
+
+/// "alice is typing…", "alice and bob are typing…", "3 people are typing…" (never including me).
+pub fn typing_label(online: &[OnlineUser], me: &str) -> Option<String> {
+    let typing: Vec<&str> = online.iter().filter(|u| u.typing && u.name != me).map(|u| u.name.as_str()).collect();
+    match typing.as_slice() {
+        [] => None,
+        [one] => Some(format!("{one} is typing…")),
+        [a, b] => Some(format!("{a} and {b} are typing…")),
+        many => Some(format!("{} people are typing…", many.len())),
+    }
+}
+
+/// `HH:MM` of a timestamp, in the browser's time zone once `local` is set (UTC before, as on the server, so the
+/// hydrated page matches the server-rendered one).
+pub fn clock(timestamp: i64, local: bool) -> String {
+    #[cfg(target_arch = "wasm32")]
+    if local {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(timestamp as f64));
+        return format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+    }
+    let _ = local;
+    let minutes = timestamp.div_euclid(60_000);
+    format!("{:02}:{:02}", minutes.div_euclid(60).rem_euclid(24), minutes.rem_euclid(60))
+}
+
+/// Everything the room page's components read and write.
+#[derive(Clone, Copy)]
+pub struct RoomState {
+    /// The room slug.
+    pub slug: StoredValue<String>,
+    /// My display name.
+    pub me: RwSignal<String>,
+    /// Message lines, oldest first.
+    pub lines: RwSignal<Vec<Line>>,
+    /// Ids with a "some messages were skipped" marker before them.
+    pub gaps: RwSignal<Vec<u64>>,
+    /// Who is online.
+    pub online: RwSignal<Vec<OnlineUser>>,
+    /// Connection state for the banner.
+    pub connection: RwSignal<Connection>,
+    /// Older messages may exist (scrolling up loads them).
+    pub more_above: RwSignal<bool>,
+    /// New messages arrived while the reader was scrolled up.
+    pub unseen: RwSignal<usize>,
+    /// Times are shown in the browser's zone (set after hydration).
+    pub local_time: RwSignal<bool>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use protocol::presence::Meta;
+
+    use super::*;
+
+    #[test]
+    fn online_user_takes_the_earliest_tab_and_any_typing() {
+        let presence = Presence::new(vec![
+            Meta::with_ref("a").with("online_at", 200).with("typing", false),
+            Meta::with_ref("b").with("online_at", 100).with("typing", true),
+        ]);
+        assert_eq!(online_user("ada", &presence), OnlineUser { name: "ada".into(), since: 100, typing: true, tabs: 2 });
+    }
+
+    #[test]
+    fn typing_label_names_others_only() {
+        let user = |name: &str, typing| OnlineUser { name: name.into(), since: 0, typing, tabs: 1 };
+        assert_eq!(typing_label(&[user("me", true)], "me"), None);
+        assert_eq!(typing_label(&[user("alice", true), user("me", true)], "me").unwrap(), "alice is typing…");
+        assert_eq!(typing_label(&[user("a", true), user("b", true)], "me").unwrap(), "a and b are typing…");
+        assert_eq!(
+            typing_label(&[user("a", true), user("b", true), user("c", true)], "me").unwrap(),
+            "3 people are typing…"
+        );
+    }
+
+    #[test]
+    fn clock_is_utc_until_local_time_is_known() {
+        assert_eq!(clock(1_763_780_000_000, false), "02:53");
+        assert_eq!(clock(0, false), "00:00");
+    }
+}
