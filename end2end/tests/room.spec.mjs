@@ -190,3 +190,72 @@ test("a server restart shows the banner, then messages sent meanwhile appear exa
   await bob.context.close();
   await server.stop({ removeData: true });
 });
+
+/** Sends `count` messages into `slug` over raw sockets (20 per socket: the server's per-socket rate limit). */
+async function seed(server, slug, count) {
+  const { default: WebSocket } = await import("ws");
+  let sent = 0;
+  while (sent < count) {
+    const batch = Math.min(20, count - sent);
+    const ws = new WebSocket(`${server.wsUrl}/socket/websocket?vsn=2.0.0&user=seeder`);
+    await new Promise((resolve) => ws.on("open", resolve));
+    ws.send(JSON.stringify(["1", "1", `room:${slug}`, "phx_join", {}]));
+    let acked = 0;
+    await new Promise((resolve) => {
+      ws.on("message", (data) => {
+        const [, ref, , event] = JSON.parse(data.toString());
+        if (event === "phx_reply" && ref !== "1" && ++acked === batch) resolve();
+      });
+      for (let i = 0; i < batch; i++) {
+        ws.send(JSON.stringify(["1", String(i + 2), `room:${slug}`, "message:new", { body: `seed ${sent + i + 1}` }]));
+      }
+    });
+    ws.close();
+    sent += batch;
+  }
+}
+
+test("scrolling up loads older messages, and new ones show a pill instead of yanking the view", async ({ browser, server }) => {
+  const slug = uniqueRoom("scroll");
+  await seed(server, slug, 70);
+  const alice = await openRoom(browser, `${server.url}/${slug}`, "alice");
+  const list = alice.page.locator(".messages");
+  await expect(alice.page.locator(".message")).toHaveCount(50);
+  await expect(alice.page.locator(".message .body").last()).toHaveText("seed 70");
+  // Stuck to the bottom on load.
+  await expect.poll(() => list.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)).toBeLessThan(50);
+  await list.evaluate((e) => (e.scrollTop = 0));
+  await expect(alice.page.locator(".message")).toHaveCount(70);
+  await expect(alice.page.locator(".message .body").first()).toHaveText("seed 1");
+  await expect(alice.page.locator(".older-hint")).toHaveCount(0);
+  // Scrolled up: a new message does not move the view; a pill offers to jump.
+  await list.evaluate((e) => (e.scrollTop = 0));
+  await seed(server, slug, 1);
+  await expect(alice.page.locator(".new-pill")).toHaveText("1 new message ↓");
+  expect(await list.evaluate((e) => e.scrollTop)).toBeLessThan(50);
+  await alice.page.locator(".new-pill").click();
+  await expect(alice.page.locator(".new-pill")).toHaveCount(0);
+  await expect.poll(() => list.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)).toBeLessThan(50);
+  await alice.context.close();
+});
+
+test("a refused message shows as not sent and retrying delivers it once", async ({ browser, baseURL }) => {
+  test.setTimeout(40_000);
+  const room = `${baseURL}/${uniqueRoom("retry")}`;
+  const alice = await openRoom(browser, room, "alice");
+  for (let i = 1; i <= 20; i++) await send(alice.page, `m${i}`);
+  await expect(alice.page.locator(".message:not(.pending):not(.failed)")).toHaveCount(20);
+  await send(alice.page, "one too many");
+  const failed = alice.page.locator(".message.failed");
+  await expect(failed).toHaveCount(1);
+  await expect(failed.locator(".delivery")).toHaveText("not sent: rate limited");
+  // The rate limit window is 10 s; then the retry goes through, once.
+  await alice.page.waitForTimeout(10_500);
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await expect(alice.page.locator(".message.failed")).toHaveCount(0);
+  await expect(alice.page.locator(".message").filter({ hasText: "one too many" })).toHaveCount(1);
+  await alice.page.reload();
+  await waitForHydration(alice.page);
+  await expect(alice.page.locator(".message").filter({ hasText: "one too many" })).toHaveCount(1);
+  await alice.context.close();
+});

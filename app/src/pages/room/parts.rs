@@ -39,21 +39,28 @@ pub fn MessageList() -> impl IntoView {
         }
         room.unseen.set(0);
     };
-    // New lines: follow them if the reader is at the bottom, else count them for the pill.
-    Effect::new(move |previous: Option<usize>| {
-        let count = room.lines.with(Vec::len);
-        if let Some(previous) = previous {
-            if count > previous {
-                if at_bottom.get_untracked() {
-                    scroll_to_bottom();
-                } else {
-                    room.unseen.update(|n| *n += count - previous);
-                }
-            }
-        } else {
+    // Lines added at the end (not older pages loaded above): follow them if the reader is at the bottom, else count
+    // them for the pill. Tracks the key of the last line.
+    Effect::new(move |previous: Option<Option<String>>| {
+        let (last, added) = room.lines.with(|lines| {
+            let last = lines.last().map(|l| l.key.clone());
+            let added = match &previous {
+                Some(Some(previous_last)) => lines.iter().rev().take_while(|l| &l.key != previous_last).count(),
+                Some(None) => lines.len(),
+                None => 0,
+            };
+            (last, added)
+        });
+        if previous.is_none() {
             scroll_to_bottom();
+        } else if added > 0 {
+            if at_bottom.get_untracked() {
+                scroll_to_bottom();
+            } else {
+                room.unseen.update(|n| *n += added);
+            }
         }
-        count
+        last
     });
     let on_scroll = move |_| {
         let Some(element) = list.get_untracked() else { return };
