@@ -16,6 +16,87 @@ pub struct RecentRoom {
     pub last_message_at: i64,
 }
 
+/// Why registering or logging in failed, as shown to the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountProblem {
+    /// The name is taken (case-insensitively).
+    NameTaken,
+    /// The name breaks the display-name rules.
+    InvalidName,
+    /// The password is too short or too long.
+    WeakPassword,
+    /// Unknown name or wrong password (deliberately not saying which).
+    WrongCredentials,
+    /// Too many failed attempts; wait a few minutes.
+    TooManyAttempts,
+    /// Something failed on the server.
+    Unavailable,
+}
+
+impl AccountProblem {
+    /// A sentence for the form.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NameTaken => "That name is taken. Pick another one.",
+            Self::InvalidName => "Names are 1–32 letters, digits, spaces or -_.' characters.",
+            Self::WeakPassword => "Passwords are 8 to 128 characters.",
+            Self::WrongCredentials => "Unknown name or wrong password.",
+            Self::TooManyAttempts => "Too many failed attempts. Try again in a few minutes.",
+            Self::Unavailable => "Something went wrong on our side. Try again.",
+        }
+    }
+}
+
+/// The logged-in account of this browser, if any.
+#[server]
+pub async fn current_user() -> Result<Option<String>, ServerFnError> {
+    Ok(ssr::session_user().await)
+}
+
+/// Registers an account and logs it in.
+#[server]
+pub async fn register(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
+    let backend = expect_context::<ssr::Backend>();
+    match backend.0.register(username, password).await {
+        Ok(user) => {
+            ssr::start_session(&user).await;
+            leptos_axum::redirect("/");
+            Ok(None)
+        }
+        Err(problem) => Ok(Some(problem)),
+    }
+}
+
+/// Logs in.
+#[server]
+pub async fn login(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
+    let backend = expect_context::<ssr::Backend>();
+    let client = ssr::client_address().await;
+    match backend.0.login(username, password, client).await {
+        Ok(user) => {
+            ssr::start_session(&user).await;
+            leptos_axum::redirect("/");
+            Ok(None)
+        }
+        Err(problem) => Ok(Some(problem)),
+    }
+}
+
+/// Logs out.
+#[server]
+pub async fn logout() -> Result<(), ServerFnError> {
+    ssr::end_session().await;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// A fresh socket token for the logged-in account (the client refreshes before its token expires).
+#[server]
+pub async fn socket_token() -> Result<Option<String>, ServerFnError> {
+    let backend = expect_context::<ssr::Backend>();
+    Ok(ssr::session_user().await.map(|user| backend.0.socket_token(&user)))
+}
+
 /// What the room page renders on the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomPageData {
@@ -25,8 +106,12 @@ pub struct RoomPageData {
     pub valid: bool,
     /// The display name to connect as: `?user=` when valid, else a fresh random guest name.
     pub user: String,
-    /// True when `user` came from the URL rather than being generated.
+    /// True when `user` came from the URL (or the account) rather than being generated.
     pub user_chosen: bool,
+    /// A socket token when the browser is logged in (the identity then comes from the account).
+    pub token: Option<String>,
+    /// Set when `?user=` named a registered account this browser is not logged in as.
+    pub name_refused: Option<String>,
     /// The latest messages, oldest first.
     pub messages: Vec<Message>,
 }
@@ -43,11 +128,24 @@ pub async fn recent_rooms() -> Result<Vec<RecentRoom>, ServerFnError> {
 pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageData, ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
     let valid = protocol::names::validate_room_slug(&slug).is_ok();
-    let chosen = user.as_deref().and_then(|u| protocol::names::normalize_user_name(u).ok());
-    let user_chosen = chosen.is_some();
-    let user = chosen.unwrap_or_else(|| backend.0.random_guest_name());
     let messages = if valid { backend.0.latest(slug.clone()).await } else { Vec::new() };
-    Ok(RoomPageData { slug, valid, user, user_chosen, messages })
+    if let Some(account) = ssr::session_user().await {
+        let token = Some(backend.0.socket_token(&account));
+        return Ok(RoomPageData { slug, valid, user: account, user_chosen: true, token, name_refused: None, messages });
+    }
+    let mut chosen = user.as_deref().and_then(|u| protocol::names::normalize_user_name(u).ok());
+    let mut name_refused = None;
+    if let Some(name) = &chosen
+        && backend.0.is_registered(name.clone()).await
+    {
+        name_refused = chosen.take();
+    }
+    let user_chosen = chosen.is_some();
+    let user = match chosen {
+        Some(name) => name,
+        None => backend.0.random_guest_name(),
+    };
+    Ok(RoomPageData { slug, valid, user, user_chosen, token: None, name_refused, messages })
 }
 
 /// Creates a fresh memorable room name and sends the browser there (works without JavaScript too).
@@ -70,13 +168,36 @@ pub mod ssr {
 
     use std::sync::Arc;
 
+    use axum::http::{HeaderMap, HeaderValue, header};
     use futures::future::BoxFuture;
+    use leptos::prelude::{expect_context, use_context};
+    use leptos_axum::{ResponseOptions, extract};
     use protocol::chat::Message;
 
-    use super::RecentRoom;
+    use super::{AccountProblem, RecentRoom};
+
+    /// Name of the session cookie.
+    pub const SESSION_COOKIE: &str = "parley_session";
 
     /// What the pages need from the server.
     pub trait ChatBackend: Send + Sync + 'static {
+        /// Registers an account; returns the name as stored.
+        fn register(&self, username: String, password: String) -> BoxFuture<'_, Result<String, AccountProblem>>;
+        /// Checks a login (rate limited per client address and per account); returns the account name.
+        fn login(
+            &self,
+            username: String,
+            password: String,
+            client: String,
+        ) -> BoxFuture<'_, Result<String, AccountProblem>>;
+        /// Whether `name` belongs to an account (case-insensitively).
+        fn is_registered(&self, name: String) -> BoxFuture<'_, bool>;
+        /// A signed session value for the cookie.
+        fn session_value(&self, user: &str) -> String;
+        /// The account a session value names, if genuine and not expired.
+        fn session_user(&self, value: &str) -> Option<String>;
+        /// A socket token for `user`.
+        fn socket_token(&self, user: &str) -> String;
         /// Rooms with the newest messages.
         fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>>;
         /// The latest messages of a room (what a join would return), oldest first.
@@ -90,4 +211,56 @@ pub mod ssr {
     /// The backend as Leptos context.
     #[derive(Clone)]
     pub struct Backend(pub Arc<dyn ChatBackend>);
+
+    async fn headers() -> Option<HeaderMap> {
+        extract::<HeaderMap>().await.ok()
+    }
+
+    /// The logged-in account of the current request, from its session cookie.
+    pub async fn session_user() -> Option<String> {
+        let backend = use_context::<Backend>()?;
+        let headers = headers().await?;
+        let cookies = headers.get_all(header::COOKIE);
+        cookies
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == SESSION_COOKIE)
+            .and_then(|(_, value)| backend.0.session_user(value))
+    }
+
+    /// Whether the request came over https (directly or through a proxy that says so).
+    async fn secure() -> bool {
+        headers().await.is_some_and(|h| {
+            h.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        })
+    }
+
+    fn set_cookie(value: &str) {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            expect_context::<ResponseOptions>().append_header(header::SET_COOKIE, value);
+        }
+    }
+
+    /// Sets the session cookie for `user` (HttpOnly, SameSite=Lax, Secure behind https, 30 days).
+    pub async fn start_session(user: &str) {
+        let backend = expect_context::<Backend>();
+        let secure = if secure().await { "; Secure" } else { "" };
+        let value = backend.0.session_value(user);
+        set_cookie(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}"));
+    }
+
+    /// Clears the session cookie.
+    pub async fn end_session() {
+        let secure = if secure().await { "; Secure" } else { "" };
+        set_cookie(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"));
+    }
+
+    /// The client's address (for login rate limits).
+    pub async fn client_address() -> String {
+        extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .await
+            .map_or_else(|_| "unknown".to_owned(), |info| info.0.ip().to_string())
+    }
 }

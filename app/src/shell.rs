@@ -7,7 +7,12 @@ use leptos_router::{
     components::{Route, Router, Routes},
 };
 
-use crate::pages::{home::HomePage, not_found::NotFound, room::RoomPage};
+use crate::pages::{
+    account::{LoginPage, LogoutPage, RegisterPage},
+    home::HomePage,
+    not_found::NotFound,
+    room::RoomPage,
+};
 
 /// The product name, shown in titles and headers.
 pub const PRODUCT_NAME: &str = "Parley";
@@ -42,6 +47,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=HomePage />
+                <Route path=StaticSegment("login") view=LoginPage />
+                <Route path=StaticSegment("register") view=RegisterPage />
+                <Route path=StaticSegment("logout") view=LogoutPage />
                 <Route path=ParamSegment("room") view=RoomPage />
             </Routes>
         </Router>

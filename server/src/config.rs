@@ -24,6 +24,22 @@ pub struct Cli {
 pub enum Command {
     /// Serve the app and the channel sockets (the default).
     Serve(Config),
+    /// Print a socket token for a user (valid 24 h), signed with this server's secret: for scripts and tests.
+    Token(TokenArgs),
+}
+
+/// Arguments of `server token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Whose token.
+    #[arg(long)]
+    pub user: String,
+    /// The data directory whose generated secret signs the token.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The secret key base, if configured rather than generated.
+    #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
+    pub secret_key_base: Option<String>,
 }
 
 /// Everything the running server needs to know.
@@ -45,6 +61,10 @@ pub struct Config {
     /// `message:new` allowed per connection in any 10-second window (chat-protocol.md: 20). Raise it for load tests.
     #[arg(long, env = "CHAT_MAX_MESSAGES_PER_10S", default_value_t = 20)]
     pub max_messages_per_10s: usize,
+    /// Secret key base that signs tokens (at least 64 bytes; nodes and Phoenix backends sharing it accept each other's
+    /// tokens). Default: generated on first run into `<data-dir>/secret_key_base`.
+    #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
+    pub secret_key_base: Option<String>,
     /// Extra origins allowed to open sockets besides the request's own host, comma separated:
     /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -61,6 +81,7 @@ impl Config {
             allowed_origins: Vec::new(),
             database_url: None,
             max_messages_per_10s: 20,
+            secret_key_base: None,
         }
     }
 }

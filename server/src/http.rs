@@ -8,7 +8,7 @@ use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::{
-    config::Config, socket::SocketServices, store::MessageStore, transport::connect::OriginPolicy, transport::websocket,
+    config::Config, socket::SocketServices, store::Store, transport::connect::OriginPolicy, transport::websocket,
 };
 
 /// Shared state of every request handler.
@@ -24,8 +24,10 @@ pub struct AppState {
     pub origins: Arc<OriginPolicy>,
     /// Source of connection ids.
     pub next_conn_id: Arc<AtomicU64>,
-    /// Message history.
-    pub store: Arc<dyn MessageStore>,
+    /// Message history and accounts.
+    pub store: Arc<dyn Store>,
+    /// Token signing and verification.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {
@@ -48,7 +50,7 @@ impl FromRef<AppState> for LeptosOptions {
 /// The complete HTTP surface of the server.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let backend = crate::pages::StoreBackend::context(state.store.clone());
+    let backend = crate::pages::StoreBackend::context(state.store.clone(), state.auth.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/socket/websocket", get(websocket::upgrade))

@@ -10,11 +10,13 @@
 //! * [`presence`]: who is online per topic, diffs coalesced per topic.
 //! * [`store`]: the `MessageStore` contract and its implementations.
 //! * [`names`]: random guest names and room slugs; [`pages`]: the backend of the app's server functions.
+//! * [`auth`]: Phoenix.Token-compatible socket tokens and the secret key base.
 //! * [`shutdown`], [`telemetry`]: signals and logging.
 
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
 
+pub mod auth;
 pub mod channel;
 pub mod channels;
 pub mod config;
@@ -46,7 +48,7 @@ use crate::{
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
-    store::{MessageStore, SqlStore},
+    store::{MessageStore, SqlStore, Store},
     transport::connect::OriginPolicy,
 };
 
@@ -69,12 +71,24 @@ pub enum ServerError {
     /// The message store could not be opened.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// No usable secret key base.
+    #[error(transparent)]
+    Secret(#[from] auth::secret::SecretError),
 }
 
 /// Runs what the command line asks for.
 pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
         Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Token(args)) => {
+            let secret = auth::secret::load_or_create(&args.data_dir, args.secret_key_base.as_deref())?;
+            let token = auth::Auth::new(&secret).socket_token(&args.user);
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{token}");
+            }
+            Ok(())
+        }
         None => serve(cli.serve).await,
     }
 }
@@ -99,7 +113,7 @@ pub async fn run(
 pub struct Server {
     config: Config,
     settings: SocketSettings,
-    store: Option<Arc<dyn MessageStore>>,
+    store: Option<Arc<dyn Store>>,
     pubsub: Arc<dyn PubSub>,
     presence_window: Duration,
     extra_channels: Vec<(String, Arc<dyn Channel>)>,
@@ -132,7 +146,7 @@ impl Server {
     }
 
     /// Uses `store` instead of the one the configuration names.
-    pub fn with_store(mut self, store: Arc<dyn MessageStore>) -> Self {
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
     }
@@ -155,12 +169,15 @@ impl Server {
             Some(store) => store,
             None => open_store(&self.config).await?,
         };
+        let secret = auth::secret::load_or_create(&self.config.data_dir, self.config.secret_key_base.as_deref())?;
+        let auth = Arc::new(auth::Auth::new(&secret));
         let mut router = ChannelRouter::new();
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;
         }
         let presence = Tracker::new(self.pubsub.clone(), self.presence_window);
-        let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(store.clone(), self.pubsub.clone(), presence));
+        let messages: Arc<dyn MessageStore> = store.clone();
+        let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(messages, self.pubsub.clone(), presence));
         router = router.route("room:*", room)?;
         let drain = CancellationToken::new();
         let connections = tokio_util::task::TaskTracker::new();
@@ -178,6 +195,7 @@ impl Server {
             sockets,
             next_conn_id: Arc::new(AtomicU64::new(1)),
             store: store.clone(),
+            auth,
         };
         let app = http::router(state);
         let signal = {
@@ -206,7 +224,7 @@ impl Server {
 }
 
 /// The store the configuration names: PostgreSQL or SQLite by `--database-url`, else SQLite in the data dir.
-async fn open_store(config: &Config) -> Result<Arc<dyn MessageStore>, ServerError> {
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     let store = match &config.database_url {
         Some(url) => SqlStore::open(url).await?,
         None => SqlStore::open_sqlite_dir(&config.data_dir).await?,

@@ -4,27 +4,118 @@
 use std::sync::Arc;
 
 use app::api::{
-    RecentRoom,
+    AccountProblem, RecentRoom,
     ssr::{Backend, ChatBackend},
 };
 use futures::{FutureExt, future::BoxFuture};
 use protocol::chat::{JOIN_HISTORY, Message};
 
-use crate::store::MessageStore;
+use crate::{
+    auth::{
+        Auth, now_ms,
+        password::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
+    },
+    store::{Account, Store},
+};
 
 /// The store-backed implementation.
 pub struct StoreBackend {
-    store: Arc<dyn MessageStore>,
+    store: Arc<dyn Store>,
+    auth: Arc<Auth>,
 }
 
 impl StoreBackend {
     /// As Leptos context.
-    pub fn context(store: Arc<dyn MessageStore>) -> Backend {
-        Backend(Arc::new(Self { store }))
+    pub fn context(store: Arc<dyn Store>, auth: Arc<Auth>) -> Backend {
+        Backend(Arc::new(Self { store, auth }))
     }
 }
 
+/// Runs a CPU-heavy password operation off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
 impl ChatBackend for StoreBackend {
+    fn register(&self, username: String, password: String) -> BoxFuture<'_, Result<String, AccountProblem>> {
+        async move {
+            let username = protocol::names::normalize_user_name(&username).map_err(|_| AccountProblem::InvalidName)?;
+            let length = password.chars().count();
+            if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+                return Err(AccountProblem::WeakPassword);
+            }
+            let hash = blocking(move || password::hash(&password))
+                .await
+                .and_then(Result::ok)
+                .ok_or(AccountProblem::Unavailable)?;
+            let account = Account { username: username.clone(), password_hash: hash };
+            match self.store.create_account(account, now_ms()).await {
+                Ok(true) => Ok(username),
+                Ok(false) => Err(AccountProblem::NameTaken),
+                Err(error) => {
+                    tracing::error!(%error, "cannot create account");
+                    Err(AccountProblem::Unavailable)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn login(
+        &self,
+        username: String,
+        password: String,
+        client: String,
+    ) -> BoxFuture<'_, Result<String, AccountProblem>> {
+        async move {
+            let keys = vec![format!("ip:{client}"), format!("user:{}", username.to_lowercase())];
+            let now = std::time::Instant::now();
+            if !self.auth.attempts.allowed(&keys, now) {
+                return Err(AccountProblem::TooManyAttempts);
+            }
+            let account = self.store.find_account(&username).await.map_err(|_| AccountProblem::Unavailable)?;
+            let verified = match account {
+                Some(account) => {
+                    let stored = account.password_hash.clone();
+                    let ok = blocking(move || password::verify(&password, &stored)).await.unwrap_or(false);
+                    ok.then_some(account.username)
+                }
+                None => {
+                    // Same cost as a real check: response time must not reveal which names exist.
+                    let _ = blocking(move || password::verify_nothing(&password)).await;
+                    None
+                }
+            };
+            match verified {
+                Some(user) => {
+                    self.auth.attempts.succeeded(&keys[1]);
+                    Ok(user)
+                }
+                None => {
+                    self.auth.attempts.failed(&keys, now);
+                    Err(AccountProblem::WrongCredentials)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn is_registered(&self, name: String) -> BoxFuture<'_, bool> {
+        async move { self.store.find_account(&name).await.ok().flatten().is_some() }.boxed()
+    }
+
+    fn session_value(&self, user: &str) -> String {
+        self.auth.session_value(user)
+    }
+
+    fn session_user(&self, value: &str) -> Option<String> {
+        self.auth.session_user(value)
+    }
+
+    fn socket_token(&self, user: &str) -> String {
+        self.auth.socket_token(user)
+    }
+
     fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>> {
         async move {
             match self.store.recent_rooms(limit).await {

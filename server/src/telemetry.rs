@@ -1,4 +1,5 @@
-//! Logging setup: `tracing` with an `RUST_LOG`-style filter (default `info`).
+//! Logging setup: `tracing` with an `RUST_LOG`-style filter (default `info`), to stderr (stdout stays clean for
+//! commands whose output is data, like `server token`).
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,6 +9,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

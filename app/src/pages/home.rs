@@ -4,7 +4,7 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_router::hooks::use_navigate;
 
 use crate::{
-    api::{CreateRandomRoom, recent_rooms},
+    api::{CreateRandomRoom, current_user, recent_rooms},
     shell::PRODUCT_NAME,
     url,
 };
@@ -19,6 +19,7 @@ pub fn HomePage() -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
     let create = ServerAction::<CreateRandomRoom>::new();
     let recent = Resource::new(|| (), |_| recent_rooms());
+    let account = Resource::new(|| (), |_| current_user());
     let navigate = use_navigate();
 
     let user_query = move || {
@@ -46,6 +47,22 @@ pub fn HomePage() -> impl IntoView {
 
     view! {
         <main class="page page-narrow home" data-hydrated=move || hydrated.get().to_string()>
+            <nav class="account-bar" aria-label="Account">
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match account.await {
+                            Ok(Some(user)) => view! {
+                                <span>"Logged in as " <strong class="account-name">{user}</strong></span>
+                                <a href="/logout">"Log out"</a>
+                            }.into_any(),
+                            _ => view! {
+                                <a href="/login">"Log in"</a>
+                                <a href="/register">"Create an account"</a>
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </nav>
             <h1 class="brand">{PRODUCT_NAME}</h1>
             <p class="tagline">
                 "Real-time chat rooms you reach by URL: no sign-up, no set-up, nothing lost on restart."

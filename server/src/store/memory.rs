@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use std::sync::Mutex;
 
-use super::{AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError};
+use super::{
+    AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
+    accounts::{Account, AccountStore, username_key},
+};
 
 /// One room's history.
 #[derive(Default)]
@@ -20,6 +23,7 @@ struct Room {
 #[derive(Default)]
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
+    accounts: Mutex<HashMap<String, Account>>,
 }
 
 impl MemoryStore {
@@ -107,5 +111,23 @@ impl MessageStore for MemoryStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn create_account(&self, account: Account, _created_at: i64) -> Result<bool, StoreError> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = username_key(&account.username);
+        if accounts.contains_key(&key) {
+            return Ok(false);
+        }
+        accounts.insert(key, account);
+        Ok(true)
+    }
+
+    async fn find_account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(accounts.get(&username_key(username)).cloned())
     }
 }

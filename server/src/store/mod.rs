@@ -4,6 +4,7 @@
 //! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
+pub mod accounts;
 pub mod batch;
 pub mod memory;
 pub mod schema;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use thiserror::Error;
 
+pub use accounts::{Account, AccountStore};
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
 
@@ -97,3 +99,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Commits what is queued and stops accepting writes (server shutdown).
     async fn close(&self) {}
 }
+
+/// Everything the server keeps in its database: messages and accounts, one backend.
+pub trait Store: MessageStore + AccountStore {}
+
+impl<T: MessageStore + AccountStore> Store for T {}

@@ -7,17 +7,19 @@ use sqlx::{AnyPool, Row};
 
 use super::StoreError;
 
-/// (version, statements) in order. Never edit an applied migration; add a new one.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        // One row per room: the last id handed out (ids are never reused) and when it last had a message.
-        "CREATE TABLE rooms (
+/// (version, statements) in order. Never edit an applied migration; add a new one. Statements are idempotent
+/// (`IF NOT EXISTS`), so two nodes starting at once against one database both succeed.
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            // One row per room: the last id handed out (ids are never reused) and when it last had a message.
+            "CREATE TABLE IF NOT EXISTS rooms (
             slug TEXT PRIMARY KEY,
             last_id BIGINT NOT NULL,
             last_message_at BIGINT NOT NULL
         )",
-        "CREATE TABLE messages (
+            "CREATE TABLE IF NOT EXISTS messages (
             room TEXT NOT NULL,
             id BIGINT NOT NULL,
             author TEXT NOT NULL,
@@ -26,11 +28,24 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             sent_at BIGINT NOT NULL,
             PRIMARY KEY (room, id)
         )",
-        // Leading with client_id: group commit looks a batch's ids up with `client_id IN (...)`.
-        "CREATE UNIQUE INDEX messages_client_id ON messages (client_id, room) WHERE client_id IS NOT NULL",
-        "CREATE INDEX rooms_recent ON rooms (last_message_at)",
-    ],
-)];
+            // Leading with client_id: group commit looks a batch's ids up with `client_id IN (...)`.
+            "CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id, room) WHERE client_id IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS rooms_recent ON rooms (last_message_at)",
+        ],
+    ),
+    (
+        2,
+        &[
+            // Accounts: `username_key` is the lowercased name, so names are unique case-insensitively.
+            "CREATE TABLE IF NOT EXISTS accounts (
+            username_key TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        ],
+    ),
+];
 
 /// Applies every migration not yet recorded.
 pub async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
@@ -52,7 +67,7 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
         for statement in *statements {
             sqlx::query(statement).execute(&mut *tx).await.map_err(StoreError::backend)?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1) ON CONFLICT (version) DO NOTHING")
             .bind(*version)
             .execute(&mut *tx)
             .await

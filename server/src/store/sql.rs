@@ -16,7 +16,9 @@ use sqlx::{
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
-    AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError, schema,
+    AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
+    accounts::{Account, AccountStore, username_key},
+    schema,
     writer::{self, WriteRequest, message_from_row},
 };
 
@@ -188,5 +190,38 @@ impl MessageStore for SqlStore {
             let _ = task.await;
         }
         self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn create_account(&self, account: Account, created_at: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts (username_key, username, password_hash, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (username_key) DO NOTHING",
+        )
+        .bind(username_key(&account.username))
+        .bind(account.username)
+        .bind(account.password_hash)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn find_account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT username, password_hash FROM accounts WHERE username_key = $1")
+            .bind(username_key(username))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        row.map(|row| {
+            Ok(Account {
+                username: row.try_get(0).map_err(StoreError::backend)?,
+                password_hash: row.try_get(1).map_err(StoreError::backend)?,
+            })
+        })
+        .transpose()
     }
 }

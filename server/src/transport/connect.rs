@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, header};
 use protocol::{names::normalize_user_name, serializer::Vsn};
 
+use crate::auth::Auth;
+
 /// Why a connection attempt is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -26,6 +28,9 @@ pub enum Refusal {
     /// Subprotocols were offered but `phoenix` was not among them.
     #[error("unsupported subprotocol")]
     Subprotocol,
+    /// A guest asked for a name that belongs to an account.
+    #[error("that name belongs to an account")]
+    NameTaken,
 }
 
 /// Who may open sockets: the request's own host, plus an allow-list.
@@ -106,12 +111,13 @@ pub struct Accepted {
     pub authenticated: bool,
 }
 
-/// Decides whether a client with these query params may connect, and as whom.
-pub fn accept(params: &HashMap<String, String>, auth_token: Option<&str>) -> Result<Accepted, Refusal> {
+/// Decides whether a client with these query params may connect, and as whom. A token (the `token` param or the
+/// phoenix 1.8 `authToken` subprotocol) fixes the identity and overrides `user`; an invalid one is refused.
+pub fn accept(params: &HashMap<String, String>, auth_token: Option<&str>, auth: &Auth) -> Result<Accepted, Refusal> {
     let vsn = Vsn::negotiate(params.get("vsn").map(String::as_str)).ok_or(Refusal::Version)?;
-    if params.contains_key("token") || auth_token.is_some() {
-        // Accounts and signed tokens arrive with the auth module; until then no token can be verified.
-        return Err(Refusal::Token);
+    if let Some(token) = auth_token.or(params.get("token").map(String::as_str)) {
+        let user = auth.verify_socket_token(token).map_err(|_| Refusal::Token)?;
+        return Ok(Accepted { vsn, user, authenticated: true });
     }
     let user = match params.get("user") {
         Some(raw) => normalize_user_name(raw).map_err(|_| Refusal::UserName)?,
@@ -152,17 +158,48 @@ mod tests {
         assert_eq!(policy.check(&headers(Some("http://notother.org"), host)), Err(Refusal::Origin));
     }
 
+    fn auth() -> Auth {
+        Auth::new(&[7u8; 64])
+    }
+
+    #[test]
+    fn tokens_fix_the_identity() {
+        let auth = auth();
+        let token = auth.socket_token("Ada");
+        let params: HashMap<String, String> = [("vsn", "2.0.0"), ("user", "mallory"), ("token", token.as_str())]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let accepted = accept(&params, None, &auth).unwrap();
+        assert_eq!((accepted.user.as_str(), accepted.authenticated), ("Ada", true));
+        let via_subprotocol =
+            accept(&HashMap::from([("vsn".to_owned(), "2.0.0".to_owned())]), Some(&token), &auth).unwrap();
+        assert_eq!(via_subprotocol.user, "Ada");
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        let params: HashMap<String, String> =
+            HashMap::from([("vsn".into(), "2.0.0".into()), ("token".into(), tampered)]);
+        assert_eq!(accept(&params, None, &auth), Err(Refusal::Token));
+        let foreign = Auth::new(&[8u8; 64]).socket_token("Ada");
+        assert_eq!(
+            accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), Some(&foreign), &auth),
+            Err(Refusal::Token)
+        );
+    }
+
     #[test]
     fn version_and_names() {
+        let auth = auth();
         let params = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None).unwrap().user, "Ada");
-        assert_eq!(accept(&params(&[]), None).unwrap().vsn, Vsn::V1);
-        assert_eq!(accept(&params(&[("vsn", "3.0.0")]), None), Err(Refusal::Version));
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None), Err(Refusal::UserName));
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None), Err(Refusal::UserName));
-        let guest = accept(&params(&[("vsn", "2.0.0")]), None).unwrap();
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None, &auth).unwrap().user, "Ada");
+        assert_eq!(accept(&params(&[]), None, &auth).unwrap().vsn, Vsn::V1);
+        assert_eq!(accept(&params(&[("vsn", "3.0.0")]), None, &auth), Err(Refusal::Version));
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None, &auth), Err(Refusal::UserName));
+        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None, &auth), Err(Refusal::UserName));
+        let guest = accept(&params(&[("vsn", "2.0.0")]), None, &auth).unwrap();
         assert!(normalize_user_name(&guest.user).is_ok(), "random guest names are valid names: {}", guest.user);
     }
 }

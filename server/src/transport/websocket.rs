@@ -95,7 +95,26 @@ pub async fn upgrade(
 ) -> Result<Response, Refusal> {
     state.origins.check(&headers)?;
     let offered = subprotocols(&ws)?;
-    let accepted = connect::accept(&params, offered.auth_token.as_deref())?;
+    let mut accepted = connect::accept(&params, offered.auth_token.as_deref(), &state.auth)?;
+    if !accepted.authenticated {
+        // A guest may not take an account's name; a random name that happens to be one is replaced.
+        let registered = |name: String| {
+            let store = state.store.clone();
+            async move { store.find_account(&name).await.ok().flatten().is_some() }
+        };
+        if params.contains_key("user") {
+            if registered(accepted.user.clone()).await {
+                return Err(Refusal::NameTaken);
+            }
+        } else {
+            for _ in 0..3 {
+                if !registered(accepted.user.clone()).await {
+                    break;
+                }
+                accepted.user = crate::names::random_guest_name();
+            }
+        }
+    }
     if offered.offered_phoenix {
         ws.set_selected_protocol(HeaderValue::from_static("phoenix"));
     }

@@ -29,19 +29,19 @@ impl Process {
             .args(["--addr", addr, "--data-dir"])
             .arg(data)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
         let addr = loop {
             let line = lines.next().expect("server exited before listening").unwrap();
             if let Some(rest) = line.split("listening addr=").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining stdout so the server never blocks on a full pipe.
+        // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self { child, addr }
     }
@@ -75,6 +75,33 @@ async fn send(client: &mut Client, join_ref: &str, topic: &str, payload: Value) 
 
 fn ids(messages: &Value) -> Vec<u64> {
     messages.as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect()
+}
+
+fn token_for(data: &Path, user: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["token", "--user", user, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn server_token_prints_a_token_the_server_accepts() {
+    let data = TempDir::new();
+    let server = Process::start(data.path(), "127.0.0.1:0");
+    let token = token_for(data.path(), "alice");
+    assert!(token.starts_with("SFMyNTY."), "Phoenix.Token format: {token}");
+    let mut client = Client::connect_url(&server.url(&format!("user=mallory&token={token}"))).await;
+    let (join_ref, reply) = client.join("room:tokens", json!({})).await;
+    assert_eq!(reply["user"], json!("alice"), "the token fixes the identity, not ?user=");
+    send(&mut client, &join_ref, "room:tokens", json!({"body": "hi"})).await;
+    assert_eq!(client.assert_broadcast("room:tokens", "message:new").await["user"], json!("alice"));
+    // A token from another secret (another data dir) is refused.
+    let other = TempDir::new();
+    let foreign = token_for(other.path(), "alice");
+    assert_eq!(support::refused_status(&server.url(&format!("token={foreign}"))).await, Some(403));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod dispatch;
 mod presence;
 mod robustness;

@@ -109,10 +109,28 @@ fn refresh(room: RoomState, live: &Live) {
     room.lines.set(lines);
 }
 
+/// Tokens live 24 h; a laptop that sleeps for a day must still reconnect, so the page fetches a fresh one every
+/// [`TOKEN_REFRESH_MS`] and the params closure sends the newest on every (re)connect.
+const TOKEN_REFRESH_MS: u64 = 30 * 60 * 1000;
+
+fn keep_token_fresh(token: Rc<RefCell<Option<String>>>) {
+    let refresh = move || {
+        let token = token.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(Some(fresh)) = crate::api::socket_token().await {
+                *token.borrow_mut() = Some(fresh);
+            }
+        });
+    };
+    let _ = set_interval_with_handle(refresh, std::time::Duration::from_millis(TOKEN_REFRESH_MS));
+}
+
 /// Connects and joins; called once after hydration.
 pub fn start(room: RoomState, page: RoomPageData) {
     let mut me = page.user.clone();
-    if let Some(storage) = storage() {
+    if page.token.is_some() {
+        // The account's name; nothing to remember locally.
+    } else if let Some(storage) = storage() {
         if page.user_chosen {
             let _ = storage.set_item(NAME_KEY, &me);
         } else if let Ok(Some(saved)) = storage.get_item(NAME_KEY) {
@@ -127,7 +145,16 @@ pub fn start(room: RoomState, page: RoomPageData) {
 
     let mut options = SocketOptions::new(socket_endpoint());
     let user = me.clone();
-    options.params = Box::new(move || vec![("user".to_owned(), user.clone())]);
+    // A logged-in page connects with its account's token (refreshed well before it expires); guests by name.
+    let token = Rc::new(RefCell::new(page.token.clone()));
+    let current = token.clone();
+    options.params = Box::new(move || match current.borrow().clone() {
+        Some(token) => vec![("token".to_owned(), token)],
+        None => vec![("user".to_owned(), user.clone())],
+    });
+    if page.token.is_some() {
+        keep_token_fresh(token);
+    }
     options.seed = (js_sys::Math::random() * 1e15) as u64;
     let socket = Socket::new(options, WebSocketConnector);
     let history = Rc::new(RefCell::new(RoomHistory::from_messages(page.messages)));

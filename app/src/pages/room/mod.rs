@@ -93,6 +93,12 @@ fn Room(page: RoomPageData) -> impl IntoView {
                     <strong class="my-name">{move || room.me.get()}</strong>
                 </p>
             </header>
+            {page.name_refused.clone().map(|name| view! {
+                <p class="notice" role="status">
+                    <strong>{name}</strong>" is a registered name, so you are chatting as a guest. "
+                    <a href="/login">"Log in"</a>" to use it."
+                </p>
+            })}
             <Banner />
             <div class="room-body">
                 <section class="conversation" aria-label="Messages">

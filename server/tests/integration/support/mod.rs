@@ -84,6 +84,11 @@ impl TestServer {
         Self { addr, pubsub, stop: Some(stop), handle: Some(handle), _data: data }
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn url(&self, query: &str) -> String {
         format!("ws://{}/socket/websocket?{query}", self.addr)
     }
@@ -171,6 +176,11 @@ impl Client {
 
     pub async fn connect_url(url: &str) -> Self {
         let (ws, _) = connect_async(url).await.unwrap();
+        Self { ws, next_ref: 0, pending: VecDeque::new() }
+    }
+
+    /// Wraps an already connected stream.
+    pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self { ws, next_ref: 0, pending: VecDeque::new() }
     }
 

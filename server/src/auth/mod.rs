@@ -1,0 +1,68 @@
+//! Authentication: signed tokens (Phoenix.Token format, so a Phoenix backend sharing the secret can mint tokens for
+//! this server and vice versa) and the secret they are signed with.
+//!
+//! * [`token`]: sign/verify (PBKDF2-SHA256 key derivation, HMAC-SHA256, Erlang term payload); [`etf`]: the Erlang
+//!   External Term Format subset it needs.
+//! * [`secret`]: the secret key base, configured or generated into the data dir on first run.
+//! * [`password`]: argon2id hashes; [`attempts`]: login rate limits per address and per account.
+
+pub mod attempts;
+pub mod etf;
+pub mod password;
+pub mod secret;
+pub mod token;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use token::{TokenError, TokenSigner};
+
+/// Salt of socket tokens (Phoenix's convention for `Phoenix.Token.sign(endpoint, "user socket", user)`).
+pub const SOCKET_SALT: &str = "user socket";
+/// Salt of session cookies: a different salt, so a socket token can never be replayed as a session.
+pub const SESSION_SALT: &str = "session cookie";
+/// Sessions last 30 days.
+pub const SESSION_MAX_AGE_S: i64 = 30 * 24 * 3600;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Signs and verifies the tokens this server accepts.
+pub struct Auth {
+    socket: TokenSigner,
+    session: TokenSigner,
+    /// Failed logins per address and per account.
+    pub attempts: attempts::LoginAttempts,
+}
+
+impl Auth {
+    /// Token handling for a secret key base.
+    pub fn new(secret_key_base: &[u8]) -> Self {
+        Self {
+            socket: TokenSigner::new(secret_key_base, SOCKET_SALT),
+            session: TokenSigner::new(secret_key_base, SESSION_SALT),
+            attempts: attempts::LoginAttempts::default(),
+        }
+    }
+
+    /// A session cookie value for `user`.
+    pub fn session_value(&self, user: &str) -> String {
+        self.session.sign(&etf::Term::Binary(user.as_bytes().to_vec()), now_ms(), SESSION_MAX_AGE_S)
+    }
+
+    /// The account a session cookie value names.
+    pub fn session_user(&self, value: &str) -> Option<String> {
+        self.session.verify_user(value, now_ms()).ok()
+    }
+
+    /// A socket token for `user`, valid for 24 hours (Phoenix.Token's default max age).
+    pub fn socket_token(&self, user: &str) -> String {
+        self.socket.sign_user(user, now_ms())
+    }
+
+    /// The user a socket token names, if it is genuine, not expired and not signed in the future.
+    pub fn verify_socket_token(&self, token: &str) -> Result<String, TokenError> {
+        self.socket.verify_user(token, now_ms())
+    }
+}
