@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -50,7 +50,9 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("login") view=LoginPage />
                 <Route path=StaticSegment("register") view=RegisterPage />
                 <Route path=StaticSegment("logout") view=LogoutPage />
-                <Route path=ParamSegment("room") view=RoomPage />
+                // Async: the server waits for the room's history before sending any HTML, so the page (even without
+                // JavaScript) never shows an empty list that fills in later.
+                <Route path=ParamSegment("room") view=RoomPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -8,6 +8,13 @@ use crate::{
     shell::PRODUCT_NAME,
 };
 
+/// `"true"` once the WASM bundle has hydrated the page (tests wait for it before clicking).
+fn hydrated() -> impl Fn() -> String + Copy {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    move || hydrated.get().to_string()
+}
+
 fn problem_text(value: Option<Result<Option<AccountProblem>, ServerFnError>>) -> Option<&'static str> {
     match value {
         Some(Ok(Some(problem))) => Some(problem.message()),
@@ -22,7 +29,7 @@ pub fn RegisterPage() -> impl IntoView {
     let action = ServerAction::<Register>::new();
     let problem = move || problem_text(action.value().get());
     view! {
-        <main class="page page-narrow account">
+        <main class="page page-narrow account" data-hydrated=hydrated()>
             <h1>"Create an account"</h1>
             <p class="tagline">"Your name is yours alone: guests cannot use it, and it follows you to every room."</p>
             <ActionForm action>
@@ -44,7 +51,7 @@ pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     let problem = move || problem_text(action.value().get());
     view! {
-        <main class="page page-narrow account">
+        <main class="page page-narrow account" data-hydrated=hydrated()>
             <h1>"Log in to " {PRODUCT_NAME}</h1>
             <ActionForm action>
                 <label for="username">"Name"</label>
@@ -64,7 +71,7 @@ pub fn LoginPage() -> impl IntoView {
 pub fn LogoutPage() -> impl IntoView {
     let action = ServerAction::<Logout>::new();
     view! {
-        <main class="page page-narrow account">
+        <main class="page page-narrow account" data-hydrated=hydrated()>
             <h1>"Log out"</h1>
             <ActionForm action>
                 <button type="submit" class="primary">"Log out"</button>
