@@ -7,7 +7,7 @@ mod postgres;
 
 use std::sync::Arc;
 
-use server::store::{MemoryStore, MessageStore, NewRecord, SqlStore};
+use server::store::{Account, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
 
 fn record(room: &str, body: &str) -> NewRecord {
     NewRecord {
@@ -23,7 +23,7 @@ fn ids(messages: &[protocol::chat::Message]) -> Vec<u64> {
     messages.iter().map(|m| m.id).collect()
 }
 
-async fn ids_start_at_one_and_increase_per_room(store: Arc<dyn MessageStore>) {
+async fn ids_start_at_one_and_increase_per_room(store: Arc<dyn Store>) {
     for n in 1..=3 {
         assert_eq!(store.append(record("a", &format!("a{n}"))).await.unwrap().message.id, n);
     }
@@ -33,7 +33,7 @@ async fn ids_start_at_one_and_increase_per_room(store: Arc<dyn MessageStore>) {
     assert_eq!((appended.message.id, appended.message.body.as_str(), appended.message.user.as_str()), (4, "a4", "ada"));
 }
 
-async fn latest_after_before_are_oldest_first(store: Arc<dyn MessageStore>) {
+async fn latest_after_before_are_oldest_first(store: Arc<dyn Store>) {
     for n in 1..=10 {
         store.append(record("r", &format!("m{n}"))).await.unwrap();
     }
@@ -48,7 +48,7 @@ async fn latest_after_before_are_oldest_first(store: Arc<dyn MessageStore>) {
     assert_eq!((latest[0].body.as_str(), latest[0].timestamp), ("m10", 1_700_000_000_000));
 }
 
-async fn client_id_is_idempotent_per_room(store: Arc<dyn MessageStore>) {
+async fn client_id_is_idempotent_per_room(store: Arc<dyn Store>) {
     let with_id = |room: &str, body: &str| NewRecord { client_id: Some("c-1".into()), ..record(room, body) };
     let first = store.append(with_id("r", "hello")).await.unwrap();
     let again = store.append(with_id("r", "hello (retry)")).await.unwrap();
@@ -75,7 +75,7 @@ async fn client_id_is_idempotent_per_room(store: Arc<dyn MessageStore>) {
     assert_eq!(store.latest("r", 10).await.unwrap().len(), 2);
 }
 
-async fn concurrent_appends_get_unique_gapless_ids(store: Arc<dyn MessageStore>) {
+async fn concurrent_appends_get_unique_gapless_ids(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let store = store.clone();
@@ -91,7 +91,7 @@ async fn concurrent_appends_get_unique_gapless_ids(store: Arc<dyn MessageStore>)
     assert_eq!(ids(&store.after("busy", 0, 1000).await.unwrap()), (1..=200).collect::<Vec<u64>>());
 }
 
-async fn recent_rooms_by_last_message(store: Arc<dyn MessageStore>) {
+async fn recent_rooms_by_last_message(store: Arc<dyn Store>) {
     for (room, at) in [("old", 1), ("new", 3), ("mid", 2), ("old", 0)] {
         store.append(NewRecord { timestamp: at, ..record(room, "x") }).await.unwrap();
     }
@@ -99,6 +99,16 @@ async fn recent_rooms_by_last_message(store: Arc<dyn MessageStore>) {
     assert_eq!(rooms, vec!["new", "mid", "old"]);
     assert_eq!(store.recent_rooms(1).await.unwrap().len(), 1);
     store.health().await.unwrap();
+}
+
+async fn accounts_are_unique_case_insensitively(store: Arc<dyn Store>) {
+    let account = |name: &str| Account { username: name.into(), password_hash: format!("hash-of-{name}") };
+    assert!(store.create_account(account("Ada"), 1).await.unwrap());
+    assert!(!store.create_account(account("ada"), 2).await.unwrap(), "taken, whatever the case");
+    assert!(store.create_account(account("Grace"), 3).await.unwrap());
+    let found = store.find_account("ADA").await.unwrap().unwrap();
+    assert_eq!(found, account("Ada"), "the spelling chosen at registration is kept");
+    assert_eq!(store.find_account("nobody").await.unwrap(), None);
 }
 
 /// Where a reopen test finds its database again.
@@ -160,6 +170,12 @@ macro_rules! suite {
                 let (store, _guard) = $open.await;
                 super::recent_rooms_by_last_message(store).await;
             }
+
+            #[tokio::test]
+            async fn accounts_are_unique_case_insensitively() {
+                let (store, _guard) = $open.await;
+                super::accounts_are_unique_case_insensitively(store).await;
+            }
         }
     };
 }
@@ -167,7 +183,7 @@ macro_rules! suite {
 /// Something to keep alive for the duration of a test (a temp dir, a database server).
 type Guard = Box<dyn std::any::Any + Send>;
 
-async fn memory() -> (Arc<dyn MessageStore>, Guard) {
+async fn memory() -> (Arc<dyn Store>, Guard) {
     (Arc::new(MemoryStore::new()), Box::new(()))
 }
 
@@ -188,13 +204,13 @@ fn temp_dir() -> TempDir {
     TempDir(path)
 }
 
-async fn sqlite() -> (Arc<dyn MessageStore>, Guard) {
+async fn sqlite() -> (Arc<dyn Store>, Guard) {
     let dir = temp_dir();
     let store = SqlStore::open_sqlite_dir(&dir.0).await.unwrap();
     (Arc::new(store), Box::new(dir))
 }
 
-async fn pg() -> (Arc<dyn MessageStore>, Guard) {
+async fn pg() -> (Arc<dyn Store>, Guard) {
     let server = tokio::task::spawn_blocking(postgres::Postgres::start).await.unwrap();
     let mut last_error = None;
     for _ in 0..50 {
