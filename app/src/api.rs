@@ -112,6 +112,8 @@ pub struct RoomPageData {
     pub token: Option<String>,
     /// Set when `?user=` named a registered account this browser is not logged in as.
     pub name_refused: Option<String>,
+    /// Only accounts may chat and this browser is not logged in.
+    pub login_required: bool,
     /// The latest messages, oldest first.
     pub messages: Vec<Message>,
 }
@@ -131,7 +133,16 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
     let messages = if valid { backend.0.latest(slug.clone()).await } else { Vec::new() };
     if let Some(account) = ssr::session_user().await {
         let token = Some(backend.0.socket_token(&account));
-        return Ok(RoomPageData { slug, valid, user: account, user_chosen: true, token, name_refused: None, messages });
+        return Ok(RoomPageData {
+            slug,
+            valid,
+            user: account,
+            user_chosen: true,
+            token,
+            name_refused: None,
+            login_required: false,
+            messages,
+        });
     }
     let mut chosen = user.as_deref().and_then(|u| protocol::names::normalize_user_name(u).ok());
     let mut name_refused = None;
@@ -145,7 +156,8 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
         Some(name) => name,
         None => backend.0.random_guest_name(),
     };
-    Ok(RoomPageData { slug, valid, user, user_chosen, token: None, name_refused, messages })
+    let login_required = backend.0.accounts_required();
+    Ok(RoomPageData { slug, valid, user, user_chosen, token: None, name_refused, login_required, messages })
 }
 
 /// Creates a fresh memorable room name and sends the browser there (works without JavaScript too).
@@ -198,6 +210,8 @@ pub mod ssr {
         fn session_user(&self, value: &str) -> Option<String>;
         /// A socket token for `user`.
         fn socket_token(&self, user: &str) -> String;
+        /// Whether only accounts may chat (guests must log in).
+        fn accounts_required(&self) -> bool;
         /// Rooms with the newest messages.
         fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>>;
         /// The latest messages of a room (what a join would return), oldest first.

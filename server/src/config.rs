@@ -65,6 +65,9 @@ pub struct Config {
     /// tokens). Default: generated on first run into `<data-dir>/secret_key_base`.
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     pub secret_key_base: Option<String>,
+    /// Accounts only: sockets need a valid token (guests are refused with 403, and pages ask them to log in).
+    #[arg(long, env = "CHAT_REQUIRE_ACCOUNTS")]
+    pub require_accounts: bool,
     /// Extra origins allowed to open sockets besides the request's own host, comma separated:
     /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -82,6 +85,7 @@ impl Config {
             database_url: None,
             max_messages_per_10s: 20,
             secret_key_base: None,
+            require_accounts: false,
         }
     }
 }

@@ -170,7 +170,7 @@ impl Server {
             None => open_store(&self.config).await?,
         };
         let secret = auth::secret::load_or_create(&self.config.data_dir, self.config.secret_key_base.as_deref())?;
-        let auth = Arc::new(auth::Auth::new(&secret));
+        let auth = Arc::new(auth::Auth::new(&secret).requiring_tokens(self.config.require_accounts));
         let mut router = ChannelRouter::new();
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;

@@ -116,6 +116,10 @@ impl ChatBackend for StoreBackend {
         self.auth.socket_token(user)
     }
 
+    fn accounts_required(&self) -> bool {
+        self.auth.require_token
+    }
+
     fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>> {
         async move {
             match self.store.recent_rooms(limit).await {

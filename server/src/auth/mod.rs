@@ -34,6 +34,8 @@ pub struct Auth {
     session: TokenSigner,
     /// Failed logins per address and per account.
     pub attempts: attempts::LoginAttempts,
+    /// Only accounts may connect: a socket without a valid token is refused.
+    pub require_token: bool,
 }
 
 impl Auth {
@@ -43,7 +45,14 @@ impl Auth {
             socket: TokenSigner::new(secret_key_base, SOCKET_SALT),
             session: TokenSigner::new(secret_key_base, SESSION_SALT),
             attempts: attempts::LoginAttempts::default(),
+            require_token: false,
         }
+    }
+
+    /// Refuses sockets without a valid token (no guests).
+    pub fn requiring_tokens(mut self, required: bool) -> Self {
+        self.require_token = required;
+        self
     }
 
     /// A session cookie value for `user`.

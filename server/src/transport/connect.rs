@@ -119,6 +119,9 @@ pub fn accept(params: &HashMap<String, String>, auth_token: Option<&str>, auth: 
         let user = auth.verify_socket_token(token).map_err(|_| Refusal::Token)?;
         return Ok(Accepted { vsn, user, authenticated: true });
     }
+    if auth.require_token {
+        return Err(Refusal::Token);
+    }
     let user = match params.get("user") {
         Some(raw) => normalize_user_name(raw).map_err(|_| Refusal::UserName)?,
         None => crate::names::random_guest_name(),
@@ -181,6 +184,13 @@ mod tests {
         let params: HashMap<String, String> =
             HashMap::from([("vsn".into(), "2.0.0".into()), ("token".into(), tampered)]);
         assert_eq!(accept(&params, None, &auth), Err(Refusal::Token));
+        let required = Auth::new(&[7u8; 64]).requiring_tokens(true);
+        assert_eq!(
+            accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), None, &required),
+            Err(Refusal::Token),
+            "missing"
+        );
+        assert!(accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), Some(&token), &required).is_ok());
         let foreign = Auth::new(&[8u8; 64]).socket_token("Ada");
         assert_eq!(
             accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), Some(&foreign), &auth),

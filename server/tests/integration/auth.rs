@@ -89,3 +89,14 @@ async fn guests_cannot_take_an_account_name() {
     assert_eq!(reply["user"], json!("Ada"), "the account itself connects with its token");
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_members_only_server_refuses_sockets_without_a_token() {
+    let server = TestServer::start_configured(Default::default(), |config| config.require_accounts = true).await;
+    assert_eq!(refused_status(&server.url("vsn=2.0.0&user=guest")).await, Some(403), "missing token");
+    assert_eq!(refused_status(&server.url("vsn=2.0.0")).await, Some(403));
+    let (auth, _) = signer(&server);
+    let mut member = Client::connect(&server, &format!("token={}", auth.socket_token("Member"))).await;
+    let (_, reply) = member.join("room:members", json!({})).await;
+    assert_eq!(reply["user"], json!("Member"));
+}

@@ -75,7 +75,12 @@ fn Room(page: RoomPageData) -> impl IntoView {
         Effect::new(move |started: Option<()>| {
             if started.is_none() {
                 room.local_time.set(true);
-                live::start(room, page.clone());
+                if page.login_required {
+                    // Nothing to connect to as a guest; the notice says why, so no "connecting" banner either.
+                    room.connection.set(Connection::Online);
+                } else {
+                    live::start(room, page.clone());
+                }
                 hydrated.set(true);
             }
         });
@@ -93,6 +98,12 @@ fn Room(page: RoomPageData) -> impl IntoView {
                     <strong class="my-name">{move || room.me.get()}</strong>
                 </p>
             </header>
+            {page.login_required.then(|| view! {
+                <p class="notice" role="status">
+                    "This server is for members only. " <a href="/login">"Log in"</a>" or "
+                    <a href="/register">"create an account"</a>" to chat."
+                </p>
+            })}
             {page.name_refused.clone().map(|name| view! {
                 <p class="notice" role="status">
                     <strong>{name}</strong>" is a registered name, so you are chatting as a guest. "

@@ -66,10 +66,17 @@ impl TestServer {
 
     /// A server with custom socket settings plus the `test:*` channel.
     pub async fn start_with(settings: SocketSettings) -> Self {
+        Self::start_configured(settings, |_| {}).await
+    }
+
+    /// A server with custom settings and configuration.
+    pub async fn start_configured(settings: SocketSettings, configure: impl FnOnce(&mut Config)) -> Self {
         let data = tempdir::TempDir::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = Server::new(Config::for_data_dir(data.path())).with_settings(settings);
+        let mut config = Config::for_data_dir(data.path());
+        configure(&mut config);
+        let server = Server::new(config).with_settings(settings);
         let pubsub = server.pubsub();
         let server = server.with_channel("test:*", Arc::new(test_channel::TestChannel::new(pubsub.clone())));
         let (stop, stopped) = oneshot::channel::<()>();
