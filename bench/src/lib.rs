@@ -1,10 +1,12 @@
 //! Load generator for the chat server: native Phoenix-protocol clients and the scenarios that measure the server.
 //!
 //! * [`client`]: a minimal V2 client (connect, join, push) on tokio-tungstenite.
+//! * [`idle`]: many joined idle connections; server memory per connection and join rate.
 //! * [`ingest`]: durable `message:new` throughput and ack latency.
 //! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
 
 pub mod client;
+pub mod idle;
 pub mod ingest;
 pub mod storm;
 

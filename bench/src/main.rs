@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bench::{
+    idle::{self, IdleConfig},
     ingest::{self, IngestConfig},
     storm::{self, StormConfig},
 };
@@ -34,6 +35,30 @@ enum Scenario {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+    /// Idle connections: N clients joined to R rooms; server RSS per connection and join rate.
+    Idle {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// Connections.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        /// Rooms.
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        /// The server's pid (for its RSS).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Seconds to hold the connections before measuring.
+        #[arg(long, default_value_t = 3)]
+        settle: u64,
         /// Write the report as JSON here.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -82,6 +107,23 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let fd_limit = bench::raise_fd_limit();
     match cli.scenario {
+        Scenario::Idle { addr, clients, rooms, concurrency, server_pid, settle, json } => {
+            let config =
+                IdleConfig { addr, clients, rooms, concurrency, server_pid, settle: Duration::from_secs(settle) };
+            let report = idle::run(config).await;
+            let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| format!("{v} KiB"));
+            let table = format!(
+                "idle ({clients} clients, {rooms} rooms, fd limit {fd_limit})\n  joined         {}\n  failed         {}\n  joins/s        {:.0}\n  server RSS     {} → {}\n  per connection {}",
+                report.joined,
+                report.failed,
+                report.joins_per_s,
+                kib(report.rss_before_kib),
+                kib(report.rss_after_kib),
+                report.kib_per_connection.map_or("n/a".to_owned(), |v| format!("{v:.1} KiB")),
+            );
+            emit(&table, json, &report);
+            std::process::ExitCode::SUCCESS
+        }
         Scenario::Ingest { url, clients, rooms, inflight, rate, seconds, body_bytes, json } => {
             let config = IngestConfig {
                 url,

@@ -1,0 +1,128 @@
+//! Idle connections: N clients each join one of R rooms and stay connected; the scenario reports the connect+join
+//! rate and, given the server's pid, the server's resident memory per connection (from `/proc/<pid>/status`).
+//!
+//! Client sockets are spread over loopback source addresses 127.0.0.1–127.0.0.254 so a run is not capped by the
+//! ~28k ephemeral ports of one address.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::{net::TcpSocket, sync::Semaphore};
+use tokio_tungstenite::{client_async, tungstenite::Message};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct IdleConfig {
+    /// Server address, e.g. `127.0.0.1:3000`.
+    pub addr: SocketAddr,
+    /// Connections.
+    pub clients: usize,
+    /// Rooms they are spread over.
+    pub rooms: usize,
+    /// Handshakes in flight at once.
+    pub concurrency: usize,
+    /// Server pid, for its memory.
+    pub server_pid: Option<u32>,
+    /// How long to hold the connections before measuring.
+    pub settle: Duration,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    /// Connections joined.
+    pub joined: usize,
+    /// Connections that failed.
+    pub failed: usize,
+    /// Joins per second while connecting.
+    pub joins_per_s: f64,
+    /// Server RSS before connecting, KiB.
+    pub rss_before_kib: Option<u64>,
+    /// Server RSS with every connection joined and idle, KiB.
+    pub rss_after_kib: Option<u64>,
+    /// (after − before) / joined, KiB.
+    pub kib_per_connection: Option<f64>,
+}
+
+/// Resident set size of a process, KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+async fn join_one(
+    index: usize,
+    config: &IdleConfig,
+) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 254) as u8));
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(source, 0)).ok()?;
+    let stream = socket.connect(config.addr).await.ok()?;
+    let url = format!("ws://{}/socket/websocket?vsn=2.0.0&user=idle{index}", config.addr);
+    let (mut ws, _) = client_async(url, stream).await.ok()?;
+    let topic = format!("room:idle-{}", index % config.rooms.max(1));
+    let join = serde_json::json!(["1", "1", topic, "phx_join", {}]).to_string();
+    futures::SinkExt::send(&mut ws, Message::text(join)).await.ok()?;
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Text(text) = message
+            && text.as_str().contains("phx_reply")
+        {
+            return text.as_str().contains(r#""status":"ok""#).then_some(ws);
+        }
+    }
+    None
+}
+
+/// Runs the scenario; the connections are closed when it returns.
+pub async fn run(config: IdleConfig) -> IdleReport {
+    let rss_before = config.server_pid.and_then(rss_kib);
+    let gate = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let config = Arc::new(config);
+    let tasks: Vec<_> = (0..config.clients)
+        .map(|index| {
+            let (gate, config, failed) = (gate.clone(), config.clone(), failed.clone());
+            tokio::spawn(async move {
+                let permit = gate.acquire().await;
+                let ws = join_one(index, &config).await;
+                drop(permit);
+                if ws.is_none() {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                ws
+            })
+        })
+        .collect();
+    let mut held = Vec::with_capacity(config.clients);
+    for task in tasks {
+        if let Ok(Some(ws)) = task.await {
+            held.push(ws);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    tokio::time::sleep(config.settle).await;
+    let rss_after = config.server_pid.and_then(rss_kib);
+    let joined = held.len();
+    let per_connection = match (rss_before, rss_after) {
+        (Some(before), Some(after)) if joined > 0 => Some((after.saturating_sub(before)) as f64 / joined as f64),
+        _ => None,
+    };
+    drop(held);
+    IdleReport {
+        joined,
+        failed: failed.load(Ordering::Relaxed),
+        joins_per_s: joined as f64 / elapsed.max(0.001),
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        kib_per_connection: per_connection,
+    }
+}
