@@ -57,14 +57,7 @@ pub async fn current_user() -> Result<Option<String>, ServerFnError> {
 #[server]
 pub async fn register(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
-    match backend.0.register(username, password).await {
-        Ok(user) => {
-            ssr::start_session(&user).await;
-            leptos_axum::redirect("/");
-            Ok(None)
-        }
-        Err(problem) => Ok(Some(problem)),
-    }
+    Ok(ssr::log_in_or_explain(backend.0.register(username, password).await).await)
 }
 
 /// Logs in.
@@ -72,14 +65,7 @@ pub async fn register(username: String, password: String) -> Result<Option<Accou
 pub async fn login(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
     let client = ssr::client_address().await;
-    match backend.0.login(username, password, client).await {
-        Ok(user) => {
-            ssr::start_session(&user).await;
-            leptos_axum::redirect("/");
-            Ok(None)
-        }
-        Err(problem) => Ok(Some(problem)),
-    }
+    Ok(ssr::log_in_or_explain(backend.0.login(username, password, client).await).await)
 }
 
 /// Logs out.
@@ -263,6 +249,18 @@ pub mod ssr {
         let secure = if secure().await { "; Secure" } else { "" };
         let value = backend.0.session_value(user);
         set_cookie(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}"));
+    }
+
+    /// After registering or checking a login: start the session and go home, or hand the problem to the form.
+    pub async fn log_in_or_explain(outcome: Result<String, AccountProblem>) -> Option<AccountProblem> {
+        match outcome {
+            Ok(user) => {
+                start_session(&user).await;
+                leptos_axum::redirect("/");
+                None
+            }
+            Err(problem) => Some(problem),
+        }
     }
 
     /// Clears the session cookie.

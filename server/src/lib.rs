@@ -9,6 +9,7 @@
 //! * [`pubsub`]: topic fan-out, encode-once broadcasts.
 //! * [`presence`]: who is online per topic, diffs coalesced per topic.
 //! * [`store`]: the `MessageStore` contract and its implementations.
+//! * [`clock`]: milliseconds since the epoch.
 //! * [`names`]: random guest names and room slugs; [`pages`]: the backend of the app's server functions.
 //! * [`auth`]: Phoenix.Token-compatible socket tokens and the secret key base.
 //! * [`shutdown`], [`telemetry`]: signals and logging.
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod channel;
 pub mod channels;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod names;

@@ -12,8 +12,6 @@ pub mod password;
 pub mod secret;
 pub mod token;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 pub use token::{TokenError, TokenSigner};
 
 /// Salt of socket tokens (Phoenix's convention for `Phoenix.Token.sign(endpoint, "user socket", user)`).
@@ -23,10 +21,7 @@ pub const SESSION_SALT: &str = "session cookie";
 /// Sessions last 30 days.
 pub const SESSION_MAX_AGE_S: i64 = 30 * 24 * 3600;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use crate::clock::now_ms;
 
 /// Signs and verifies the tokens this server accepts.
 pub struct Auth {

@@ -3,10 +3,7 @@
 //! Business logic only: validate, store, broadcast. The socket layer handles refs, join_refs and ordering; the store
 //! assigns ids and makes messages durable before [`RoomChannel`] acknowledges them.
 
-use std::{
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use protocol::{
@@ -28,6 +25,7 @@ use crate::{
         Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
         reason_payload,
     },
+    clock::now_ms,
     presence::Tracker,
     pubsub::{Broadcast, PubSub},
     store::{Appended, MessageStore, NewRecord},
@@ -35,11 +33,6 @@ use crate::{
 
 /// Longest accepted `client_id` (a UUID is 36 characters).
 const MAX_CLIENT_ID_CHARS: usize = 64;
-
-/// Milliseconds since the Unix epoch, the unit of every timestamp on the wire.
-pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// Parses a JSON payload into `T`; anything else (binary, wrong shape) is `None`.
 fn parse<T: DeserializeOwned>(payload: &Payload) -> Option<T> {
@@ -98,7 +91,7 @@ impl Channel for RoomChannel {
         let reply = serde_json::to_value(reply).map_err(|_| reason_payload(reasons::JOIN_CRASHED))?;
         // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
         let user = context.socket.user.to_string();
-        let meta = Meta::new().with("online_at", now_millis()).with("typing", false);
+        let meta = Meta::new().with("online_at", now_ms()).with("typing", false);
         let (phx_ref, state) = self.presence.track(request.topic, &user, meta);
         let instance = RoomInstance {
             room: slug.to_owned(),
@@ -148,7 +141,7 @@ impl RoomInstance {
             user: self.user.clone(),
             body,
             client_id: request.client_id,
-            timestamp: now_millis(),
+            timestamp: now_ms(),
         };
         // The broadcast is published by the store right after the commit, in id order (see `AfterCommit`).
         let (topic, pubsub) = (self.topic.clone(), self.pubsub.clone());
