@@ -34,6 +34,32 @@ pub enum AccountProblem {
 }
 
 impl AccountProblem {
+    const ALL: [Self; 6] = [
+        Self::NameTaken,
+        Self::InvalidName,
+        Self::WeakPassword,
+        Self::WrongCredentials,
+        Self::TooManyAttempts,
+        Self::Unavailable,
+    ];
+
+    /// The short code carried in the form page's URL after a failed attempt (`/login?problem=…`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NameTaken => "name-taken",
+            Self::InvalidName => "invalid-name",
+            Self::WeakPassword => "weak-password",
+            Self::WrongCredentials => "wrong-credentials",
+            Self::TooManyAttempts => "too-many-attempts",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The problem a [`code`](Self::code) names.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+
     /// A sentence for the form.
     pub fn message(self) -> &'static str {
         match self {
@@ -53,19 +79,23 @@ pub async fn current_user() -> Result<Option<String>, ServerFnError> {
     Ok(ssr::session_user().await)
 }
 
-/// Registers an account and logs it in.
+/// Registers an account and logs it in (the `/register` form posts here; the answer is a redirect).
 #[server]
-pub async fn register(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
+pub async fn register(username: String, password: String) -> Result<(), ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
-    Ok(ssr::log_in_or_explain(backend.0.register(username, password).await).await)
+    let outcome = backend.0.register(username.clone(), password).await;
+    ssr::log_in_or_explain(outcome, "/register", &username).await;
+    Ok(())
 }
 
-/// Logs in.
+/// Logs in (the `/login` form posts here; the answer is a redirect).
 #[server]
-pub async fn login(username: String, password: String) -> Result<Option<AccountProblem>, ServerFnError> {
+pub async fn login(username: String, password: String) -> Result<(), ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
     let client = ssr::client_address().await;
-    Ok(ssr::log_in_or_explain(backend.0.login(username, password, client).await).await)
+    let outcome = backend.0.login(username.clone(), password, client).await;
+    ssr::log_in_or_explain(outcome, "/login", &username).await;
+    Ok(())
 }
 
 /// Logs out.
@@ -151,12 +181,19 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
 pub async fn create_random_room(name: Option<String>) -> Result<(), ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
     let slug = backend.0.random_room_slug();
-    let query = name
-        .as_deref()
-        .and_then(|n| protocol::names::normalize_user_name(n).ok())
-        .map(|n| format!("?user={}", crate::url::encode(&n)))
-        .unwrap_or_default();
-    leptos_axum::redirect(&format!("/{slug}{query}"));
+    leptos_axum::redirect(&format!("/{slug}{}", ssr::user_query(name.as_deref())));
+    Ok(())
+}
+
+/// Sends the browser to the room a typed name stands for (slugified), or back home when it is not a room name.
+#[server]
+pub async fn go_to_room(room: String, name: Option<String>) -> Result<(), ServerFnError> {
+    let slug = crate::url::slugify(&room);
+    if protocol::names::validate_room_slug(&slug).is_err() {
+        leptos_axum::redirect("/");
+        return Ok(());
+    }
+    leptos_axum::redirect(&format!("/{slug}{}", ssr::user_query(name.as_deref())));
     Ok(())
 }
 
@@ -251,16 +288,26 @@ pub mod ssr {
         set_cookie(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}"));
     }
 
-    /// After registering or checking a login: start the session and go home, or hand the problem to the form.
-    pub async fn log_in_or_explain(outcome: Result<String, AccountProblem>) -> Option<AccountProblem> {
+    /// After registering or checking a login: start the session and go home, or go back to the form `page` with the
+    /// problem and the typed name in its URL.
+    pub async fn log_in_or_explain(outcome: Result<String, AccountProblem>, page: &str, typed_name: &str) {
         match outcome {
             Ok(user) => {
                 start_session(&user).await;
                 leptos_axum::redirect("/");
-                None
             }
-            Err(problem) => Some(problem),
+            Err(problem) => {
+                let name = crate::url::encode(typed_name.get(..64).unwrap_or(typed_name));
+                leptos_axum::redirect(&format!("{page}?problem={}&name={name}", problem.code()));
+            }
         }
+    }
+
+    /// `?user=…` for a valid display name, else nothing (the room page then picks a random one).
+    pub fn user_query(name: Option<&str>) -> String {
+        name.and_then(|n| protocol::names::normalize_user_name(n).ok())
+            .map(|n| format!("?user={}", crate::url::encode(&n)))
+            .unwrap_or_default()
     }
 
     /// Clears the session cookie.

@@ -1,7 +1,8 @@
-//! The Leptos application: pages, components and (later) the realtime client.
+//! The Leptos application: pages, components and the realtime client.
 //!
 //! Compiled twice: with `ssr` into the server (rendering HTML) and with `hydrate` (or `csr` for Trunk) into the
-//! WASM bundle. `ssr` and `hydrate` are never enabled together.
+//! WASM bundle. `ssr` and `hydrate` are never enabled together. In the `hydrate` build only the islands (the live
+//! room, the home page's room picker) and what they use end up in the WASM; the other pages are server-only HTML.
 
 // The `#[server]` macro generates one argument struct per function, with undocumented fields.
 #[allow(missing_docs)]

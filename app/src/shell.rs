@@ -27,7 +27,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -46,12 +46,12 @@ pub fn App() -> impl IntoView {
         <Title text=PRODUCT_NAME />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=HomePage />
+                // Async pages arrive whole: with islands nothing on them waits for the WASM to fill in.
+                <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                 <Route path=StaticSegment("login") view=LoginPage />
                 <Route path=StaticSegment("register") view=RegisterPage />
                 <Route path=StaticSegment("logout") view=LogoutPage />
-                // Async: the server waits for the room's history before sending any HTML, so the page (even without
-                // JavaScript) never shows an empty list that fills in later.
+                // The room waits for its history before sending any HTML, so the page never shows an empty list.
                 <Route path=ParamSegment("room") view=RoomPage ssr=SsrMode::Async />
             </Routes>
         </Router>

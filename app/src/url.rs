@@ -14,11 +14,14 @@ pub fn encode(text: &str) -> String {
 }
 
 /// Turns what someone typed as a room name into a slug: lowercase, spaces and other separators become `-`.
+///
+/// Slugs are ASCII, so only ASCII letters are lowercased (full Unicode case mapping would put its ~10 KB tables into
+/// the WASM for nothing: every other character becomes a separator anyway).
 pub fn slugify(text: &str) -> String {
     let mut slug = String::new();
-    for c in text.trim().chars().flat_map(char::to_lowercase) {
+    for c in text.trim().chars() {
         if c.is_ascii_alphanumeric() {
-            slug.push(c);
+            slug.push(c.to_ascii_lowercase());
         } else if !slug.ends_with('-') && !slug.is_empty() {
             slug.push('-');
         }

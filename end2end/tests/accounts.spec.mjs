@@ -1,11 +1,11 @@
-// Accounts alongside guests: register, log out, log in; an account's name is its own in every room.
+// Accounts alongside guests: register, log out, log in; an account's name is its own in every room. The account pages
+// are plain server-rendered forms (no WASM), so nothing waits for hydration on them.
 import { test, expect, waitForHydration } from "../support/fixtures.mjs";
 
 const unique = (prefix) => `${prefix}${Date.now().toString(36).slice(-4)}${Math.floor(Math.random() * 1e4)}`;
 
 async function register(page, name, password) {
   await page.goto("/register");
-  await waitForHydration(page);
   await page.getByLabel("Name").fill(name);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Create account" }).click();
@@ -43,16 +43,15 @@ test("register, chat as the account, log out and log back in", async ({ browser,
 
   // Log out, then log in again (a wrong password first).
   await page.goto("/logout");
-  await waitForHydration(page);
   await page.getByRole("button", { name: "Log out" }).click();
   await page.waitForURL(`${baseURL}/`);
   await expect(page.getByRole("link", { name: "Log in" })).toBeVisible();
   await page.goto("/login");
-  await waitForHydration(page);
   await page.getByLabel("Name").fill(name.toLowerCase());
   await page.getByLabel("Password").fill("wrong password");
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.locator(".form-error")).toHaveText("Unknown name or wrong password.");
+  await expect(page.getByLabel("Name")).toHaveValue(name.toLowerCase());
   await page.getByLabel("Password").fill("hunter2hunter2");
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(`${baseURL}/`);
@@ -72,4 +71,20 @@ test("names are unique case-insensitively and passwords have a minimum length", 
   await second.getByLabel("Password").fill("short");
   // The browser's own minlength check stops the form; the server rule is covered by the Rust tests.
   await expect(second.getByLabel("Password")).toHaveAttribute("minlength", "8");
+});
+
+test("logging in works without JavaScript", async ({ browser, baseURL }) => {
+  const name = unique("NoJs");
+  const setup = await (await browser.newContext({ baseURL })).newPage();
+  await register(setup, name, "hunter2hunter2");
+  await setup.waitForURL(`${baseURL}/`);
+  const context = await browser.newContext({ baseURL, javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Password").fill("hunter2hunter2");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(`${baseURL}/`);
+  await expect(page.locator(".account-name")).toHaveText(name);
+  await context.close();
 });

@@ -1,4 +1,4 @@
-// The home page is rendered on the server and becomes interactive once the WASM bundle hydrates it.
+// The home page is server-rendered HTML whose forms work without scripts; its room picker is an island the WASM wakes.
 import { test, expect, waitForHydration } from "../support/fixtures.mjs";
 
 test("home page is server-rendered before any script runs", async ({ browser, baseURL }) => {
@@ -7,7 +7,12 @@ test("home page is server-rendered before any script runs", async ({ browser, ba
   const response = await page.goto(baseURL + "/");
   expect(response.status()).toBe(200);
   await expect(page.locator("h1")).toHaveText("Parley");
-  await expect(page.locator("main")).toHaveAttribute("data-hydrated", "false");
+  await expect(page.locator(".room-picker")).toHaveAttribute("data-hydrated", "false");
+  // Without any script the named-room form still gets there (a plain POST answered with a redirect).
+  await page.getByLabel("Or go to a room by name").fill("No Script Room");
+  await page.getByRole("button", { name: "Go" }).click();
+  await page.waitForURL(baseURL + "/no-script-room");
+  await expect(page.locator(".room-name")).toHaveText("no-script-room");
   await context.close();
 });
 
@@ -18,6 +23,9 @@ test("hydration makes the home page interactive", async ({ page }) => {
   await waitForHydration(page);
   await page.getByLabel("Or go to a room by name").fill("My Room");
   await expect(page.getByText("Opens /my-room")).toBeVisible();
+  await page.getByLabel("Your name (optional)").fill("Zoë");
+  await page.getByRole("button", { name: "Go" }).click();
+  await page.waitForURL(/\/my-room\?user=Zo%C3%AB$/);
   expect(errors).toEqual([]);
 });
 

@@ -1,17 +1,20 @@
 //! The WASM entry point and nothing else.
 //!
-//! With `hydrate` (cargo-leptos) it takes over the server-rendered page; with `csr` (Trunk) it mounts the app into an
-//! empty static page.
+//! With `hydrate` (cargo-leptos) it wakes the islands of the server-rendered page (the pages are otherwise plain HTML);
+//! with `csr` (Trunk) it mounts the whole app into an empty static page.
 
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
 
 #[cfg(feature = "hydrate")]
-/// Called by the generated JS once the WASM module is loaded: hydrate the server-rendered body.
+/// Called by the generated JS once the WASM module is loaded; the JS then hydrates each `<leptos-island>` through the
+/// functions the app crate's `#[island]`s export.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Links the app crate, whose islands are this module's exports.
+    use app as _;
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }
 
 #[cfg(feature = "csr")]

@@ -6,6 +6,7 @@ use app::{App, shell};
 use axum::{Router, extract::FromRef, extract::State, http::StatusCode, routing::get};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
 
 use crate::{
     config::Config, socket::SocketServices, store::Store, transport::connect::OriginPolicy, transport::websocket,
@@ -51,9 +52,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let backend = crate::pages::StoreBackend::context(state.store.clone(), state.auth.clone());
+    let assets = state.config.site_root.join("pkg");
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/socket/websocket", get(websocket::upgrade))
         // Single-segment paths are rooms; these two are not (chat-protocol.md's reserved segments).
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /socket/\n" }))
@@ -61,7 +61,13 @@ pub fn router(state: AppState) -> Router {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })
+        .nest_service("/pkg", crate::assets::service(&assets))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Pages and server-function answers are compressed on the fly; the bundle arrives precompressed.
+        .layer(CompressionLayer::new())
+        // Added after the layer, so never compressed: a probe and the WebSocket upgrade.
+        .route("/healthz", get(healthz))
+        .route("/socket/websocket", get(websocket::upgrade))
         .with_state(state)
 }
 

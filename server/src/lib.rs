@@ -2,7 +2,7 @@
 //!
 //! Crate map:
 //! * [`config`]: flags, environment variables and limits.
-//! * [`http`]: router assembly (SSR pages, static assets, `/healthz`, `/socket/websocket`).
+//! * [`http`]: router assembly (SSR pages, `/healthz`, `/socket/websocket`); [`assets`]: the precompressed bundle.
 //! * [`transport`]: WebSocket upgrade and connect-time checks; the only code that knows HTTP.
 //! * [`socket`]: the per-connection state machine (dispatch table, outbound queue, rate limits).
 //! * [`channel`]: the `Channel` contract and the topic router; [`channels`]: the chat room channel.
@@ -17,6 +17,7 @@
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
 
+pub mod assets;
 pub mod auth;
 pub mod channel;
 pub mod channels;

@@ -1,10 +1,13 @@
 //! The home page: what the product is, a name, a random room, a named room, and recently active rooms.
+//!
+//! Server-rendered HTML; the two forms post to server functions, so they work before (and without) the WASM. The
+//! [`RoomPicker`] island only adds what needs a script: carrying the typed name into both forms and previewing the
+//! room a typed name opens.
 
-use leptos::{form::ActionForm, prelude::*};
-use leptos_router::hooks::use_navigate;
+use leptos::{prelude::*, server_fn::ServerFn};
 
 use crate::{
-    api::{CreateRandomRoom, current_user, recent_rooms},
+    api::{CreateRandomRoom, GoToRoom, current_user, recent_rooms},
     shell::PRODUCT_NAME,
     url,
 };
@@ -12,41 +15,10 @@ use crate::{
 /// `/`.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let (name, set_name) = signal(String::new());
-    let (room, set_room) = signal(String::new());
-    // Set once the WASM bundle has taken over the server-rendered page; tests key off it.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
-    let create = ServerAction::<CreateRandomRoom>::new();
     let recent = Resource::new(|| (), |_| recent_rooms());
     let account = Resource::new(|| (), |_| current_user());
-    let navigate = use_navigate();
-
-    let user_query = move || {
-        let trimmed = name.get().trim().to_owned();
-        if trimmed.is_empty() { String::new() } else { format!("?user={}", url::encode(&trimmed)) }
-    };
-    let go_to_room = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let slug = url::slugify(&room.get());
-        if protocol::names::validate_room_slug(&slug).is_ok() {
-            navigate(&format!("/{slug}{}", user_query()), Default::default());
-        }
-    };
-    let room_hint = move || {
-        let typed = room.get();
-        let slug = url::slugify(&typed);
-        if typed.trim().is_empty() {
-            "Letters, digits and dashes.".to_owned()
-        } else if protocol::names::validate_room_slug(&slug).is_ok() {
-            format!("Opens /{slug}")
-        } else {
-            "That name is reserved or empty; try another.".to_owned()
-        }
-    };
-
     view! {
-        <main class="page page-narrow home" data-hydrated=move || hydrated.get().to_string()>
+        <main class="page page-narrow home">
             <nav class="account-bar" aria-label="Account">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -67,6 +39,54 @@ pub fn HomePage() -> impl IntoView {
             <p class="tagline">
                 "Real-time chat rooms you reach by URL: no sign-up, no set-up, nothing lost on restart."
             </p>
+            <RoomPicker />
+            <section class="recent" aria-labelledby="recent-title">
+                <h2 id="recent-title">"Recently active rooms"</h2>
+                <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match recent.await {
+                            Ok(rooms) if !rooms.is_empty() => view! {
+                                <ul class="room-list">
+                                    {rooms
+                                        .into_iter()
+                                        .map(|r| {
+                                            let href = format!("/{}", r.slug);
+                                            view! { <li><a href=href>{r.slug}</a></li> }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }.into_any(),
+                            _ => view! { <p class="hint">"No rooms yet. Be the first."</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+/// What the room field's hint says for what was typed.
+fn room_hint(typed: &str) -> String {
+    let slug = url::slugify(typed);
+    if typed.trim().is_empty() {
+        "Letters, digits and dashes.".to_owned()
+    } else if protocol::names::validate_room_slug(&slug).is_ok() {
+        format!("Opens /{slug}")
+    } else {
+        "That name is reserved or empty; try another.".to_owned()
+    }
+}
+
+/// The name field and the two ways into a room. Without the WASM both forms still work (the name is then left out).
+#[island]
+fn RoomPicker() -> impl IntoView {
+    let (name, set_name) = signal(String::new());
+    let (room, set_room) = signal(String::new());
+    // Set once the WASM has woken this island; tests key off it.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <div class="room-picker" data-hydrated=move || hydrated.get().to_string()>
             <label for="display-name">"Your name (optional)"</label>
             <input
                 id="display-name"
@@ -77,53 +97,28 @@ pub fn HomePage() -> impl IntoView {
                 prop:value=name
                 on:input=move |ev| set_name.set(event_target_value(&ev))
             />
-            <ActionForm action=create attr:class="random-room">
+            <form class="random-room" method="post" action=CreateRandomRoom::PATH>
                 <input type="hidden" name="name" prop:value=name />
                 <button type="submit" class="primary">"Create a random room"</button>
-            </ActionForm>
-            <form class="named-room" on:submit=go_to_room>
+            </form>
+            <form class="named-room" method="post" action=GoToRoom::PATH>
+                <input type="hidden" name="name" prop:value=name />
                 <label for="room-name">"Or go to a room by name"</label>
                 <div class="row">
                     <input
                         id="room-name"
+                        name="room"
                         type="text"
                         maxlength="64"
                         placeholder="panther-silk-empire"
+                        required
                         prop:value=room
                         on:input=move |ev| set_room.set(event_target_value(&ev))
                     />
                     <button type="submit">"Go"</button>
                 </div>
-                <p class="hint">{room_hint}</p>
+                <p class="hint">{move || room_hint(&room.get())}</p>
             </form>
-            <section class="recent" aria-labelledby="recent-title">
-                <h2 id="recent-title">"Recently active rooms"</h2>
-                <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        match recent.await {
-                            Ok(rooms) if !rooms.is_empty() => {
-                                view! {
-                                    <ul class="room-list">
-                                        {rooms
-                                            .into_iter()
-                                            .map(|r| {
-                                                let href = format!("/{}", r.slug);
-                                                view! {
-                                                    <li>
-                                                        <a href=href>{r.slug}</a>
-                                                    </li>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
-                            }
-                            _ => view! { <p class="hint">"No rooms yet. Be the first."</p> }.into_any(),
-                        }
-                    })}
-                </Suspense>
-            </section>
-        </main>
+        </div>
     }
 }

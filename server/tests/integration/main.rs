@@ -4,6 +4,7 @@
 
 mod auth;
 mod dispatch;
+mod http;
 mod presence;
 mod robustness;
 mod room;

@@ -14,7 +14,7 @@ use protocol::{
 };
 use serde_json::json;
 
-use super::state::{Connection, Delivery, Line, RoomState, online_user};
+use super::state::{Connection, Delivery, Line, RoomState, by_arrival, online_user};
 use crate::{
     api::RoomPageData,
     realtime::{
@@ -113,11 +113,29 @@ fn refresh(room: RoomState, live: &Live) {
 /// [`TOKEN_REFRESH_MS`] and the params closure sends the newest on every (re)connect.
 const TOKEN_REFRESH_MS: u64 = 30 * 60 * 1000;
 
+/// Asks the `socket_token` server function for a fresh token with a bare `fetch` (the generic server-function client
+/// would add its whole request and streaming machinery to the WASM for this one call).
+async fn fetch_socket_token() -> Option<String> {
+    use leptos::server_fn::ServerFn;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    let promise = web_sys::window()?.fetch_with_str_and_init(crate::api::SocketToken::PATH, &init);
+    let response: web_sys::Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let text = JsFuture::from(response.text().ok()?).await.ok()?.as_string()?;
+    serde_json::from_str::<Option<String>>(&text).ok().flatten()
+}
+
 fn keep_token_fresh(token: Rc<RefCell<Option<String>>>) {
     let refresh = move || {
         let token = token.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(Some(fresh)) = crate::api::socket_token().await {
+            if let Some(fresh) = fetch_socket_token().await {
                 *token.borrow_mut() = Some(fresh);
             }
         });
@@ -227,9 +245,7 @@ fn on_channel_event(room: RoomState, event: ChannelEvent) {
             }
             with_live(|live| {
                 live.presence.handle(&event, &payload, join_ref.as_deref());
-                let mut online = live.presence.list(online_user);
-                online.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.name.cmp(&b.name)));
-                room.online.set(online);
+                room.online.set(by_arrival(live.presence.list(online_user)));
             });
         }
     }

@@ -1,5 +1,6 @@
-//! `/{room}`: the chat room. Rendered on the server with the latest history (no empty flash), then hydrated; the
-//! browser then connects the realtime client (`live`), which keeps the state in [`state::RoomState`] current.
+//! `/{room}`: the chat room. Rendered on the server with the latest history (no empty flash). The room itself is an
+//! island: its WASM hydrates it and connects the realtime client (`live`), which keeps the state in
+//! [`state::RoomState`] current. Everything around it (the route, the title) stays server-only HTML.
 
 pub mod parts;
 pub mod state;
@@ -28,7 +29,10 @@ pub fn RoomPage() -> impl IntoView {
         <Suspense fallback=|| view! { <main class="room loading">"Loading…"</main> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) if page.valid => view! { <Room page /> }.into_any(),
+                    Ok(page) if page.valid => {
+                        let title = format!("{} · {}", page.slug, crate::shell::PRODUCT_NAME);
+                        view! { <Title text=title /><Room page /> }.into_any()
+                    }
                     Ok(page) => view! { <InvalidRoom slug=page.slug /> }.into_any(),
                     Err(_) => view! { <main class="page page-narrow"><p>"Could not load this room."</p></main> }.into_any(),
                 }
@@ -53,8 +57,8 @@ fn InvalidRoom(slug: String) -> impl IntoView {
     }
 }
 
-/// The room itself.
-#[component]
+/// The room itself: the page's one island (its props travel to the browser as JSON).
+#[island]
 fn Room(page: RoomPageData) -> impl IntoView {
     let room = RoomState {
         slug: StoredValue::new(page.slug.clone()),
@@ -85,9 +89,7 @@ fn Room(page: RoomPageData) -> impl IntoView {
             }
         });
     }
-    let title = format!("{} · {}", page.slug, crate::shell::PRODUCT_NAME);
     view! {
-        <Title text=title />
         <main class="room" data-hydrated=move || hydrated.get().to_string()>
             <header class="room-header">
                 <a class="home-link" href="/" aria-label="Home">

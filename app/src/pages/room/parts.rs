@@ -77,23 +77,21 @@ pub fn MessageList() -> impl IntoView {
 
     view! {
         <div class="messages" node_ref=list on:scroll=on_scroll aria-live="polite" aria-relevant="additions">
-            <Show when=move || room.more_above.get()>
-                <p class="older-hint">"Scroll up for older messages"</p>
-            </Show>
-            <Show when=move || room.lines.with(Vec::is_empty)>
-                <p class="empty">"No messages yet. Say hello!"</p>
-            </Show>
+            {move || room.more_above.get().then(|| view! { <p class="older-hint">"Scroll up for older messages"</p> })}
+            {move || room.lines.with(Vec::is_empty).then(|| view! { <p class="empty">"No messages yet. Say hello!"</p> })}
             <ol class="message-list">
                 <For each=move || room.lines.get() key=|line: &Line| (line.key.clone(), line.delivery.clone()) let:line>
                     <MessageLine line />
                 </For>
             </ol>
         </div>
-        <Show when=move || { room.unseen.get() > 0 }>
-            <button class="new-pill" on:click=move |_| scroll_to_bottom()>
-                {move || format!("{} new message{} ↓", room.unseen.get(), if room.unseen.get() == 1 { "" } else { "s" })}
-            </button>
-        </Show>
+        {move || {
+            let unseen = room.unseen.get();
+            (unseen > 0).then(|| {
+                let label = format!("{unseen} new message{} ↓", if unseen == 1 { "" } else { "s" });
+                view! { <button class="new-pill" on:click=move |_| scroll_to_bottom()>{label}</button> }
+            })
+        }}
     }
 }
 
@@ -192,15 +190,27 @@ pub fn OnlinePanel() -> impl IntoView {
                 "Who's online " <span class="count">{move || room.online.with(Vec::len)}</span>
             </h2>
             <ul class="online-list">
-                <For each=move || room.online.get() key=|u| (u.name.clone(), u.since, u.typing, u.tabs) let:user>
-                    <li class:me=user.name == room.me.get_untracked()>
-                        <strong class="name">{user.name.clone()}</strong>
-                        <span class="since">
-                            {move || format!("online since {}", clock(user.since, room.local_time.get()))}
-                        </span>
-                        {(user.tabs > 1).then(|| view! { <span class="tabs">{format!("{} tabs", user.tabs)}</span> })}
-                    </li>
-                </For>
+                // Re-rendered whole on each presence change: short lists, and one code path less than a keyed `For`.
+                {move || {
+                    let me = room.me.get();
+                    let local = room.local_time.get();
+                    room.online
+                        .get()
+                        .into_iter()
+                        .map(|user| {
+                            let since = format!("online since {}", clock(user.since, local));
+                            let tabs = (user.tabs > 1).then(|| format!("{} tabs", user.tabs));
+                            let mine = user.name == me;
+                            view! {
+                                <li class:me=mine>
+                                    <strong class="name">{user.name}</strong>
+                                    <span class="since">{since}</span>
+                                    {tabs.map(|t| view! { <span class="tabs">{t}</span> })}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
             </ul>
         </aside>
     }

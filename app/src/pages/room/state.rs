@@ -79,6 +79,17 @@ pub fn online_user(name: &str, presence: &Presence) -> OnlineUser {
     OnlineUser { name: name.to_owned(), since, typing, tabs: presence.metas.len() }
 }
 
+/// Who's online in order of arrival, then name. An insertion sort: the list is short, and the standard library's
+/// sorts would add several KB to the WASM for this one call.
+pub fn by_arrival(users: Vec<OnlineUser>) -> Vec<OnlineUser> {
+    let mut sorted: Vec<OnlineUser> = Vec::with_capacity(users.len());
+    for user in users {
+        let at = sorted.partition_point(|o| (o.since, &o.name) <= (user.since, &user.name));
+        sorted.insert(at, user);
+    }
+    sorted
+}
+
 /// "alice is typing…", "alice and bob are typing…", "3 people are typing…" (never including me).
 pub fn typing_label(online: &[OnlineUser], me: &str) -> Option<String> {
     let typing: Vec<&str> = online.iter().filter(|u| u.typing && u.name != me).map(|u| u.name.as_str()).collect();
@@ -132,6 +143,14 @@ mod tests {
     use protocol::presence::Meta;
 
     use super::*;
+
+    #[test]
+    fn by_arrival_orders_by_since_then_name() {
+        let online = |name: &str, since| OnlineUser { name: name.to_owned(), since, typing: false, tabs: 1 };
+        let sorted = by_arrival(vec![online("zoe", 5), online("bob", 9), online("amy", 5), online("cat", 1)]);
+        let names: Vec<_> = sorted.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["cat", "amy", "zoe", "bob"]);
+    }
 
     #[test]
     fn online_user_takes_the_earliest_tab_and_any_typing() {

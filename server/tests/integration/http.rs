@@ -1,0 +1,110 @@
+//! The HTTP surface around the socket: precompressed assets, compressed pages, and the account forms answering plain
+//! (no-JavaScript) posts with redirects.
+
+use app::api::{GoToRoom, Login};
+use leptos::server_fn::ServerFn;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::TestServer;
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`, so the body runs to the end of the stream).
+async fn request(server: &TestServer, head: &str, body: &str) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request =
+        format!("{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", server.addr, body.len());
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    Response { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+/// What a browser sends when a plain `<form method="post">` on `referer` is submitted.
+fn form_post(path: &str, referer: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nAccept: text/html\r\nReferer: {referer}\r\nContent-Type: application/x-www-form-urlencoded"
+    )
+}
+
+async fn get(server: &TestServer, path: &str, accept_encoding: &str) -> Response {
+    request(server, &format!("GET {path} HTTP/1.1\r\nAccept-Encoding: {accept_encoding}"), "").await
+}
+
+/// A site root holding a `pkg/` with one asset and its precompressed twins (marked so the test sees which was sent).
+async fn server_with_assets() -> TestServer {
+    let server = TestServer::start_configured(Default::default(), |config| {
+        config.site_root = config.data_dir.join("site");
+    })
+    .await;
+    let pkg = server.data_dir().join("site/pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("chat.js"), "plain").unwrap();
+    std::fs::write(pkg.join("chat.js.gz"), "as gzip").unwrap();
+    std::fs::write(pkg.join("chat.js.br"), "as brotli").unwrap();
+    server
+}
+
+#[tokio::test]
+async fn assets_are_sent_precompressed_in_the_best_encoding_the_client_accepts() {
+    let server = server_with_assets().await;
+    for (accepts, encoding, body) in
+        [("br, gzip", Some("br"), "as brotli"), ("gzip", Some("gzip"), "as gzip"), ("identity", None, "plain")]
+    {
+        let response = get(&server, "/pkg/chat.js", accepts).await;
+        assert_eq!(response.status, 200, "{accepts}");
+        assert_eq!(response.header("content-encoding"), encoding, "{accepts}");
+        assert_eq!(String::from_utf8_lossy(&response.body), body, "{accepts}");
+        assert_eq!(response.header("cache-control"), Some("no-cache"));
+    }
+}
+
+#[tokio::test]
+async fn pages_are_compressed_on_the_fly() {
+    let server = TestServer::start().await;
+    let response = get(&server, "/", "gzip").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-encoding"), Some("gzip"));
+    let plain = get(&server, "/", "identity").await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert!(String::from_utf8_lossy(&plain.body).contains("Create a random room"));
+}
+
+#[tokio::test]
+async fn a_failed_login_without_javascript_goes_back_to_the_form_with_the_reason() {
+    let server = TestServer::start().await;
+    let response =
+        request(&server, &form_post(Login::PATH, "/login"), "username=Nobody&password=not+the+password").await;
+    assert!(matches!(response.status, 302 | 303), "status {}", response.status);
+    assert_eq!(response.header("location"), Some("/login?problem=wrong-credentials&name=Nobody"));
+
+    let form = get(&server, "/login?problem=wrong-credentials&name=Nobody", "identity").await;
+    let html = String::from_utf8_lossy(&form.body);
+    assert!(html.contains("Unknown name or wrong password."), "{html}");
+    assert!(html.contains(r#"value="Nobody""#), "{html}");
+}
+
+#[tokio::test]
+async fn the_named_room_form_goes_to_the_slug() {
+    let server = TestServer::start().await;
+    let response = request(&server, &form_post(GoToRoom::PATH, "/"), "name=Zo%C3%AB&room=My+Room").await;
+    assert_eq!(response.header("location"), Some("/my-room?user=Zo%C3%AB"));
+}
