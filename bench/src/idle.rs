@@ -1,11 +1,10 @@
 //! Idle connections: N clients each join one of R rooms and stay connected; the scenario reports the connect+join
 //! rate and, given the server's pid, the server's resident memory per connection (from `/proc/<pid>/status`).
 //!
-//! Client sockets are spread over loopback source addresses 127.0.0.1–127.0.0.254 so a run is not capped by the
-//! ~28k ephemeral ports of one address.
+//! Client sockets are spread over loopback source addresses ([`crate::spread`]).
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -13,10 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
 use serde::Serialize;
-use tokio::{net::TcpSocket, sync::Semaphore};
-use tokio_tungstenite::{client_async, tungstenite::Message};
+use tokio::sync::Semaphore;
+
+use crate::spread::Ws;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -58,27 +57,9 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-async fn join_one(
-    index: usize,
-    config: &IdleConfig,
-) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
-    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 254) as u8));
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(source, 0)).ok()?;
-    let stream = socket.connect(config.addr).await.ok()?;
-    let url = format!("ws://{}/socket/websocket?vsn=2.0.0&user=idle{index}", config.addr);
-    let (mut ws, _) = client_async(url, stream).await.ok()?;
+async fn join_one(index: usize, config: &IdleConfig) -> Option<Ws> {
     let topic = format!("room:idle-{}", index % config.rooms.max(1));
-    let join = serde_json::json!(["1", "1", topic, "phx_join", {}]).to_string();
-    futures::SinkExt::send(&mut ws, Message::text(join)).await.ok()?;
-    while let Some(Ok(message)) = ws.next().await {
-        if let Message::Text(text) = message
-            && text.as_str().contains("phx_reply")
-        {
-            return text.as_str().contains(r#""status":"ok""#).then_some(ws);
-        }
-    }
-    None
+    crate::spread::connect_and_join(config.addr, index, &format!("idle{index}"), &topic).await
 }
 
 /// Runs the scenario; the connections are closed when it returns.

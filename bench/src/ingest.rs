@@ -143,14 +143,6 @@ async fn run_client(index: usize, config: Arc<IngestConfig>, totals: Arc<Mutex<T
     totals.latencies_us.extend(local.latencies_us);
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[index.min(sorted.len() - 1)]) / 1000.0
-}
-
 /// Runs the scenario.
 pub async fn run(config: IngestConfig) -> IngestReport {
     let config = Arc::new(config);
@@ -168,9 +160,9 @@ pub async fn run(config: IngestConfig) -> IngestReport {
         acked: totals.acked,
         errors: totals.errors,
         acked_per_s: totals.acked as f64 / seconds,
-        p50_ms: percentile(&totals.latencies_us, 0.50),
-        p95_ms: percentile(&totals.latencies_us, 0.95),
-        p99_ms: percentile(&totals.latencies_us, 0.99),
-        max_ms: percentile(&totals.latencies_us, 1.0),
+        p50_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.50),
+        p95_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.95),
+        p99_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.99),
+        max_ms: crate::spread::percentile_ms(&totals.latencies_us, 1.0),
     }
 }

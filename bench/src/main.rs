@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use bench::{
+    broadcast::{self, BroadcastConfig},
+    chat::{self, ChatConfig},
     idle::{self, IdleConfig},
     ingest::{self, IngestConfig},
     storm::{self, StormConfig},
@@ -59,6 +61,60 @@ enum Scenario {
         /// Seconds to hold the connections before measuring.
         #[arg(long, default_value_t = 3)]
         settle: u64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+    /// Broadcast round trips in one growing room (Hashrocket method); needs a server run with `--bench-topics`.
+    Broadcast {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// Member counts to step through, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,2000,5000,10000")]
+        steps: Vec<usize>,
+        /// Broadcasts measured per step.
+        #[arg(long, default_value_t = 40)]
+        broadcasts: usize,
+        /// Broadcasts in flight at once.
+        #[arg(long, default_value_t = 4)]
+        inflight: usize,
+        /// Handshakes in flight while the room grows.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        /// Seconds after which a broadcast that has not reached everyone counts as lost.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// The server's pid (for its CPU time per delivered message).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// The p95 bound in milliseconds.
+        #[arg(long, default_value_t = 500.0)]
+        bound_ms: f64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+    /// Chat traffic: users in rooms, a fixed message rate per room; delivery latency and throughput.
+    Chat {
+        /// Server address (start it with a `--max-messages-per-10s` above 10 × the per-room rate).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// Users.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Rooms.
+        #[arg(long, default_value_t = 1_000)]
+        rooms: usize,
+        /// Messages per second per room.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Handshakes in flight while connecting.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
         /// Write the report as JSON here.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -120,6 +176,66 @@ async fn main() -> std::process::ExitCode {
                 kib(report.rss_before_kib),
                 kib(report.rss_after_kib),
                 report.kib_per_connection.map_or("n/a".to_owned(), |v| format!("{v:.1} KiB")),
+            );
+            emit(&table, json, &report);
+            std::process::ExitCode::SUCCESS
+        }
+        Scenario::Broadcast { addr, steps, broadcasts, inflight, concurrency, timeout, server_pid, bound_ms, json } => {
+            let config = BroadcastConfig {
+                addr,
+                steps,
+                broadcasts,
+                inflight,
+                concurrency,
+                timeout: Duration::from_secs(timeout),
+                server_pid,
+                bound_ms,
+            };
+            let report = broadcast::run(config).await;
+            let mut table = format!(
+                "broadcast ({broadcasts} per step, {inflight} in flight, fd limit {fd_limit})\n  clients  done  lost   p50 ms   p95 ms   max ms   msgs/s   server µs/msg"
+            );
+            for step in &report.steps {
+                table.push_str(&format!(
+                    "\n  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15}",
+                    step.clients,
+                    step.completed,
+                    step.lost,
+                    step.p50_ms,
+                    step.p95_ms,
+                    step.max_ms,
+                    step.delivered_per_s,
+                    step.server_cpu_us_per_message.map_or("n/a".to_owned(), |v| format!("{v:.2}")),
+                ));
+            }
+            table.push_str(&format!(
+                "\n  largest with p95 < {bound_ms} ms: {}\n  failed connections: {}",
+                report.largest_within_bound.map_or("none".to_owned(), |n| n.to_string()),
+                report.failed_connections
+            ));
+            emit(&table, json, &report);
+            std::process::ExitCode::SUCCESS
+        }
+        Scenario::Chat { addr, users, rooms, rate, seconds, concurrency, json } => {
+            let config = ChatConfig {
+                addr,
+                users,
+                rooms,
+                rate_per_room: rate,
+                duration: Duration::from_secs(seconds),
+                concurrency,
+            };
+            let report = chat::run(config).await;
+            let table = format!(
+                "chat ({users} users, {rooms} rooms, {rate} msg/s per room, {seconds} s)\n  joined         {}\n  sent           {}\n  delivered      {}\n  delivered/s    {:.0}\n  p50            {:.2} ms\n  p95            {:.2} ms\n  p99            {:.2} ms\n  max            {:.2} ms",
+                report.joined,
+                report.sent,
+                report.delivered,
+                report.delivered_per_s,
+                report.p50_ms,
+                report.p95_ms,
+                report.p99_ms,
+                report.max_ms,
             );
             emit(&table, json, &report);
             std::process::ExitCode::SUCCESS

@@ -1,28 +1,131 @@
-//! A quick storm against a real in-process server on 127.0.0.1:0: the generator works end to end.
+//! Each scenario, small, against a real in-process server on 127.0.0.1:0: the generator works end to end and its
+//! figures are consistent (not how fast they are: that is for BENCHMARKS.md).
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
-use bench::storm::{self, StormConfig};
+use bench::{
+    broadcast::{self, BroadcastConfig},
+    chat::{self, ChatConfig},
+    idle::{self, IdleConfig},
+    storm::{self, StormConfig},
+};
 use server::{Server, config::Config};
+
+struct Running {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    data: std::path::PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Running {
+    let data = std::env::temp_dir().join(format!("bench-smoke-{name}-{}", std::process::id()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = Config::for_data_dir(&data);
+    configure(&mut config);
+    let task = tokio::spawn(async move {
+        let _ = Server::new(config).run(listener, std::future::pending()).await;
+    });
+    Running { addr, task, data }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_join_storm_converges() {
-    let data = std::env::temp_dir().join(format!("bench-smoke-{}", std::process::id()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(Server::new(Config::for_data_dir(&data)).run(listener, std::future::pending()));
+    let server = start("storm", |_| {}).await;
     let report = storm::run(StormConfig {
-        url: format!("ws://{addr}/socket/websocket"),
+        url: format!("ws://{}/socket/websocket", server.addr),
         clients: 60,
         room: "smoke".into(),
         concurrency: 20,
         timeout: Duration::from_secs(30),
     })
     .await;
-    server.abort();
-    let _ = std::fs::remove_dir_all(&data);
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(report.joined, 60, "{report:?}");
     assert_eq!(report.converged, 60, "{report:?}");
     assert!(report.frames >= 60 * 2, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_reach_every_member_at_each_step() {
+    let server = start("broadcast", |config| config.bench_topics = true).await;
+    let report = broadcast::run(BroadcastConfig {
+        addr: server.addr,
+        steps: vec![10, 30],
+        broadcasts: 12,
+        inflight: 4,
+        concurrency: 10,
+        timeout: Duration::from_secs(10),
+        server_pid: Some(std::process::id()),
+        bound_ms: 500.0,
+    })
+    .await;
+    assert_eq!(report.failed_connections, 0, "{report:?}");
+    let members: Vec<usize> = report.steps.iter().map(|s| s.clients).collect();
+    assert_eq!(members, [10, 30], "{report:?}");
+    for step in &report.steps {
+        assert_eq!((step.completed, step.lost), (12, 0), "{report:?}");
+        assert!(step.p50_ms <= step.p95_ms && step.p95_ms <= step.max_ms, "{report:?}");
+        assert!(step.server_cpu_us_per_message.is_some(), "{report:?}");
+    }
+    assert_eq!(report.largest_within_bound, Some(30), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_topics_are_off_unless_enabled() {
+    let server = start("no-bench", |_| {}).await;
+    let report = broadcast::run(BroadcastConfig {
+        addr: server.addr,
+        steps: vec![3],
+        broadcasts: 1,
+        inflight: 1,
+        concurrency: 3,
+        timeout: Duration::from_secs(1),
+        server_pid: None,
+        bound_ms: 500.0,
+    })
+    .await;
+    assert_eq!(report.failed_connections, 3, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_reach_every_member_of_their_room() {
+    let server = start("chat", |_| {}).await;
+    let report = chat::run(ChatConfig {
+        addr: server.addr,
+        users: 20,
+        rooms: 4,
+        rate_per_room: 2.0,
+        duration: Duration::from_secs(2),
+        concurrency: 10,
+    })
+    .await;
+    assert_eq!(report.joined, 20, "{report:?}");
+    assert!(report.sent >= 4 * 3, "{report:?}");
+    // Five members per room, the sender included, each get every message of their room.
+    assert_eq!(report.delivered, report.sent * 5, "{report:?}");
+    assert!(report.p50_ms <= report.p99_ms && report.p99_ms <= report.max_ms, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_all_join() {
+    let server = start("idle", |_| {}).await;
+    let report = idle::run(IdleConfig {
+        addr: server.addr,
+        clients: 40,
+        rooms: 4,
+        concurrency: 10,
+        server_pid: Some(std::process::id()),
+        settle: Duration::from_millis(100),
+    })
+    .await;
+    assert_eq!((report.joined, report.failed), (40, 0), "{report:?}");
+    assert!(report.kib_per_connection.is_some(), "{report:?}");
 }

@@ -72,6 +72,10 @@ pub struct Config {
     /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Serve the `bench:*` topics (`echo` and `broadcast` without presence or storage) for `bench broadcast`. Off in
+    /// production: anyone could broadcast on them.
+    #[arg(long, env = "CHAT_BENCH_TOPICS")]
+    pub bench_topics: bool,
 }
 
 impl Config {
@@ -86,6 +90,7 @@ impl Config {
             max_messages_per_10s: 20,
             secret_key_base: None,
             require_accounts: false,
+            bench_topics: false,
         }
     }
 }

@@ -182,6 +182,9 @@ impl Server {
         let messages: Arc<dyn MessageStore> = store.clone();
         let room: Arc<dyn Channel> = Arc::new(RoomChannel::new(messages, self.pubsub.clone(), presence));
         router = router.route("room:*", room)?;
+        if self.config.bench_topics {
+            router = router.route("bench:*", Arc::new(channels::BenchChannel::new(self.pubsub.clone())))?;
+        }
         let drain = CancellationToken::new();
         let connections = tokio_util::task::TaskTracker::new();
         let sockets = Arc::new(SocketServices {
