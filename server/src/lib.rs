@@ -51,7 +51,7 @@ use crate::{
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
-    store::{MessageStore, SqlStore, Store},
+    store::{MessageStore, RecentCache, SqlStore, Store},
     transport::connect::OriginPolicy,
 };
 
@@ -236,5 +236,8 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
         None => SqlStore::open_sqlite_dir(&config.data_dir).await?,
     };
     tracing::info!(engine = ?store.engine(), "message store ready");
-    Ok(Arc::new(store))
+    let shared = config.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
+    let store: Arc<dyn Store> = Arc::new(store);
+    // A database only this process writes can be fronted by the in-memory window of recent messages.
+    Ok(if shared { store } else { Arc::new(RecentCache::new(store, protocol::chat::JOIN_HISTORY)) })
 }

@@ -134,10 +134,12 @@ impl<T: Transport> Connection<T> {
                         Some(Err(ReceiveError::Broken(_))) => break Ended::ClientGone,
                         Some(Ok(Inbound::KeepAlive)) => {}
                         Some(Ok(frame)) => {
-                            if let Err(code) = self.handle_inbound(frame).await {
+                            // Boxed: the dispatch future (joins, channel handlers) is large and short-lived; inline
+                            // it would make every idle connection's task as big as its biggest moment.
+                            if let Err(code) = Box::pin(self.handle_inbound(frame)).await {
                                 break self.close(code, "invalid frame").await;
                             }
-                            if self.flush_immediate().await.is_err() {
+                            if Box::pin(self.flush_immediate()).await.is_err() {
                                 break Ended::ClientGone;
                             }
                         }
@@ -151,9 +153,11 @@ impl<T: Transport> Connection<T> {
                     if frames.is_empty() {
                         continue;
                     }
-                    // A consumer that stopped reading blocks this write; the overflow flag must still end it.
+                    // A consumer that stopped reading blocks this write; the overflow flag must still end it. Boxed,
+                    // like the dispatch future, so an idle connection's task does not carry the write's state.
+                    let write = Box::pin(self.transport.send_all(frames));
                     tokio::select! {
-                        written = self.transport.send_all(frames) => if written.is_err() { break Ended::ClientGone },
+                        written = write => if written.is_err() { break Ended::ClientGone },
                         () = overflow.wait() => {
                             break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
                         }
@@ -194,18 +198,22 @@ impl<T: Transport> Connection<T> {
                         frames.push(frame);
                     }
                 }
-                Outbound::Direct { topic, join_ref, frame } => {
-                    if self.channels.get(&topic).is_some_and(|c| c.join_ref == join_ref) {
-                        frames.push(frame);
-                    }
-                }
             }
         }
         frames
     }
 
     /// Sends a close frame and reports why the connection ended.
-    async fn close(&mut self, code: u16, reason: &str) -> Ended {
+    fn close<'a>(
+        &'a mut self,
+        code: u16,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Ended> + Send + 'a>> {
+        // Boxed for the same reason as the dispatch future: it runs once per connection.
+        Box::pin(self.close_now(code, reason))
+    }
+
+    async fn close_now(&mut self, code: u16, reason: &str) -> Ended {
         // Answers produced just before the close still go out first. Bounded: a peer that stopped reading cannot
         // hold the task (the socket may be mid-frame after an interrupted write; then the peer just sees a reset).
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {

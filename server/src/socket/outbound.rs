@@ -1,7 +1,7 @@
 //! The bounded outbound queue of one connection and its slow-consumer policy.
 //!
-//! Everything that is not a direct answer to the frame being handled (broadcasts, presence diffs, asynchronous
-//! replies) reaches a connection through its [`Outbox`]. The queue is bounded: a producer never waits for a slow
+//! Everything that is not a direct answer to the frame being handled (broadcasts, presence diffs) reaches a
+//! connection through its [`Outbox`]. The queue is bounded: a producer never waits for a slow
 //! socket. When the queue is full the item is dropped and the connection is flagged as a slow consumer; its task
 //! then closes the socket with 1011 and the client reconnects and recovers from history with `last_seen_id`.
 //! Other connections never notice.
@@ -36,21 +36,12 @@ impl Encoded {
     }
 }
 
-/// One item in a connection's outbound queue.
+/// One item in a connection's outbound queue: a broadcast on a topic, encoded (once per serializer version, shared by
+/// every subscriber) when written. One pointer wide, so an idle connection's queue block stays small.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A broadcast on a topic; encoded (once per serializer version, shared by every subscriber) when written.
+    /// A broadcast or presence diff for one of the connection's topics.
     Broadcast(Arc<Broadcast>),
-    /// A frame for this connection only, already encoded, for the channel of `topic` joined as `join_ref`.
-    /// Dropped if that channel instance is gone by the time it is written.
-    Direct {
-        /// The channel's topic.
-        topic: Arc<str>,
-        /// The join the frame belongs to.
-        join_ref: Option<Arc<str>>,
-        /// The encoded frame.
-        frame: Encoded,
-    },
 }
 
 /// Connection-wide flags producers can raise without going through the (possibly full) queue.

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod batch;
 pub mod memory;
+pub mod recent;
 pub mod schema;
 pub mod sql;
 pub mod writer;
@@ -17,6 +18,7 @@ use thiserror::Error;
 
 pub use accounts::{Account, AccountStore};
 pub use memory::MemoryStore;
+pub use recent::RecentCache;
 pub use sql::SqlStore;
 
 /// A message about to be stored; the store assigns its id.

@@ -17,6 +17,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+use futures::FutureExt;
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite;
 
@@ -32,8 +33,10 @@ use crate::{
 
 /// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Per-connection read buffer. Frames are small JSON; a larger buffer only costs memory on idle sockets.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Per-connection read buffer, allocated up front for every socket. Client frames are small JSON (a heartbeat is
+/// ~60 bytes); a larger frame makes tungstenite reserve its full length anyway, so a bigger buffer only costs memory
+/// on idle sockets (4 KiB here was a fifth of an idle connection's footprint).
+const READ_BUFFER_BYTES: usize = 1024;
 /// Writes are batched by the connection (one flush per wakeup), so tungstenite needs no buffering of its own.
 const WRITE_BUFFER_BYTES: usize = 0;
 /// How long a server-initiated close waits for the client's close frame.
@@ -132,11 +135,11 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
+            // The connection future goes to the tracker as it is: wrapping it in another `async` block would keep a
+            // second copy of the captured socket in every connection's task.
             let tracker = services.connections.clone();
-            tracker.track_future(async move {
-                let ended = Connection::new(WebSocketTransport { socket }, info, services).run().await;
-                tracing::debug!(?ended, "socket closed");
-            })
+            let run = Connection::new(WebSocketTransport { socket }, info, services).run();
+            tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed")))
         });
     Ok(response)
 }

@@ -1,5 +1,5 @@
-//! One shared suite every `MessageStore` passes: the in-memory reference, SQLite and PostgreSQL (a throwaway server
-//! started by the test).
+//! One shared suite every `MessageStore` passes: the in-memory reference, SQLite, SQLite behind the recent-messages
+//! cache (what a single-node server runs) and PostgreSQL (a throwaway server started by the test).
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +7,7 @@ mod postgres;
 
 use std::sync::Arc;
 
-use server::store::{Account, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
+use server::store::{Account, MemoryStore, MessageStore, NewRecord, RecentCache, SqlStore, Store};
 
 fn record(room: &str, body: &str) -> NewRecord {
     NewRecord {
@@ -210,6 +210,12 @@ async fn sqlite() -> (Arc<dyn Store>, Guard) {
     (Arc::new(store), Box::new(dir))
 }
 
+async fn cached_sqlite() -> (Arc<dyn Store>, Guard) {
+    let (store, guard) = sqlite().await;
+    // A window smaller than the suite's rooms, so reads both inside and beyond it are exercised.
+    (Arc::new(RecentCache::new(store, 4)), guard)
+}
+
 async fn pg() -> (Arc<dyn Store>, Guard) {
     let server = tokio::task::spawn_blocking(postgres::Postgres::start).await.unwrap();
     let mut last_error = None;
@@ -225,6 +231,7 @@ async fn pg() -> (Arc<dyn Store>, Guard) {
 
 suite!(memory_store, memory());
 suite!(sqlite_store, sqlite());
+suite!(cached_sqlite_store, cached_sqlite());
 suite!(postgres_store, pg());
 
 #[tokio::test]
