@@ -62,6 +62,9 @@ pub struct StepReport {
     pub delivered_per_s: f64,
     /// Server CPU (user + system) per delivered message, µs.
     pub server_cpu_us_per_message: Option<f64>,
+    /// The user-space part of it, µs (the rest is the kernel's TCP work; on loopback that includes the receiving
+    /// side's processing, which the kernel charges to the sender).
+    pub server_user_us_per_message: Option<f64>,
 }
 
 /// The whole run.
@@ -213,9 +216,12 @@ pub async fn run(config: BroadcastConfig) -> BroadcastReport {
         let lost = results.iter().flatten().filter(|r| r.is_none()).count();
         round_trips.sort_unstable();
         let delivered: u64 = seqs.iter().map(|&s| u64::from(tally.arrivals[s as usize].load(Ordering::Acquire))).sum();
-        let cpu_per_message = match (cpu_before, cpu_after) {
-            (Some(before), Some(after)) if delivered > 0 => Some((after - before) * 1e6 / delivered as f64),
-            _ => None,
+        let per_message = |seconds: f64| seconds * 1e6 / delivered.max(1) as f64;
+        let (cpu_per_message, user_per_message) = match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) if delivered > 0 => {
+                (Some(per_message(after.0 + after.1 - before.0 - before.1)), Some(per_message(after.0 - before.0)))
+            }
+            _ => (None, None),
         };
         steps.push(StepReport {
             clients,
@@ -226,6 +232,7 @@ pub async fn run(config: BroadcastConfig) -> BroadcastReport {
             max_ms: spread::percentile_ms(&round_trips, 1.0),
             delivered_per_s: delivered as f64 / elapsed.max(0.001),
             server_cpu_us_per_message: cpu_per_message,
+            server_user_us_per_message: user_per_message,
         });
     }
     let largest_within_bound =

@@ -193,11 +193,11 @@ async fn main() -> std::process::ExitCode {
             };
             let report = broadcast::run(config).await;
             let mut table = format!(
-                "broadcast ({broadcasts} per step, {inflight} in flight, fd limit {fd_limit})\n  clients  done  lost   p50 ms   p95 ms   max ms   msgs/s   server µs/msg"
+                "broadcast ({broadcasts} per step, {inflight} in flight, fd limit {fd_limit})\n  clients  done  lost   p50 ms   p95 ms   max ms   msgs/s   server µs/msg (user)"
             );
             for step in &report.steps {
                 table.push_str(&format!(
-                    "\n  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15}",
+                    "\n  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15} ({})",
                     step.clients,
                     step.completed,
                     step.lost,
@@ -206,6 +206,7 @@ async fn main() -> std::process::ExitCode {
                     step.max_ms,
                     step.delivered_per_s,
                     step.server_cpu_us_per_message.map_or("n/a".to_owned(), |v| format!("{v:.2}")),
+                    step.server_user_us_per_message.map_or("n/a".to_owned(), |v| format!("{v:.2}")),
                 ));
             }
             table.push_str(&format!(

@@ -43,14 +43,14 @@ pub async fn connect_and_join(addr: SocketAddr, index: usize, user: &str, topic:
     Some(ws)
 }
 
-/// CPU time (user + system) a process has used so far, in seconds, from `/proc/<pid>/stat`.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU time a process has used so far, in seconds: `(user, system)`, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok().map(|t| t / 100.0);
+    Some((ticks(11)?, ticks(12)?))
 }
 
 /// The `p` quantile (0–1) of sorted microsecond samples, in milliseconds.
@@ -81,6 +81,6 @@ mod tests {
         assert_eq!(percentile_ms(&samples, 0.0), 1.0);
         assert_eq!(percentile_ms(&samples, 0.5), 3.0);
         assert_eq!(percentile_ms(&samples, 1.0), 5.0);
-        assert!(cpu_seconds(std::process::id()).is_some());
+        assert!(cpu_seconds(std::process::id()).is_some_and(|(user, system)| user >= 0.0 && system >= 0.0));
     }
 }
