@@ -51,7 +51,7 @@ use crate::{
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
-    store::{MessageStore, RecentCache, SqlStore, Store},
+    store::{AccountIndex, MessageStore, RecentCache, SqlStore, Store},
     transport::connect::OriginPolicy,
 };
 
@@ -238,6 +238,11 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     tracing::info!(engine = ?store.engine(), "message store ready");
     let shared = config.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
     let store: Arc<dyn Store> = Arc::new(store);
-    // A database only this process writes can be fronted by the in-memory window of recent messages.
-    Ok(if shared { store } else { Arc::new(RecentCache::new(store, protocol::chat::JOIN_HISTORY)) })
+    if shared {
+        return Ok(store);
+    }
+    // A database only this process writes can be fronted by what it already knows: the recent messages of active
+    // rooms and the set of account names.
+    let recent: Arc<dyn Store> = Arc::new(RecentCache::new(store, protocol::chat::JOIN_HISTORY));
+    Ok(Arc::new(AccountIndex::load(recent).await?))
 }

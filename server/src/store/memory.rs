@@ -130,4 +130,9 @@ impl AccountStore for MemoryStore {
         let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(accounts.get(&username_key(username)).cloned())
     }
+
+    async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
+        let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(accounts.keys().cloned().collect())
+    }
 }

@@ -4,6 +4,7 @@
 //! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
+pub mod account_index;
 pub mod accounts;
 pub mod batch;
 pub mod memory;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use thiserror::Error;
 
+pub use account_index::AccountIndex;
 pub use accounts::{Account, AccountStore};
 pub use memory::MemoryStore;
 pub use recent::RecentCache;

@@ -192,6 +192,10 @@ impl AccountStore for RecentCache {
     async fn find_account(&self, username: &str) -> Result<Option<Account>, StoreError> {
         self.inner.find_account(username).await
     }
+
+    async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.account_keys().await
+    }
 }
 
 #[cfg(test)]

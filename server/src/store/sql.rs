@@ -224,4 +224,12 @@ impl AccountStore for SqlStore {
         })
         .transpose()
     }
+
+    async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT username_key FROM accounts")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter().map(|row| row.try_get(0).map_err(StoreError::backend)).collect()
+    }
 }
