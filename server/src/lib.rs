@@ -51,7 +51,7 @@ use crate::{
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
-    store::{AccountIndex, MessageStore, RecentCache, SqlStore, Store},
+    store::{LocalCache, MessageStore, SqlStore, Store},
     transport::connect::OriginPolicy,
 };
 
@@ -243,6 +243,5 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     }
     // A database only this process writes can be fronted by what it already knows: the recent messages of active
     // rooms and the set of account names.
-    let recent: Arc<dyn Store> = Arc::new(RecentCache::new(store, protocol::chat::JOIN_HISTORY));
-    Ok(Arc::new(AccountIndex::load(recent).await?))
+    Ok(Arc::new(LocalCache::load(store, protocol::chat::JOIN_HISTORY).await?))
 }

@@ -11,7 +11,6 @@ use std::{
 };
 
 use super::{Broadcast, ConnId, PubSub, Subscriber};
-use crate::socket::outbound::Outbound;
 
 /// Number of shards: a power of two comfortably above the core count of the machines we target.
 const SHARDS: usize = 32;
@@ -65,7 +64,7 @@ impl PubSub for LocalPubSub {
         let shard = self.shard(&message.topic);
         if let Some(subscribers) = shard.get(&*message.topic) {
             for subscriber in subscribers {
-                subscriber.outbox.deliver(Outbound::Broadcast(message.clone()));
+                subscriber.outbox.deliver(message.clone());
             }
         }
     }
@@ -115,7 +114,7 @@ mod tests {
         for inbox in &mut inboxes {
             let mut got = Vec::new();
             inbox.recv_many(&mut got, 4).await;
-            let Outbound::Broadcast(message) = got.remove(0);
+            let message = got.remove(0);
             let Some(Encoded::Text(text)) = message.encoded(Vsn::V2) else { panic!("expected text") };
             assert_eq!(text.as_str(), r#"[null,null,"t","msg",{"n":1}]"#);
             pointers.push(text.as_str().as_ptr());

@@ -178,26 +178,22 @@ impl<T: Transport> Connection<T> {
         self.transport.send_all(frames).await
     }
 
-    /// Turns queued items into frames, dropping what no longer belongs to a joined channel: broadcasts for topics
-    /// this connection left (or never finished joining), pushes for an old join, and `message:new` broadcasts the
-    /// join reply already contained.
+    /// Turns queued broadcasts into frames, dropping what no longer belongs to a joined channel: broadcasts for
+    /// topics this connection left (or never finished joining), and `message:new` broadcasts the join reply already
+    /// contained.
     fn select_outbound(&self, batch: &mut Vec<Outbound>) -> Vec<Encoded> {
         let mut frames = Vec::with_capacity(batch.len());
-        for item in batch.drain(..) {
-            match item {
-                Outbound::Broadcast(message) => {
-                    let Some(channel) = self.channels.get(&message.topic) else {
-                        continue;
-                    };
-                    let already_delivered =
-                        message.seq.zip(channel.delivered_up_to).is_some_and(|(seq, delivered)| seq <= delivered);
-                    if already_delivered {
-                        continue;
-                    }
-                    if let Some(frame) = message.encoded(self.info.vsn) {
-                        frames.push(frame);
-                    }
-                }
+        for message in batch.drain(..) {
+            let Some(channel) = self.channels.get(&message.topic) else {
+                continue;
+            };
+            let already_delivered =
+                message.seq.zip(channel.delivered_up_to).is_some_and(|(seq, delivered)| seq <= delivered);
+            if already_delivered {
+                continue;
+            }
+            if let Some(frame) = message.encoded(self.info.vsn) {
+                frames.push(frame);
             }
         }
         frames

@@ -36,13 +36,9 @@ impl Encoded {
     }
 }
 
-/// One item in a connection's outbound queue: a broadcast on a topic, encoded (once per serializer version, shared by
-/// every subscriber) when written. One pointer wide, so an idle connection's queue block stays small.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A broadcast or presence diff for one of the connection's topics.
-    Broadcast(Arc<Broadcast>),
-}
+/// One item in a connection's outbound queue: a broadcast on one of its topics, encoded (once per serializer version,
+/// shared by every subscriber) when written. One pointer wide, so an idle connection's queue block stays small.
+pub type Outbound = Arc<Broadcast>;
 
 /// Connection-wide flags producers can raise without going through the (possibly full) queue.
 #[derive(Debug, Default)]

@@ -28,6 +28,6 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn create_account(&self, account: Account, created_at: i64) -> Result<bool, StoreError>;
     /// The account registered under `username` (any case).
     async fn find_account(&self, username: &str) -> Result<Option<Account>, StoreError>;
-    /// The [`username_key`] of every account (loaded once by [`super::AccountIndex`]).
+    /// The [`username_key`] of every account (loaded once by [`super::LocalCache`]).
     async fn account_keys(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -4,9 +4,10 @@
 //! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
-pub mod account_index;
+pub mod account_names;
 pub mod accounts;
 pub mod batch;
+pub mod local;
 pub mod memory;
 pub mod recent;
 pub mod schema;
@@ -17,10 +18,9 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use thiserror::Error;
 
-pub use account_index::AccountIndex;
 pub use accounts::{Account, AccountStore};
+pub use local::LocalCache;
 pub use memory::MemoryStore;
-pub use recent::RecentCache;
 pub use sql::SqlStore;
 
 /// A message about to be stored; the store assigns its id.

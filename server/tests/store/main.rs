@@ -1,5 +1,5 @@
-//! One shared suite every `MessageStore` passes: the in-memory reference, SQLite, SQLite behind the recent-messages
-//! cache and the account index (what a single-node server runs) and PostgreSQL (a throwaway server started by the test).
+//! One shared suite every `MessageStore` passes: the in-memory reference, SQLite, SQLite behind the local cache of recent
+//! messages and account names (what a single-node server runs) and PostgreSQL (a throwaway server started by the test).
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +7,7 @@ mod postgres;
 
 use std::sync::Arc;
 
-use server::store::{Account, AccountIndex, MemoryStore, MessageStore, NewRecord, RecentCache, SqlStore, Store};
+use server::store::{Account, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
 
 fn record(room: &str, body: &str) -> NewRecord {
     NewRecord {
@@ -213,8 +213,7 @@ async fn sqlite() -> (Arc<dyn Store>, Guard) {
 async fn cached_sqlite() -> (Arc<dyn Store>, Guard) {
     let (store, guard) = sqlite().await;
     // A window smaller than the suite's rooms, so reads both inside and beyond it are exercised.
-    let recent: Arc<dyn Store> = Arc::new(RecentCache::new(store, 4));
-    (Arc::new(AccountIndex::load(recent).await.unwrap()), guard)
+    (Arc::new(LocalCache::load(store, 4).await.unwrap()), guard)
 }
 
 async fn pg() -> (Arc<dyn Store>, Guard) {
