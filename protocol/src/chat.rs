@@ -1,13 +1,23 @@
-//! Payload types and limits of the chat application protocol (chat-protocol.md): join params and reply, messages,
-//! history paging, typing, error replies, presence metas, and message body normalization.
+//! Payload types and limits of the chat application protocol (`docs/protocol.md`): join params and reply, messages,
+//! history paging, typing, presence metas, and message body normalization.
 //!
-//! The Phoenix envelope around these payloads is [`crate::frame`]; event names are [`crate::events`]; room and user
-//! name rules are [`crate::names`].
+//! Each client push is a [`Request`] tied to its event name and reply type, and `message:new` broadcasts are an
+//! [`Event`], so the server, the Rust client and the load generator share one definition of every payload. The
+//! Phoenix envelope around these payloads is [`crate::frame`]; event names are [`crate::events`]; room and user name
+//! rules are [`crate::names`]; error replies are [`crate::reasons::ErrorReply`].
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use thiserror::Error;
 
-use crate::reasons;
+use crate::{
+    events::{HISTORY_BEFORE, MESSAGE_NEW, PRESENCE_DIFF, PRESENCE_STATE, TYPING},
+    presence::Meta,
+    reasons,
+    typed::{Event, Request},
+};
 
 /// Longest message body, in Unicode scalar values (chars) after trimming, not bytes: users think in characters and a
 /// byte limit would give CJK or emoji writers a quarter of the room. 4000 chars is at most 16 000 bytes of UTF-8,
@@ -104,21 +114,57 @@ pub struct Typing {
     pub typing: bool,
 }
 
-/// Response of an `error` reply, and the shape of the `phx_error` payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorReply {
-    /// One of the [`crate::reasons`] strings.
-    pub reason: String,
+/// The `ok` response of a request that returns nothing but success (`typing`): `{}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {}
+
+impl Request for NewMessage {
+    const EVENT: &'static str = MESSAGE_NEW;
+    type Reply = NewMessageReply;
 }
 
-impl ErrorReply {
-    /// An error reply with the given reason, usually a [`crate::reasons`] constant.
-    pub fn new(reason: &str) -> Self {
-        Self { reason: reason.to_owned() }
+impl Request for HistoryBefore {
+    const EVENT: &'static str = HISTORY_BEFORE;
+    type Reply = HistoryReply;
+}
+
+impl Request for Typing {
+    const EVENT: &'static str = TYPING;
+    type Reply = Ack;
+}
+
+/// The server broadcasts every stored message under the event its author pushed it with.
+impl Event for Message {
+    const EVENT: &'static str = MESSAGE_NEW;
+}
+
+/// What a room tracks for one connection of a member: the fields of its presence meta besides Phoenix's refs, which
+/// the server's presence tracker adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// When this connection joined, milliseconds since the Unix epoch.
+    pub online_at: i64,
+    /// Whether this connection's user is typing.
+    pub typing: bool,
+}
+
+impl MemberStatus {
+    /// The presence meta to track: these fields and no refs yet.
+    pub fn to_meta(self) -> Meta {
+        Meta::new().with("online_at", self.online_at).with("typing", self.typing)
+    }
+
+    /// The status a meta carries; `None` when it lacks one of the fields (a meta some other server tracked).
+    pub fn from_meta(meta: &Meta) -> Option<Self> {
+        Some(Self {
+            online_at: meta.get("online_at").and_then(Value::as_i64)?,
+            typing: meta.get("typing").and_then(Value::as_bool)?,
+        })
     }
 }
 
-/// The meta of one connection under a presence key.
+/// One presence meta of a room as it travels in `presence_state` and `presence_diff`: a [`MemberStatus`] with the
+/// refs Phoenix adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceMeta {
     /// When this connection joined, milliseconds since the Unix epoch.
@@ -130,6 +176,45 @@ pub struct PresenceMeta {
     /// The previous `phx_ref`, present only on metas produced by an update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phx_ref_prev: Option<String>,
+}
+
+impl PresenceMeta {
+    /// The chat fields without the refs.
+    pub fn status(&self) -> MemberStatus {
+        MemberStatus { online_at: self.online_at, typing: self.typing }
+    }
+}
+
+/// One member in a room's presence payloads: the metas of their connections, `{"metas": [PresenceMeta, …]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberPresence {
+    /// One meta per connection (two tabs are two metas).
+    pub metas: Vec<PresenceMeta>,
+}
+
+/// A room's `presence_state` with typed metas: member name → [`MemberPresence`].
+///
+/// For readers that only count or look up members. A client that renders the room as phoenix.js would syncs the
+/// generic [`crate::presence::PresenceState`] instead, which keeps JavaScript's key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomPresenceState(pub HashMap<String, MemberPresence>);
+
+impl Event for RoomPresenceState {
+    const EVENT: &'static str = PRESENCE_STATE;
+}
+
+/// A room's `presence_diff` with typed metas (see [`RoomPresenceState`] for when to use it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPresenceDiff {
+    /// Metas that appeared, by member.
+    pub joins: HashMap<String, MemberPresence>,
+    /// Metas that went away, by member.
+    pub leaves: HashMap<String, MemberPresence>,
+}
+
+impl Event for RoomPresenceDiff {
+    const EVENT: &'static str = PRESENCE_DIFF;
 }
 
 /// Why a message body was refused.
@@ -217,7 +302,8 @@ mod tests {
     fn small_payloads() {
         assert_eq!(to_value(NewMessageReply { id: 3 }).unwrap(), json!({"id": 3}));
         assert_eq!(from_value::<Typing>(json!({"typing": true})).unwrap(), Typing { typing: true });
-        assert_eq!(to_value(ErrorReply::new(reasons::RATE_LIMITED)).unwrap(), json!({"reason": "rate limited"}));
+        assert_eq!(to_value(Ack {}).unwrap(), json!({}));
+        assert_eq!(from_value::<Ack>(json!({"extra": 1})).unwrap(), Ack {});
         assert_eq!(to_value(HistoryReply { messages: vec![] }).unwrap(), json!({"messages": []}));
     }
 
@@ -240,6 +326,37 @@ mod tests {
         let value = to_value(&meta).unwrap();
         assert_eq!(value["phx_ref_prev"], "z");
         assert_eq!(from_value::<PresenceMeta>(value).unwrap(), meta);
+    }
+
+    #[test]
+    fn member_status_is_the_meta_without_refs() {
+        let status = MemberStatus { online_at: 7, typing: true };
+        let meta = status.to_meta();
+        assert_eq!(to_value(&meta).unwrap(), json!({"online_at": 7, "typing": true}));
+        assert_eq!(MemberStatus::from_meta(&meta.with("phx_ref", "r")), Some(status));
+        assert_eq!(MemberStatus::from_meta(&Meta::with_ref("r").with("online_at", 7)), None);
+        let wire: PresenceMeta =
+            from_value(json!({"online_at": 7, "typing": true, "phx_ref": "r", "phx_ref_prev": "q"})).unwrap();
+        assert_eq!(wire.status(), status);
+    }
+
+    #[test]
+    fn typed_room_presence() {
+        let meta = json!({"online_at": 1, "typing": false, "phx_ref": "a"});
+        let state: RoomPresenceState = from_value(json!({"ada": {"metas": [meta]}})).unwrap();
+        assert_eq!(state.0["ada"].metas[0].phx_ref, "a");
+        let diff: RoomPresenceDiff = from_value(json!({"joins": {}, "leaves": {"ada": {"metas": [meta]}}})).unwrap();
+        assert!(diff.joins.is_empty());
+        assert_eq!(diff.leaves["ada"].metas[0].status(), MemberStatus { online_at: 1, typing: false });
+        assert_eq!(<RoomPresenceDiff as Event>::EVENT, "presence_diff");
+    }
+
+    #[test]
+    fn requests_name_their_events() {
+        assert_eq!(<NewMessage as Request>::EVENT, "message:new");
+        assert_eq!(<Message as Event>::EVENT, "message:new");
+        assert_eq!(<HistoryBefore as Request>::EVENT, "history:before");
+        assert_eq!(<Typing as Request>::EVENT, "typing");
     }
 
     #[test]

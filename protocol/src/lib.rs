@@ -1,7 +1,7 @@
-//! Wire and domain types shared by the chat server and its Rust/WASM client.
+//! Wire and domain types shared by the chat server, its Rust/WASM client and the load generator.
 //!
-//! This crate is the single source in code for the contracts in `chat-protocol.md` and the Phoenix Channels wire
-//! format in `phoenix-protocol.md`. It depends on serde only, so it compiles for native targets and `wasm32`.
+//! This crate is the single source in code for the chat protocol (`docs/protocol.md`) and the Phoenix Channels wire
+//! format under it. It depends on serde only, so it compiles for native targets and `wasm32`.
 
 pub mod chat;
 pub mod events;
@@ -10,3 +10,4 @@ pub mod names;
 pub mod presence;
 pub mod reasons;
 pub mod serializer;
+pub mod typed;

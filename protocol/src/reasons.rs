@@ -34,6 +34,22 @@
 //! | 1011 | [`CloseCode::INTERNAL_ERROR`] | unexpected server failure in this connection; slow consumer | yes, and recovers history |
 //! | 1012 | [`CloseCode::SERVICE_RESTART`] | drain on shutdown or restart | yes, and recovers history |
 
+use serde::{Deserialize, Serialize};
+
+/// The response of every `error` reply, and the `phx_error` payload: `{"reason": R}` with R from this table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// One of the reason constants of this module (other servers may send other text).
+    pub reason: String,
+}
+
+impl ErrorReply {
+    /// An error reply with `reason`.
+    pub fn new(reason: &str) -> Self {
+        Self { reason: reason.to_owned() }
+    }
+}
+
 /// Join or push to a topic that is not routed or not joined (Phoenix's own wording).
 pub const UNMATCHED_TOPIC: &str = "unmatched topic";
 /// Join of `room:<slug>` where the slug breaks the rules of [`crate::names::validate_room_slug`].
@@ -144,6 +160,12 @@ mod tests {
         ] {
             assert!(code.should_reconnect(), "{code:?}");
         }
+    }
+
+    #[test]
+    fn error_reply_shape() {
+        let value = serde_json::to_value(ErrorReply::new(RATE_LIMITED)).unwrap_or_default();
+        assert_eq!(value, serde_json::json!({"reason": "rate limited"}));
     }
 
     #[test]

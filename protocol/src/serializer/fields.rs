@@ -2,7 +2,7 @@
 //! same leniency rules, plus the "payload must be an object" check of server text frames.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
 use super::{DecodeError, EncodeError};
 use crate::frame::Payload;
@@ -43,4 +43,9 @@ pub(super) fn json_object(payload: &Payload) -> Result<&Map<String, Value>, Enco
         Payload::Json(_) => Err(EncodeError::NonObjectPayload),
         Payload::Binary(_) => Err(EncodeError::BinaryUnsupported),
     }
+}
+
+/// The same rule for a payload encoded beforehand: it must be a JSON object.
+pub(super) fn raw_object(json: &RawValue) -> Result<&RawValue, EncodeError> {
+    if json.get().trim_start().starts_with('{') { Ok(json) } else { Err(EncodeError::NonObjectPayload) }
 }

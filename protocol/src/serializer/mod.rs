@@ -24,7 +24,11 @@ mod vsn;
 pub use error::{DecodeError, EncodeError};
 pub use vsn::{DEFAULT_VSN, Vsn};
 
+use serde_json::value::RawValue;
+
 use crate::frame::{Frame, Payload, ServerFrame};
+
+pub use v2_json::{BorrowedFrame, BorrowedReply, decode_server_text_borrowed};
 
 /// One WebSocket data frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +50,7 @@ impl WireFrame {
 }
 
 /// A server → client message, borrowing everything so encoding never clones a payload.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Outgoing<'a> {
     /// A channel push (`push/3` in Phoenix): `[join_ref, null, topic, event, payload]`.
     Push {
@@ -58,6 +62,18 @@ pub enum Outgoing<'a> {
         event: &'a str,
         /// A JSON object, or bytes (V2 only).
         payload: &'a Payload,
+    },
+    /// A push whose JSON payload was encoded beforehand: the text is copied into the frame, never parsed again. For a
+    /// payload many recipients share, such as a big room's `presence_state`, encoded once and wrapped per joiner.
+    RawPush {
+        /// The channel's join_ref (omitted under V1).
+        join_ref: Option<&'a str>,
+        /// The channel topic.
+        topic: &'a str,
+        /// The event name.
+        event: &'a str,
+        /// The payload, which must be a JSON object.
+        json: &'a RawValue,
     },
     /// A channel message with an explicit ref: `[join_ref, ref, topic, event, payload]`. Exists for `phx_close` and
     /// `phx_error`, which Phoenix sends with `ref = join_ref`. In a binary frame the ref is dropped (the server push
@@ -100,11 +116,14 @@ pub enum Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// The payload that decides the frame type (for a reply, its response).
-    pub fn payload(&self) -> &Payload {
+    /// The payload that decides the frame type (for a reply, its response); `None` for a pre-encoded JSON push.
+    pub fn payload(&self) -> Option<&Payload> {
         match self {
-            Self::Push { payload, .. } | Self::Message { payload, .. } | Self::Broadcast { payload, .. } => payload,
-            Self::Reply { response, .. } => response,
+            Self::Push { payload, .. } | Self::Message { payload, .. } | Self::Broadcast { payload, .. } => {
+                Some(payload)
+            }
+            Self::Reply { response, .. } => Some(response),
+            Self::RawPush { .. } => None,
         }
     }
 }
@@ -137,10 +156,10 @@ pub fn decode_client_binary(vsn: Vsn, bytes: &[u8]) -> Result<Frame, DecodeError
 /// carries `join_ref`, and its pushes and broadcasts have `"ref": null`.
 pub fn encode_server(vsn: Vsn, msg: &Outgoing<'_>) -> Result<WireFrame, EncodeError> {
     match (vsn, msg.payload()) {
-        (Vsn::V1, Payload::Binary(_)) => Err(EncodeError::BinaryUnsupported),
-        (Vsn::V2, Payload::Binary(bytes)) => v2_binary::encode_server(msg, bytes).map(WireFrame::Binary),
-        (Vsn::V1, Payload::Json(_)) => v1_json::encode_server(msg).map(WireFrame::Text),
-        (Vsn::V2, Payload::Json(_)) => v2_json::encode_server(msg).map(WireFrame::Text),
+        (Vsn::V1, Some(Payload::Binary(_))) => Err(EncodeError::BinaryUnsupported),
+        (Vsn::V2, Some(Payload::Binary(bytes))) => v2_binary::encode_server(msg, bytes).map(WireFrame::Binary),
+        (Vsn::V1, _) => v1_json::encode_server(msg).map(WireFrame::Text),
+        (Vsn::V2, _) => v2_json::encode_server(msg).map(WireFrame::Text),
     }
 }
 

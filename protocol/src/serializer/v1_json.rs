@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::fields::{ReplyBody, json_object, take_ref, take_string};
+use super::fields::{ReplyBody, json_object, raw_object, take_ref, take_string};
 use super::{DecodeError, EncodeError, Outgoing};
 use crate::events::PHX_REPLY;
 use crate::frame::{Frame, Payload};
@@ -43,6 +43,7 @@ pub(super) fn decode(text: &str) -> Result<Frame, DecodeError> {
 pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
     let text = match *msg {
         Outgoing::Push { topic, event, payload, .. } => to_object(None, topic, event, json_object(payload)?)?,
+        Outgoing::RawPush { topic, event, json, .. } => to_object(None, topic, event, raw_object(json)?)?,
         Outgoing::Message { msg_ref, topic, event, payload, .. } => {
             to_object(msg_ref, topic, event, json_object(payload)?)?
         }
@@ -111,6 +112,9 @@ mod tests {
         assert_eq!(encode_server(&push).unwrap(), expected);
         let broadcast = Outgoing::Broadcast { topic: "t", event: "e", payload: &payload };
         assert_eq!(encode_server(&broadcast).unwrap(), expected);
+        let json = serde_json::value::to_raw_value(&json!({"m": 1})).unwrap();
+        let raw = Outgoing::RawPush { join_ref: Some("3"), topic: "t", event: "e", json: &json };
+        assert_eq!(encode_server(&raw).unwrap(), expected, "a pre-encoded payload is framed the same way");
     }
 
     #[test]

@@ -94,10 +94,13 @@ pub(super) fn encode_client(frame: &Frame, payload: &[u8]) -> Result<Vec<u8>, En
 }
 
 /// Encodes a server message with a binary payload. A [`Outgoing::Message`] is written as a push: the server push
-/// layout has no ref field, so its ref is dropped, as Phoenix does.
+/// layout has no ref field, so its ref is dropped, as Phoenix does. (A [`Outgoing::RawPush`] has a JSON payload and
+/// never gets here.)
 pub(super) fn encode_server(msg: &Outgoing<'_>, payload: &[u8]) -> Result<Vec<u8>, EncodeError> {
     match *msg {
-        Outgoing::Push { join_ref, topic, event, .. } | Outgoing::Message { join_ref, topic, event, .. } => {
+        Outgoing::Push { join_ref, topic, event, .. }
+        | Outgoing::Message { join_ref, topic, event, .. }
+        | Outgoing::RawPush { join_ref, topic, event, .. } => {
             build(KIND_PUSH, &[("join_ref", join_ref.unwrap_or_default()), ("topic", topic), ("event", event)], payload)
         }
         Outgoing::Reply { join_ref, msg_ref, topic, status, .. } => build(

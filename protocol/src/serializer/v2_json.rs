@@ -1,11 +1,13 @@
 //! V2 JSON text frames: `[join_ref, ref, topic, event, payload]` in both directions (phoenix-protocol.md §2.2).
 
-use serde::Serialize;
-use serde_json::Value;
+use std::borrow::Cow;
 
-use super::fields::{ReplyBody, json_object, take_ref, take_string};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, value::RawValue};
+
+use super::fields::{ReplyBody, json_object, raw_object, take_ref, take_string};
 use super::{DecodeError, EncodeError, Outgoing};
-use crate::events::PHX_REPLY;
+use crate::events::{PHX_REPLY, STATUS_OK};
 use crate::frame::{Frame, Payload};
 
 /// Decodes a V2 array from either side. Like Phoenix, elements after the fifth are ignored, and the payload may be any
@@ -38,6 +40,7 @@ pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
         Outgoing::Push { join_ref, topic, event, payload } => {
             to_array(join_ref, None, topic, event, json_object(payload)?)?
         }
+        Outgoing::RawPush { join_ref, topic, event, json } => to_array(join_ref, None, topic, event, raw_object(json)?)?,
         Outgoing::Message { join_ref, msg_ref, topic, event, payload } => {
             to_array(join_ref, msg_ref, topic, event, json_object(payload)?)?
         }
@@ -64,6 +67,87 @@ fn to_array<P: Serialize + ?Sized>(
     payload: &P,
 ) -> Result<String, EncodeError> {
     Ok(serde_json::to_string(&(join_ref, msg_ref, topic, event, payload))?)
+}
+
+/// Client side: a V2 text frame from the server whose topic, event and payload borrow from the received text, for
+/// clients that read many frames and decode each payload straight into its own type (the load generator) with no
+/// `Value` tree in between.
+#[derive(Debug, Deserialize)]
+pub struct BorrowedFrame<'a>(
+    Option<Cow<'a, str>>,
+    Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] &'a RawValue,
+);
+
+impl<'a> BorrowedFrame<'a> {
+    /// The join_ref.
+    pub fn join_ref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The ref (set on replies).
+    pub fn msg_ref(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.2
+    }
+
+    /// The event name.
+    pub fn event(&self) -> &str {
+        &self.3
+    }
+
+    /// The payload as JSON text.
+    pub fn payload_json(&self) -> &'a str {
+        self.4.get()
+    }
+
+    /// The payload decoded as `T`.
+    pub fn payload<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.4.get())
+    }
+
+    /// The reply this frame carries, when it is a well-formed `phx_reply`.
+    pub fn reply(&self) -> Option<BorrowedReply<'a>> {
+        if self.event() != PHX_REPLY {
+            return None;
+        }
+        self.payload().ok()
+    }
+}
+
+/// The `{"status", "response"}` payload of a [`BorrowedFrame`] reply.
+#[derive(Debug, Deserialize)]
+pub struct BorrowedReply<'a> {
+    /// `ok`, `error`, …
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+    /// The response, still as JSON text.
+    #[serde(borrow)]
+    pub response: &'a RawValue,
+}
+
+impl<'a> BorrowedReply<'a> {
+    /// Whether the status is `ok`.
+    pub fn is_ok(&self) -> bool {
+        self.status == STATUS_OK
+    }
+
+    /// The response decoded as `T`.
+    pub fn response<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.response.get())
+    }
+}
+
+/// Client side: decodes a V2 text frame from the server without building a `Value` (see [`BorrowedFrame`]). Stricter
+/// than [`decode`]: exactly five elements and string or null refs, which is what every Phoenix server sends.
+pub fn decode_server_text_borrowed(text: &str) -> Result<BorrowedFrame<'_>, DecodeError> {
+    serde_json::from_str(text).map_err(DecodeError::InvalidJson)
 }
 
 #[cfg(test)]
@@ -166,6 +250,31 @@ mod tests {
             let reply = Outgoing::Reply { join_ref: None, msg_ref: None, topic: "t", status: "ok", response: &payload };
             assert_eq!(encode_server(&reply), Err(EncodeError::NonObjectPayload));
         }
+    }
+
+    #[test]
+    fn raw_pushes_copy_their_payload() {
+        let json = serde_json::value::to_raw_value(&json!({"alice": {"metas": []}})).unwrap();
+        let push = Outgoing::RawPush { join_ref: Some("4"), topic: "room:a", event: "presence_state", json: &json };
+        assert_eq!(encode_server(&push).unwrap(), r#"["4",null,"room:a","presence_state",{"alice":{"metas":[]}}]"#);
+        let not_an_object = serde_json::value::to_raw_value(&json!([1])).unwrap();
+        let push = Outgoing::RawPush { join_ref: None, topic: "t", event: "e", json: &not_an_object };
+        assert_eq!(encode_server(&push), Err(EncodeError::NonObjectPayload));
+    }
+
+    #[test]
+    fn borrowed_frames_and_replies() {
+        let text = r#"["1","2","room:a","phx_reply",{"response":{"id":7},"status":"ok"}]"#;
+        let frame = decode_server_text_borrowed(text).unwrap();
+        assert_eq!((frame.join_ref(), frame.msg_ref(), frame.topic()), (Some("1"), Some("2"), "room:a"));
+        let reply = frame.reply().unwrap();
+        assert!(reply.is_ok());
+        assert_eq!(reply.response::<Value>().unwrap(), json!({"id": 7}));
+        let push = decode_server_text_borrowed(r#"[null,null,"r\"q","message:new",{"n":1}]"#).unwrap();
+        assert_eq!((push.topic(), push.event(), push.payload_json()), (r#"r"q"#, "message:new", r#"{"n":1}"#));
+        assert!(push.reply().is_none());
+        assert!(decode_server_text_borrowed(r#"[null,null,"t","e"]"#).is_err());
+        assert!(decode_server_text_borrowed("nope").is_err());
     }
 
     #[test]
