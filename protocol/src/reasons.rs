@@ -35,6 +35,9 @@
 //! | 1012 | [`CloseCode::SERVICE_RESTART`] | drain on shutdown or restart | yes, and recovers history |
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::frame::Payload;
 
 /// The response of every `error` reply, and the `phx_error` payload: `{"reason": R}` with R from this table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,16 @@ impl ErrorReply {
     /// An error reply with `reason`.
     pub fn new(reason: &str) -> Self {
         Self { reason: reason.to_owned() }
+    }
+}
+
+/// Built by hand rather than through serde so it cannot fail: the server sends error replies on paths that have no
+/// error of their own to report.
+impl From<ErrorReply> for Payload {
+    fn from(reply: ErrorReply) -> Self {
+        let mut object = Map::new();
+        object.insert("reason".to_owned(), Value::String(reply.reason));
+        Payload::Json(Value::Object(object))
     }
 }
 
@@ -166,6 +179,7 @@ mod tests {
     fn error_reply_shape() {
         let value = serde_json::to_value(ErrorReply::new(RATE_LIMITED)).unwrap_or_default();
         assert_eq!(value, serde_json::json!({"reason": "rate limited"}));
+        assert_eq!(Payload::from(ErrorReply::new(RATE_LIMITED)), Payload::Json(value), "the same shape as serde's");
     }
 
     #[test]

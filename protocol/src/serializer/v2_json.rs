@@ -40,7 +40,9 @@ pub(super) fn encode_server(msg: &Outgoing<'_>) -> Result<String, EncodeError> {
         Outgoing::Push { join_ref, topic, event, payload } => {
             to_array(join_ref, None, topic, event, json_object(payload)?)?
         }
-        Outgoing::RawPush { join_ref, topic, event, json } => to_array(join_ref, None, topic, event, raw_object(json)?)?,
+        Outgoing::RawPush { join_ref, topic, event, json } => {
+            to_array(join_ref, None, topic, event, raw_object(json)?)?
+        }
         Outgoing::Message { join_ref, msg_ref, topic, event, payload } => {
             to_array(join_ref, msg_ref, topic, event, json_object(payload)?)?
         }

@@ -1,18 +1,29 @@
-//! Connect-time checks shared by every transport: serializer version, Origin, and who the client is.
+//! Connect-time checks shared by every transport: Origin, serializer version, and who the client is.
 //!
 //! Order follows Phoenix: the Origin check first, then the version, then the connect params. Every refusal is an
-//! HTTP 403 with a short plain-text reason (never internals).
+//! HTTP 403 with a short plain-text reason (never internals). Who the client is comes from the one identity rule in
+//! [`crate::auth::identity`], which the room page applies too.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use axum::http::{HeaderMap, header};
-use protocol::{names::normalize_user_name, serializer::Vsn};
+use protocol::serializer::Vsn;
 
-use crate::auth::Auth;
+use crate::{
+    auth::identity::{Credential, Identities, Rejection},
+    channel::SocketInfo,
+    socket::SocketServices,
+};
 
 /// Why a connection attempt is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The Origin header names a site that may not open sockets here.
     #[error("origin not allowed")]
     Origin,
@@ -22,7 +33,7 @@ pub enum Refusal {
     /// The `user` param is not a valid display name.
     #[error("invalid user name")]
     UserName,
-    /// The token is invalid, tampered with or expired.
+    /// The token is invalid, tampered with or expired, or missing on a members-only server.
     #[error("invalid token")]
     Token,
     /// Subprotocols were offered but `phoenix` was not among them.
@@ -33,11 +44,54 @@ pub enum Refusal {
     NameTaken,
 }
 
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::InvalidToken | Rejection::LoginRequired => Self::Token,
+            Rejection::InvalidName => Self::UserName,
+            Rejection::NameTaken(_) => Self::NameTaken,
+        }
+    }
+}
+
+/// What the socket routes need from the server: the narrow state of `/socket/*`.
+#[derive(Clone)]
+pub(crate) struct SocketRoute {
+    pub(crate) origins: Arc<OriginPolicy>,
+    pub(crate) identities: Identities,
+    pub(crate) services: Arc<SocketServices>,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl SocketRoute {
+    pub(crate) fn new(origins: OriginPolicy, identities: Identities, services: Arc<SocketServices>) -> Self {
+        Self { origins: Arc::new(origins), identities, services, next_conn: Arc::new(AtomicU64::new(1)) }
+    }
+
+    /// Checks the version and decides who the client is; the transport has checked the Origin first. `auth_token`
+    /// is a token the transport found outside the query params (the WebSocket `authToken` subprotocol); it takes
+    /// precedence over the `token` param.
+    pub(crate) async fn admit(
+        &self,
+        params: &HashMap<String, String>,
+        auth_token: Option<&str>,
+    ) -> Result<SocketInfo, Refusal> {
+        let vsn = Vsn::negotiate(params.get("vsn").map(String::as_str)).ok_or(Refusal::Version)?;
+        let credential = match auth_token.or(params.get("token").map(String::as_str)) {
+            Some(token) => Credential::Token(token),
+            None => Credential::None,
+        };
+        let identity = self.identities.decide(credential, params.get("user").map(String::as_str)).await?;
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        Ok(SocketInfo { conn, user: Arc::from(identity.name), vsn })
+    }
+}
+
 /// Who may open sockets: the request's own host, plus an allow-list.
 #[derive(Debug, Clone, Default)]
-pub struct OriginPolicy {
+pub(crate) struct OriginPolicy {
     /// Extra allowed origins: `https://example.com`, `//example.com:8080`, `//*.example.com`.
-    pub allowed: Vec<String>,
+    pub(crate) allowed: Vec<String>,
 }
 
 /// The parts of an origin that are compared.
@@ -74,7 +128,7 @@ fn host_only(host_header: &str) -> &str {
 impl OriginPolicy {
     /// Phoenix's `check_origin`: no Origin header is allowed; otherwise the origin's host must equal the request's
     /// host, or match an allow-list entry (scheme and port compared when the entry has them, `*.` for subdomains).
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return Ok(());
         };
@@ -100,41 +154,13 @@ impl OriginPolicy {
     }
 }
 
-/// The identity and serializer a connection was accepted with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
-    /// Negotiated serializer.
-    pub vsn: Vsn,
-    /// Display name (presence key).
-    pub user: String,
-    /// True when a verified token fixed the identity.
-    pub authenticated: bool,
-}
-
-/// Decides whether a client with these query params may connect, and as whom. A token (the `token` param or the
-/// phoenix 1.8 `authToken` subprotocol) fixes the identity and overrides `user`; an invalid one is refused.
-pub fn accept(params: &HashMap<String, String>, auth_token: Option<&str>, auth: &Auth) -> Result<Accepted, Refusal> {
-    let vsn = Vsn::negotiate(params.get("vsn").map(String::as_str)).ok_or(Refusal::Version)?;
-    if let Some(token) = auth_token.or(params.get("token").map(String::as_str)) {
-        let user = auth.verify_socket_token(token).map_err(|_| Refusal::Token)?;
-        return Ok(Accepted { vsn, user, authenticated: true });
-    }
-    if auth.require_token {
-        return Err(Refusal::Token);
-    }
-    let user = match params.get("user") {
-        Some(raw) => normalize_user_name(raw).map_err(|_| Refusal::UserName)?,
-        None => crate::names::random_guest_name(),
-    };
-    Ok(Accepted { vsn, user, authenticated: false })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+    use crate::auth::Auth;
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -161,55 +187,59 @@ mod tests {
         assert_eq!(policy.check(&headers(Some("http://notother.org"), host)), Err(Refusal::Origin));
     }
 
-    fn auth() -> Auth {
-        Auth::new(&[7u8; 64])
+    fn route(auth: Auth) -> SocketRoute {
+        let services = Arc::new(SocketServices {
+            router: crate::channel::ChannelRouter::new(),
+            pubsub: Arc::new(crate::pubsub::LocalPubSub::new()),
+            settings: crate::socket::SocketSettings::default(),
+            drain: tokio_util::sync::CancellationToken::new(),
+            connections: tokio_util::task::TaskTracker::new(),
+        });
+        let identities = Identities::new(Arc::new(auth), Arc::new(crate::store::MemoryStore::new()));
+        SocketRoute::new(OriginPolicy::default(), identities, services)
     }
 
-    #[test]
-    fn tokens_fix_the_identity() {
-        let auth = auth();
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    async fn admit(route: &SocketRoute, pairs: &[(&str, &str)], auth_token: Option<&str>) -> Result<SocketInfo, Refusal> {
+        route.admit(&params(pairs), auth_token).await
+    }
+
+    #[tokio::test]
+    async fn tokens_fix_the_identity() {
+        let auth = Auth::new(&[7u8; 64]);
         let token = auth.socket_token("Ada");
-        let params: HashMap<String, String> = [("vsn", "2.0.0"), ("user", "mallory"), ("token", token.as_str())]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let accepted = accept(&params, None, &auth).unwrap();
-        assert_eq!((accepted.user.as_str(), accepted.authenticated), ("Ada", true));
-        let via_subprotocol =
-            accept(&HashMap::from([("vsn".to_owned(), "2.0.0".to_owned())]), Some(&token), &auth).unwrap();
-        assert_eq!(via_subprotocol.user, "Ada");
+        let route = route(auth);
+        let admitted = admit(&route, &[("vsn", "2.0.0"), ("user", "mallory"), ("token", &token)], None).await;
+        assert_eq!(&*admitted.unwrap().user, "Ada");
+        let via_subprotocol = admit(&route, &[("vsn", "2.0.0")], Some(&token)).await.unwrap();
+        assert_eq!(&*via_subprotocol.user, "Ada");
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
-        let params: HashMap<String, String> =
-            HashMap::from([("vsn".into(), "2.0.0".into()), ("token".into(), tampered)]);
-        assert_eq!(accept(&params, None, &auth), Err(Refusal::Token));
-        let required = Auth::new(&[7u8; 64]).requiring_tokens(true);
-        assert_eq!(
-            accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), None, &required),
-            Err(Refusal::Token),
-            "missing"
-        );
-        assert!(accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), Some(&token), &required).is_ok());
+        assert_eq!(admit(&route, &[("vsn", "2.0.0"), ("token", &tampered)], None).await.err(), Some(Refusal::Token));
+        let required = route(Auth::new(&[7u8; 64]).requiring_tokens(true));
+        assert_eq!(admit(&required, &[("vsn", "2.0.0")], None).await.err(), Some(Refusal::Token), "missing");
+        assert!(admit(&required, &[("vsn", "2.0.0")], Some(&token)).await.is_ok());
         let foreign = Auth::new(&[8u8; 64]).socket_token("Ada");
-        assert_eq!(
-            accept(&HashMap::from([("vsn".into(), "2.0.0".into())]), Some(&foreign), &auth),
-            Err(Refusal::Token)
-        );
+        assert_eq!(admit(&route, &[("vsn", "2.0.0")], Some(&foreign)).await.err(), Some(Refusal::Token));
     }
 
-    #[test]
-    fn version_and_names() {
-        let auth = auth();
-        let params = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-        };
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", " Ada ")]), None, &auth).unwrap().user, "Ada");
-        assert_eq!(accept(&params(&[]), None, &auth).unwrap().vsn, Vsn::V1);
-        assert_eq!(accept(&params(&[("vsn", "3.0.0")]), None, &auth), Err(Refusal::Version));
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "")]), None, &auth), Err(Refusal::UserName));
-        assert_eq!(accept(&params(&[("vsn", "2.0.0"), ("user", "a\u{7}b")]), None, &auth), Err(Refusal::UserName));
-        let guest = accept(&params(&[("vsn", "2.0.0")]), None, &auth).unwrap();
-        assert!(normalize_user_name(&guest.user).is_ok(), "random guest names are valid names: {}", guest.user);
+    #[tokio::test]
+    async fn version_and_names() {
+        let route = route(Auth::new(&[7u8; 64]));
+        assert_eq!(&*admit(&route, &[("vsn", "2.0.0"), ("user", " Ada ")], None).await.unwrap().user, "Ada");
+        assert_eq!(admit(&route, &[], None).await.unwrap().vsn, Vsn::V1);
+        assert_eq!(admit(&route, &[("vsn", "3.0.0")], None).await.err(), Some(Refusal::Version));
+        assert_eq!(admit(&route, &[("vsn", "2.0.0"), ("user", "")], None).await.err(), Some(Refusal::UserName));
+        let control = admit(&route, &[("vsn", "2.0.0"), ("user", "a\u{7}b")], None).await;
+        assert_eq!(control.err(), Some(Refusal::UserName));
+        let guest = admit(&route, &[("vsn", "2.0.0")], None).await.unwrap();
+        let name = protocol::names::normalize_user_name(&guest.user);
+        assert!(name.is_ok(), "random guest names are valid names: {}", guest.user);
+        let other = admit(&route, &[("vsn", "2.0.0")], None).await.unwrap();
+        assert_ne!(guest.conn, other.conn, "every connection gets its own id");
     }
 }

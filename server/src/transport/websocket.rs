@@ -4,10 +4,7 @@
 //! [`Connection`] over the socket. Buffers are kept small on purpose: tungstenite's defaults (128 KiB read buffer,
 //! allocated eagerly) would dominate the memory of an idle connection.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, atomic::Ordering},
-};
+use std::collections::HashMap;
 
 use axum::{
     extract::{
@@ -17,22 +14,20 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use futures::FutureExt;
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt};
 use tokio_tungstenite::tungstenite;
 
-use super::{
-    Inbound, ReceiveError, Transport,
-    connect::{self, Refusal},
-};
+use super::connect::{Refusal, SocketRoute};
 use crate::{
-    channel::SocketInfo,
-    http::AppState,
-    socket::{Connection, outbound::Encoded},
+    frames::Encoded,
+    socket::{
+        Connection,
+        transport::{Inbound, Transport, TransportError},
+    },
 };
 
 /// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Per-connection read buffer, allocated up front for every socket. Client frames are small JSON (a heartbeat is
 /// ~60 bytes); a larger frame makes tungstenite reserve its full length anyway, so a bigger buffer only costs memory
 /// on idle sockets (4 KiB here was a fifth of an idle connection's footprint).
@@ -89,45 +84,20 @@ fn decode_auth_token(encoded: &str) -> Option<String> {
         .and_then(|b| String::from_utf8(b).ok())
 }
 
-/// The upgrade handler.
-pub async fn upgrade(
-    State(state): State<AppState>,
+/// `GET /socket/websocket`: admits the client (Origin, version, identity), then upgrades and runs its connection.
+pub(crate) async fn upgrade(
+    State(route): State<SocketRoute>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     mut ws: WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
-    state.origins.check(&headers)?;
+    route.origins.check(&headers)?;
     let offered = subprotocols(&ws)?;
-    let mut accepted = connect::accept(&params, offered.auth_token.as_deref(), &state.auth)?;
-    if !accepted.authenticated {
-        // A guest may not take an account's name; a random name that happens to be one is replaced.
-        let registered = |name: String| {
-            let store = state.store.clone();
-            async move { store.find_account(&name).await.ok().flatten().is_some() }
-        };
-        if params.contains_key("user") {
-            if registered(accepted.user.clone()).await {
-                return Err(Refusal::NameTaken);
-            }
-        } else {
-            for _ in 0..3 {
-                if !registered(accepted.user.clone()).await {
-                    break;
-                }
-                accepted.user = crate::names::random_guest_name();
-            }
-        }
-    }
+    let info = route.admit(&params, offered.auth_token.as_deref()).await?;
     if offered.offered_phoenix {
         ws.set_selected_protocol(HeaderValue::from_static("phoenix"));
     }
-    let services = state.sockets.clone();
-    let info = SocketInfo {
-        conn: state.next_conn_id.fetch_add(1, Ordering::Relaxed),
-        user: Arc::from(accepted.user),
-        authenticated: accepted.authenticated,
-        vsn: accepted.vsn,
-    };
+    let services = route.services;
     let response = ws
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
@@ -145,12 +115,12 @@ pub async fn upgrade(
 }
 
 /// [`Transport`] over an axum WebSocket.
-pub struct WebSocketTransport {
+struct WebSocketTransport {
     socket: WebSocket,
 }
 
 impl Transport for WebSocketTransport {
-    async fn recv(&mut self) -> Option<Result<Inbound, ReceiveError>> {
+    async fn recv(&mut self) -> Option<Result<Inbound, TransportError>> {
         let message = match self.socket.recv().await? {
             Ok(message) => message,
             Err(error) => {
@@ -158,7 +128,7 @@ impl Transport for WebSocketTransport {
                     .into_inner()
                     .downcast_ref::<tungstenite::Error>()
                     .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Some(Err(if too_large { ReceiveError::TooLarge } else { ReceiveError::Broken("read".into()) }));
+                return Some(Err(if too_large { TransportError::TooLarge } else { TransportError::Broken("read".into()) }));
             }
         };
         Some(Ok(match message {
@@ -169,15 +139,15 @@ impl Transport for WebSocketTransport {
         }))
     }
 
-    async fn send_all(&mut self, frames: Vec<Encoded>) -> Result<(), ReceiveError> {
+    async fn send_all(&mut self, frames: Vec<Encoded>) -> Result<(), TransportError> {
         for frame in frames {
             let message = match frame {
                 Encoded::Text(text) => Message::Text(text),
                 Encoded::Binary(bytes) => Message::Binary(bytes),
             };
-            self.socket.feed(message).await.map_err(|e| ReceiveError::Broken(e.to_string()))?;
+            self.socket.feed(message).await.map_err(|e| TransportError::Broken(e.to_string()))?;
         }
-        self.socket.flush().await.map_err(|e| ReceiveError::Broken(e.to_string()))
+        self.socket.flush().await.map_err(|e| TransportError::Broken(e.to_string()))
     }
 
     async fn close(&mut self, code: u16, reason: &str) {
