@@ -1,45 +1,45 @@
 //! Router assembly: which URL goes where. SSR pages, the built assets, `/healthz` and the socket endpoint.
+//!
+//! Each route gets the narrowest state it needs ([`FromRef`]): the socket route sees only [`SocketRoute`], pages only
+//! the Leptos options and their backend.
 
-use std::sync::{Arc, atomic::AtomicU64};
+use std::{path::Path, sync::Arc};
 
-use app::{App, shell};
-use axum::{Router, extract::FromRef, extract::State, http::StatusCode, routing::get};
+use app::{App, api::ssr::Backend, shell};
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::get,
+};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 
 use crate::{
-    config::Config, socket::SocketServices, store::Store, transport::connect::OriginPolicy, transport::websocket,
+    config::Config,
+    store::Store,
+    transport::{connect::SocketRoute, websocket},
 };
 
-/// Shared state of every request handler.
+/// Shared state of the request handlers.
 #[derive(Clone)]
-pub struct AppState {
-    /// Leptos rendering options (site root, output name).
-    pub leptos: LeptosOptions,
-    /// The configuration the server was started with.
-    pub config: Arc<Config>,
-    /// What socket connections share (router, pubsub, limits, drain signal).
-    pub sockets: Arc<SocketServices>,
-    /// Which origins may open sockets.
-    pub origins: Arc<OriginPolicy>,
-    /// Source of connection ids.
-    pub next_conn_id: Arc<AtomicU64>,
-    /// Message history and accounts.
-    pub store: Arc<dyn Store>,
-    /// Token signing and verification.
-    pub auth: Arc<crate::auth::Auth>,
+pub(crate) struct AppState {
+    pub(crate) leptos: LeptosOptions,
+    pub(crate) socket: SocketRoute,
+    /// The backend of the pages' server functions.
+    pub(crate) pages: Backend,
+    /// Answers `/healthz`.
+    pub(crate) store: Arc<dyn Store>,
 }
 
-impl AppState {
-    /// Leptos options for a configuration: output name fixed at compile time, site root from the config.
-    pub fn leptos_options(config: &Config) -> LeptosOptions {
-        LeptosOptions::builder()
-            .output_name(env!("LEPTOS_OUTPUT_NAME"))
-            .site_root(config.site_root.to_string_lossy().into_owned())
-            .site_addr(config.addr)
-            .build()
-    }
+/// Leptos rendering options for a configuration: output name fixed at compile time, site root from the config.
+pub(crate) fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(env!("LEPTOS_OUTPUT_NAME"))
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_addr(config.addr)
+        .build()
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -48,20 +48,25 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// The complete HTTP surface of the server.
-pub fn router(state: AppState) -> Router {
+impl FromRef<AppState> for SocketRoute {
+    fn from_ref(state: &AppState) -> Self {
+        state.socket.clone()
+    }
+}
+
+/// The complete HTTP surface of the server; `site_root` holds the built bundle (`pkg/`).
+pub(crate) fn router(state: AppState, site_root: &Path) -> Router {
     let routes = generate_route_list(App);
-    let backend = crate::pages::StoreBackend::context(state.store.clone(), state.auth.clone());
-    let assets = state.config.site_root.join("pkg");
+    let pages = state.pages.clone();
     Router::new()
-        // Single-segment paths are rooms; these two are not (chat-protocol.md's reserved segments).
+        // Single-segment paths are rooms; these two are not (docs/protocol.md's reserved segments).
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /socket/\n" }))
-        .leptos_routes_with_context(&state, routes, move || leptos::prelude::provide_context(backend.clone()), {
+        .leptos_routes_with_context(&state, routes, move || leptos::prelude::provide_context(pages.clone()), {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })
-        .nest_service("/pkg", crate::assets::service(&assets))
+        .nest_service("/pkg", crate::assets::service(&site_root.join("pkg")))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Pages and server-function answers are compressed on the fly; the bundle arrives precompressed.
         .layer(CompressionLayer::new())

@@ -1,4 +1,4 @@
-//! Per-connection rate limits.
+//! Per-connection rate limits, owned by the connection and lent to its channels while they handle a message.
 //!
 //! `message:new` is limited to a fixed number per sliding window (default 20 per 10 s): a strict window, not a
 //! token bucket, so no 10-second span ever holds more than the limit. The timestamps are allocated on the first
@@ -20,19 +20,19 @@ pub struct RateLimit {
 
 /// The limits of one connection.
 #[derive(Debug)]
-pub struct SocketLimits {
+pub(crate) struct SocketLimits {
     messages: RateLimit,
     recent: VecDeque<Instant>,
 }
 
 impl SocketLimits {
     /// Limits for a new connection.
-    pub fn new(messages: RateLimit) -> Self {
+    pub(crate) fn new(messages: RateLimit) -> Self {
         Self { messages, recent: VecDeque::new() }
     }
 
     /// Records a `message:new` at `now` if allowed; false when the client is over its limit (nothing recorded).
-    pub fn allow_message(&mut self, now: Instant) -> bool {
+    pub(crate) fn allow_message(&mut self, now: Instant) -> bool {
         while let Some(oldest) = self.recent.front() {
             if now.duration_since(*oldest) >= self.messages.window {
                 self.recent.pop_front();

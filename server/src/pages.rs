@@ -1,33 +1,63 @@
-//! What the Leptos pages need from the server: the [`ChatBackend`] behind the app's server functions (recent rooms,
-//! a room's latest history, random names), answered from the message store.
+//! What the Leptos pages need from the server: the [`ChatBackend`] behind the app's server functions (accounts and
+//! sessions, who the room page is for, recent rooms, a room's latest history, random room names).
 
 use std::sync::Arc;
 
 use app::api::{
     AccountProblem, RecentRoom,
-    ssr::{Backend, ChatBackend},
+    ssr::{Backend, ChatBackend, PageIdentity},
 };
 use futures::{FutureExt, future::BoxFuture};
 use protocol::chat::{JOIN_HISTORY, Message};
 
 use crate::{
     auth::{
-        Auth, now_ms,
+        Auth,
+        identity::{Credential, Identities, Identity, Rejection},
         password::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
     },
+    clock::now_ms,
+    names::random_guest_name,
     store::{Account, Store},
 };
 
 /// The store-backed implementation.
-pub struct StoreBackend {
+pub(crate) struct StoreBackend {
     store: Arc<dyn Store>,
     auth: Arc<Auth>,
+    identities: Identities,
 }
 
 impl StoreBackend {
     /// As Leptos context.
-    pub fn context(store: Arc<dyn Store>, auth: Arc<Auth>) -> Backend {
-        Backend(Arc::new(Self { store, auth }))
+    pub(crate) fn context(store: Arc<dyn Store>, auth: Arc<Auth>, identities: Identities) -> Backend {
+        Backend(Arc::new(Self { store, auth, identities }))
+    }
+}
+
+/// The page's reading of a decision: a guest whose name was refused is shown why and gets a random name instead,
+/// where the socket would answer 403.
+async fn page_identity(identities: &Identities, session: Option<&str>, requested: Option<&str>) -> PageIdentity {
+    let credential = session.map_or(Credential::None, Credential::Session);
+    let guest = |identity: Identity, name_refused| PageIdentity {
+        user: identity.name,
+        account: identity.account,
+        name_refused,
+        login_required: false,
+    };
+    let refused = match identities.decide(credential, requested).await {
+        Ok(identity) => return guest(identity, None),
+        Err(Rejection::LoginRequired) => {
+            let user = random_guest_name();
+            return PageIdentity { user, account: false, name_refused: None, login_required: true };
+        }
+        Err(Rejection::NameTaken(name)) => Some(name),
+        Err(Rejection::InvalidName | Rejection::InvalidToken) => None,
+    };
+    match identities.decide(credential, None).await {
+        Ok(identity) => guest(identity, refused),
+        // Without a requested name the rule always finds one; this arm only keeps the page rendering.
+        Err(_) => guest(Identity { name: random_guest_name(), account: false }, refused),
     }
 }
 
@@ -100,8 +130,8 @@ impl ChatBackend for StoreBackend {
         .boxed()
     }
 
-    fn is_registered(&self, name: String) -> BoxFuture<'_, bool> {
-        async move { self.store.find_account(&name).await.ok().flatten().is_some() }.boxed()
+    fn room_identity(&self, session: Option<String>, requested: Option<String>) -> BoxFuture<'_, PageIdentity> {
+        async move { page_identity(&self.identities, session.as_deref(), requested.as_deref()).await }.boxed()
     }
 
     fn session_value(&self, user: &str) -> String {
@@ -114,10 +144,6 @@ impl ChatBackend for StoreBackend {
 
     fn socket_token(&self, user: &str) -> String {
         self.auth.socket_token(user)
-    }
-
-    fn accounts_required(&self) -> bool {
-        self.auth.require_token
     }
 
     fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>> {
@@ -147,9 +173,5 @@ impl ChatBackend for StoreBackend {
 
     fn random_room_slug(&self) -> String {
         crate::names::random_room_slug()
-    }
-
-    fn random_guest_name(&self) -> String {
-        crate::names::random_guest_name()
     }
 }

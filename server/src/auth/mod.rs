@@ -4,11 +4,13 @@
 //! * [`token`]: sign/verify (PBKDF2-SHA256 key derivation, HMAC-SHA256, Erlang term payload); [`etf`]: the Erlang
 //!   External Term Format subset it needs.
 //! * [`secret`]: the secret key base, configured or generated into the data dir on first run.
-//! * [`password`]: argon2id hashes; [`attempts`]: login rate limits per address and per account.
+//! * `password`: argon2id hashes; `attempts`: login rate limits per address and per account.
+//! * `identity`: who someone is, the one rule the socket upgrade and the room page share.
 
-pub mod attempts;
+pub(crate) mod attempts;
 pub mod etf;
-pub mod password;
+pub(crate) mod identity;
+pub(crate) mod password;
 pub mod secret;
 pub mod token;
 
@@ -21,16 +23,16 @@ pub const SESSION_SALT: &str = "session cookie";
 /// Sessions last 30 days.
 pub const SESSION_MAX_AGE_S: i64 = 30 * 24 * 3600;
 
-pub use crate::clock::now_ms;
+use crate::clock::now_ms;
 
 /// Signs and verifies the tokens this server accepts.
 pub struct Auth {
     socket: TokenSigner,
     session: TokenSigner,
     /// Failed logins per address and per account.
-    pub attempts: attempts::LoginAttempts,
+    pub(crate) attempts: attempts::LoginAttempts,
     /// Only accounts may connect: a socket without a valid token is refused.
-    pub require_token: bool,
+    pub(crate) require_token: bool,
 }
 
 impl Auth {

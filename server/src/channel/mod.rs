@@ -11,24 +11,26 @@ pub mod router;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use protocol::{frame::Payload, serializer::Vsn};
-use serde_json::Value;
+use protocol::{
+    events::{STATUS_ERROR, STATUS_OK},
+    frame::Payload,
+    reasons::ErrorReply,
+    serializer::Vsn,
+    typed::{PayloadError, Request, to_payload},
+};
+use serde_json::{Value, value::RawValue};
 
-use crate::{pubsub::ConnId, socket::limits::SocketLimits, socket::outbound::Outbox};
+use crate::{limits::SocketLimits, pubsub::ConnId};
 
 pub use router::ChannelRouter;
 
 /// Who is on the other end of a connection, fixed at connect time.
 #[derive(Debug, Clone)]
 pub struct SocketInfo {
-    /// Process-unique connection id.
-    pub conn: ConnId,
+    pub(crate) conn: ConnId,
     /// The display name (presence key) of the connected user.
     pub user: Arc<str>,
-    /// True when the identity comes from a verified token rather than a guest name.
-    pub authenticated: bool,
-    /// The serializer the connection negotiated.
-    pub vsn: Vsn,
+    pub(crate) vsn: Vsn,
 }
 
 /// A `phx_join` as a channel sees it.
@@ -38,18 +40,13 @@ pub struct JoinRequest<'a> {
     pub topic: &'a Arc<str>,
     /// The join payload (channel params).
     pub payload: &'a Payload,
-    /// The join reference of this join attempt.
-    pub join_ref: Option<&'a Arc<str>>,
 }
 
 /// What a connection lends to its channels while they handle a message.
 pub struct ChannelContext<'a> {
     /// The connected user.
     pub socket: &'a SocketInfo,
-    /// The connection's outbound queue, for asynchronous pushes.
-    pub outbox: &'a Outbox,
-    /// Per-connection rate limits.
-    pub limits: &'a mut SocketLimits,
+    pub(crate) limits: &'a mut SocketLimits,
 }
 
 /// A successful join.
@@ -75,12 +72,13 @@ pub enum Push {
         /// The payload.
         payload: Payload,
     },
-    /// A JSON object payload that is already encoded (shared by many joiners, e.g. a big room's presence state).
-    RawJson {
+    /// A JSON object encoded beforehand and shared by many joiners (a big room's `presence_state`): it is framed for
+    /// each joiner without being parsed or encoded again.
+    Encoded {
         /// Event name.
-        event: String,
-        /// The payload as JSON text; must be a JSON object.
-        json: Arc<str>,
+        event: &'static str,
+        /// The payload; must be a JSON object.
+        json: Arc<RawValue>,
     },
 }
 
@@ -106,24 +104,30 @@ pub enum Outcome {
 impl Outcome {
     /// `ok` with a JSON response.
     pub fn ok(response: Value) -> Self {
-        Self::Reply { status: protocol::events::STATUS_OK, response: Payload::Json(response) }
+        Self::Reply { status: STATUS_OK, response: Payload::Json(response) }
+    }
+
+    /// `ok` with the typed reply of request `R`.
+    pub(crate) fn answer<R: Request>(reply: &R::Reply) -> Result<Self, ChannelFailure> {
+        let response = to_payload(reply).map_err(ChannelFailure::from)?;
+        Ok(Self::Reply { status: STATUS_OK, response })
     }
 
     /// `error` with `{"reason": reason}`.
     pub fn error(reason: &str) -> Self {
-        Self::Reply { status: protocol::events::STATUS_ERROR, response: Payload::Json(reason_payload(reason)) }
+        Self::Reply { status: STATUS_ERROR, response: ErrorReply::new(reason).into() }
     }
 }
-
-/// `{"reason": reason}`, the shape of every error response.
-pub fn reason_payload(reason: &str) -> Value {
-    serde_json::json!({ "reason": reason })
-}
-
 /// A handler failure. The connection turns it into `phx_error` for that channel only.
 #[derive(Debug, thiserror::Error)]
 #[error("channel failed: {0}")]
 pub struct ChannelFailure(pub String);
+
+impl From<PayloadError> for ChannelFailure {
+    fn from(error: PayloadError) -> Self {
+        Self(error.to_string())
+    }
+}
 
 /// Why a channel instance is ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +147,8 @@ pub enum Termination {
 /// A topic handler registered in the router: decides joins.
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
-    /// Handles `phx_join`. `Err(response)` refuses the join with that error response (e.g. `{"reason": ...}`).
-    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, Value>;
+    /// Handles `phx_join`. `Err` refuses the join with that error reply.
+    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, ErrorReply>;
 }
 
 /// A joined channel on one connection.

@@ -57,7 +57,7 @@ impl ChannelRouter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use async_trait::async_trait;
-    use serde_json::Value;
+    use protocol::reasons::ErrorReply;
 
     use super::*;
     use crate::channel::{ChannelContext, JoinRequest, Joined};
@@ -66,8 +66,8 @@ mod tests {
 
     #[async_trait]
     impl Channel for Named {
-        async fn join(&self, _: JoinRequest<'_>, _: ChannelContext<'_>) -> Result<Joined, Value> {
-            Err(Value::Null)
+        async fn join(&self, _: JoinRequest<'_>, _: ChannelContext<'_>) -> Result<Joined, ErrorReply> {
+            Err(ErrorReply::new("unused"))
         }
     }
 

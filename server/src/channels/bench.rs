@@ -8,8 +8,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use protocol::frame::Payload;
-use serde_json::{Value, json};
+use protocol::{
+    events::STATUS_OK,
+    frame::Payload,
+    reasons::{self, ErrorReply},
+};
+use serde_json::json;
 
 use crate::{
     channel::{Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Termination},
@@ -17,20 +21,19 @@ use crate::{
 };
 
 /// The `bench:*` channel.
-pub struct BenchChannel {
+pub(crate) struct BenchChannel {
     pubsub: Arc<dyn PubSub>,
 }
 
 impl BenchChannel {
-    /// A bench channel broadcasting through `pubsub`.
-    pub fn new(pubsub: Arc<dyn PubSub>) -> Self {
+    pub(crate) fn new(pubsub: Arc<dyn PubSub>) -> Self {
         Self { pubsub }
     }
 }
 
 #[async_trait]
 impl Channel for BenchChannel {
-    async fn join(&self, request: JoinRequest<'_>, _context: ChannelContext<'_>) -> Result<Joined, Value> {
+    async fn join(&self, request: JoinRequest<'_>, _context: ChannelContext<'_>) -> Result<Joined, ErrorReply> {
         Ok(Joined {
             reply: json!({}),
             instance: Box::new(BenchInstance { topic: request.topic.clone(), pubsub: self.pubsub.clone() }),
@@ -54,12 +57,12 @@ impl ChannelInstance for BenchInstance {
         _: ChannelContext<'_>,
     ) -> Result<Outcome, ChannelFailure> {
         match event {
-            "echo" => Ok(Outcome::Reply { status: "ok", response: payload }),
+            "echo" => Ok(Outcome::Reply { status: STATUS_OK, response: payload }),
             "broadcast" => {
                 self.pubsub.broadcast(Arc::new(Broadcast::new(self.topic.clone(), "broadcast", payload)));
                 Ok(Outcome::ok(json!({})))
             }
-            _ => Ok(Outcome::Reply { status: "error", response: Payload::Json(json!({"reason": "unknown event"})) }),
+            _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
     }
 

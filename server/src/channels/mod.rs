@@ -1,8 +1,8 @@
 //! The application's channels: chat business logic on top of the generic channel machinery, and the opt-in
 //! `bench:*` channel for load generators.
 
-pub mod bench;
-pub mod room;
+mod bench;
+mod room;
 
-pub use bench::BenchChannel;
-pub use room::RoomChannel;
+pub(crate) use bench::BenchChannel;
+pub(crate) use room::RoomChannel;

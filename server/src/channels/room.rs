@@ -1,65 +1,54 @@
-//! `room:<slug>`: the chat room channel of chat-protocol.md.
+//! `room:<slug>`: the chat room channel of `docs/protocol.md`.
 //!
-//! Business logic only: validate, store, broadcast. The socket layer handles refs, join_refs and ordering; the store
-//! assigns ids and makes messages durable before [`RoomChannel`] acknowledges them.
+//! Business logic only: validate, store, broadcast, track who is online. The socket layer handles refs, join_refs and
+//! ordering; the store assigns ids and makes messages durable before [`RoomChannel`] acknowledges them. Every payload
+//! is read and written through the typed `protocol::chat` requests.
 
 use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use protocol::{
     chat::{
-        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, Message, NewMessage,
-        NewMessageReply, Typing, normalize_body,
+        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
+        NewMessage, NewMessageReply, Typing, normalize_body,
     },
-    events::{HISTORY_BEFORE, MESSAGE_NEW, PRESENCE_STATE, TYPING},
+    events::PRESENCE_STATE,
     frame::Payload,
     names::{slug_from_topic, validate_room_slug},
-    presence::Meta,
-    reasons,
+    reasons::{self, ErrorReply},
+    typed::{Event, Request, from_payload, to_payload},
 };
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use crate::{
     channel::{
         Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
-        reason_payload,
     },
     clock::now_ms,
     presence::Tracker,
     pubsub::{Broadcast, PubSub},
-    store::{Appended, MessageStore, NewRecord},
+    store::{Appended, MessageStore, NewRecord, StoreError},
 };
 
 /// Longest accepted `client_id` (a UUID is 36 characters).
 const MAX_CLIENT_ID_CHARS: usize = 64;
 
-/// Parses a JSON payload into `T`; anything else (binary, wrong shape) is `None`.
-fn parse<T: DeserializeOwned>(payload: &Payload) -> Option<T> {
-    match payload {
-        Payload::Json(value @ Value::Object(_)) => serde_json::from_value(value.clone()).ok(),
-        _ => None,
-    }
-}
-
 /// The router entry for `room:*`.
-pub struct RoomChannel {
+pub(crate) struct RoomChannel {
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
     presence: Arc<Tracker>,
 }
 
 impl RoomChannel {
-    /// A room channel storing into `store`, broadcasting through `pubsub` and tracking who is online in `presence`.
-    pub fn new(store: Arc<dyn MessageStore>, pubsub: Arc<dyn PubSub>, presence: Arc<Tracker>) -> Self {
+    pub(crate) fn new(store: Arc<dyn MessageStore>, pubsub: Arc<dyn PubSub>, presence: Arc<Tracker>) -> Self {
         Self { store, pubsub, presence }
     }
 
     /// The join reply's history: the gap after `last_seen_id` when it is small enough, else the latest messages.
-    async fn history(&self, room: &str, last_seen_id: Option<u64>) -> Result<(Vec<Message>, bool), Value> {
-        let unavailable = |error: crate::store::StoreError| {
+    async fn history(&self, room: &str, last_seen_id: Option<u64>) -> Result<(Vec<Message>, bool), ErrorReply> {
+        let unavailable = |error: StoreError| {
             tracing::error!(%error, room, "history unavailable");
-            reason_payload(reasons::JOIN_CRASHED)
+            ErrorReply::new(reasons::JOIN_CRASHED)
         };
         let latest = self.store.latest(room, JOIN_HISTORY).await.map_err(unavailable)?;
         let Some(last_seen) = last_seen_id else {
@@ -77,22 +66,24 @@ impl RoomChannel {
 
 #[async_trait]
 impl Channel for RoomChannel {
-    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, Value> {
-        let slug = slug_from_topic(request.topic).ok_or_else(|| reason_payload(reasons::INVALID_ROOM))?;
-        validate_room_slug(slug).map_err(|_| reason_payload(reasons::INVALID_ROOM))?;
-        let params: JoinParams = parse(request.payload).ok_or_else(|| reason_payload(reasons::INVALID_PAYLOAD))?;
+    async fn join(&self, request: JoinRequest<'_>, context: ChannelContext<'_>) -> Result<Joined, ErrorReply> {
+        let invalid_room = || ErrorReply::new(reasons::INVALID_ROOM);
+        let slug = slug_from_topic(request.topic).ok_or_else(invalid_room)?;
+        validate_room_slug(slug).map_err(|_| invalid_room())?;
+        let params: JoinParams =
+            from_payload(request.payload).map_err(|_| ErrorReply::new(reasons::INVALID_PAYLOAD))?;
         let (messages, recovered) = self.history(slug, params.last_seen_id).await?;
         let newest_sent = messages.last().map(|m| m.id);
         let delivered_up_to = match (recovered, params.last_seen_id) {
             (true, Some(seen)) => Some(newest_sent.map_or(seen, |id| id.max(seen))),
             _ => newest_sent,
         };
-        let reply = JoinReply { user: context.socket.user.to_string(), messages, recovered };
-        let reply = serde_json::to_value(reply).map_err(|_| reason_payload(reasons::JOIN_CRASHED))?;
-        // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
         let user = context.socket.user.to_string();
-        let meta = Meta::new().with("online_at", now_ms()).with("typing", false);
-        let (phx_ref, state) = self.presence.track(request.topic, &user, meta);
+        let reply = JoinReply { user: user.clone(), messages, recovered };
+        let reply = serde_json::to_value(reply).map_err(|_| ErrorReply::new(reasons::JOIN_CRASHED))?;
+        // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
+        let status = MemberStatus { online_at: now_ms(), typing: false };
+        let (phx_ref, state) = self.presence.track(request.topic, &user, status.to_meta());
         let instance = RoomInstance {
             room: slug.to_owned(),
             topic: request.topic.clone(),
@@ -101,9 +92,9 @@ impl Channel for RoomChannel {
             pubsub: self.pubsub.clone(),
             presence: self.presence.clone(),
             phx_ref,
-            typing: false,
+            status,
         };
-        let pushes = vec![Push::RawJson { event: PRESENCE_STATE.to_owned(), json: state }];
+        let pushes = state.map(|json| Push::Encoded { event: PRESENCE_STATE, json }).into_iter().collect();
         Ok(Joined { reply, instance: Box::new(instance), delivered_up_to, pushes })
     }
 }
@@ -118,12 +109,12 @@ struct RoomInstance {
     presence: Arc<Tracker>,
     /// This connection's current presence meta (changes on every update).
     phx_ref: String,
-    typing: bool,
+    status: MemberStatus,
 }
 
 impl RoomInstance {
     async fn new_message(&self, payload: &Payload, context: ChannelContext<'_>) -> Result<Outcome, ChannelFailure> {
-        let Some(request) = parse::<NewMessage>(payload) else {
+        let Ok(request) = from_payload::<NewMessage>(payload) else {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
         if request.client_id.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CLIENT_ID_CHARS) {
@@ -149,29 +140,40 @@ impl RoomInstance {
             if appended.duplicate {
                 return;
             }
-            match serde_json::to_value(&appended.message) {
+            match to_payload(&appended.message) {
                 Ok(payload) => {
-                    let message = Broadcast::new(topic, MESSAGE_NEW, Payload::Json(payload));
+                    let message = Broadcast::new(topic, Message::EVENT, payload);
                     pubsub.broadcast(Arc::new(message.with_seq(appended.message.id)));
                 }
                 Err(error) => tracing::error!(%error, "message not encodable"),
             }
         });
         let appended = self.store.append_then(record, broadcast).await.map_err(|e| ChannelFailure(e.to_string()))?;
-        let id = appended.message.id;
-        let reply = serde_json::to_value(NewMessageReply { id }).map_err(|e| ChannelFailure(e.to_string()))?;
-        Ok(Outcome::ok(reply))
+        Outcome::answer::<NewMessage>(&NewMessageReply { id: appended.message.id })
     }
 
     async fn history_before(&self, payload: &Payload) -> Result<Outcome, ChannelFailure> {
-        let Some(request) = parse::<HistoryBefore>(payload) else {
+        let Ok(request) = from_payload::<HistoryBefore>(payload) else {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
         let limit = request.effective_limit() as usize;
         let messages =
             self.store.before(&self.room, request.before_id, limit).await.map_err(|e| ChannelFailure(e.to_string()))?;
-        let reply = serde_json::to_value(HistoryReply { messages }).map_err(|e| ChannelFailure(e.to_string()))?;
-        Ok(Outcome::ok(reply))
+        Outcome::answer::<HistoryBefore>(&HistoryReply { messages })
+    }
+
+    fn typing(&mut self, payload: &Payload) -> Result<Outcome, ChannelFailure> {
+        let Ok(Typing { typing }) = from_payload::<Typing>(payload) else {
+            return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
+        };
+        if typing != self.status.typing {
+            let status = MemberStatus { typing, ..self.status };
+            if let Some(phx_ref) = self.presence.update(&self.topic, &self.user, &self.phx_ref, status.to_meta()) {
+                self.phx_ref = phx_ref;
+                self.status = status;
+            }
+        }
+        Outcome::answer::<Typing>(&Default::default())
     }
 }
 
@@ -184,21 +186,9 @@ impl ChannelInstance for RoomInstance {
         context: ChannelContext<'_>,
     ) -> Result<Outcome, ChannelFailure> {
         match event {
-            MESSAGE_NEW => self.new_message(&payload, context).await,
-            HISTORY_BEFORE => self.history_before(&payload).await,
-            TYPING => match parse::<Typing>(&payload) {
-                Some(Typing { typing }) => {
-                    if typing != self.typing {
-                        let fields = [("typing", Value::Bool(typing))];
-                        if let Some(phx_ref) = self.presence.update(&self.topic, &self.user, &self.phx_ref, &fields) {
-                            self.phx_ref = phx_ref;
-                            self.typing = typing;
-                        }
-                    }
-                    Ok(Outcome::ok(json!({})))
-                }
-                None => Ok(Outcome::error(reasons::INVALID_PAYLOAD)),
-            },
+            NewMessage::EVENT => self.new_message(&payload, context).await,
+            HistoryBefore::EVENT => self.history_before(&payload).await,
+            Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
     }

@@ -2,12 +2,12 @@
 //!
 //! [`Tracker`] keeps every topic's [`TopicPresence`] in sharded maps. Tracks, updates and untracks change the state
 //! at once (a joiner's `presence_state` is always current) but their `presence_diff` is coalesced per topic: the
-//! first change after a quiet period is broadcast immediately, later ones within [`Tracker::window`] are folded into
-//! one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
+//! first change after a quiet period is broadcast immediately, later ones within the coalescing window are folded
+//! into one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
 //! the wire format stays Phoenix's, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
 //! test in `protocol::presence`).
 
-pub mod topic;
+mod topic;
 
 use std::{
     collections::HashMap,
@@ -20,12 +20,16 @@ use std::{
 };
 
 use base64::Engine;
-use protocol::{events::PRESENCE_DIFF, frame::Payload, presence::Meta};
+use protocol::{
+    events::PRESENCE_DIFF,
+    presence::{Meta, PHX_REF, PresenceDiff},
+    typed::to_payload,
+};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::pubsub::{Broadcast, PubSub};
-
-pub use topic::TopicPresence;
+use topic::TopicPresence;
 
 /// Number of shards of the topic map.
 const SHARDS: usize = 32;
@@ -37,7 +41,7 @@ struct TopicEntry {
 }
 
 /// Tracks presences of every topic on this node and broadcasts their diffs.
-pub struct Tracker {
+pub(crate) struct Tracker {
     shards: Vec<Mutex<HashMap<Arc<str>, TopicEntry>>>,
     hasher: RandomState,
     pubsub: Arc<dyn PubSub>,
@@ -48,7 +52,7 @@ pub struct Tracker {
 
 impl Tracker {
     /// A tracker broadcasting through `pubsub`, coalescing diffs over `window`.
-    pub fn new(pubsub: Arc<dyn PubSub>, window: Duration) -> Arc<Self> {
+    pub(crate) fn new(pubsub: Arc<dyn PubSub>, window: Duration) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -59,11 +63,6 @@ impl Tracker {
         })
     }
 
-    /// The coalescing window.
-    pub fn window(&self) -> Duration {
-        self.window
-    }
-
     fn shard(&self, topic: &str) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
         let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
         // Each operation leaves the map consistent before it can panic, so a poisoned shard is still usable.
@@ -71,7 +70,7 @@ impl Tracker {
     }
 
     /// A unique, opaque `phx_ref`: 16 URL-safe characters from the wall clock and a counter, like Phoenix's.
-    pub fn make_ref(&self) -> String {
+    fn make_ref(&self) -> String {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let counter = self.next_ref.fetch_add(1, Ordering::Relaxed) as u32;
         let mut bytes = [0u8; 12];
@@ -82,36 +81,25 @@ impl Tracker {
 
     /// Tracks `meta` (which gets a fresh `phx_ref`) under `key` in `topic`; returns the ref and the encoded state
     /// including this meta, for the joiner's `presence_state`.
-    pub fn track(&self, topic: &Arc<str>, key: &str, meta: Meta) -> (String, Arc<str>) {
+    pub(crate) fn track(&self, topic: &Arc<str>, key: &str, meta: Meta) -> (String, Option<Arc<RawValue>>) {
         let phx_ref = self.make_ref();
-        let meta = meta.with(protocol::presence::PHX_REF, phx_ref.clone());
-        let state = self.change(topic, |presence| {
+        let meta = meta.with(PHX_REF, phx_ref.clone());
+        let mut state = None;
+        self.change(topic, |presence| {
             presence.track(key, meta);
+            state = presence.encoded_state();
             true
         });
         (phx_ref, state)
     }
 
-    /// Replaces the meta `old_ref` with `fields` merged into a copy of it; returns the new ref, or `None` if
-    /// `old_ref` is not tracked.
-    pub fn update(
-        &self,
-        topic: &Arc<str>,
-        key: &str,
-        old_ref: &str,
-        fields: &[(&str, serde_json::Value)],
-    ) -> Option<String> {
+    /// Replaces the meta `old_ref` of `key` with `meta` (which gets a fresh `phx_ref`, and `phx_ref_prev = old_ref`);
+    /// returns the new ref, or `None` if `old_ref` is not tracked.
+    pub(crate) fn update(&self, topic: &Arc<str>, key: &str, old_ref: &str, meta: Meta) -> Option<String> {
         let new_ref = self.make_ref();
+        let meta = meta.with(PHX_REF, new_ref.clone());
         let mut updated = false;
         self.change(topic, |presence| {
-            let Some(old) = presence.meta(key, old_ref) else {
-                return false;
-            };
-            let mut meta = old.clone();
-            for (field, value) in fields {
-                meta.insert(*field, value.clone());
-            }
-            meta.insert(protocol::presence::PHX_REF, new_ref.clone());
             updated = presence.update(key, old_ref, meta);
             updated
         });
@@ -119,24 +107,12 @@ impl Tracker {
     }
 
     /// Removes the meta `phx_ref` of `key`.
-    pub fn untrack(&self, topic: &Arc<str>, key: &str, phx_ref: &str) {
+    pub(crate) fn untrack(&self, topic: &Arc<str>, key: &str, phx_ref: &str) {
         self.change(topic, |presence| presence.untrack(key, phx_ref));
     }
 
-    /// The encoded `presence_state` of `topic` (`{}` when nobody is there).
-    pub fn state(&self, topic: &Arc<str>) -> Arc<str> {
-        let mut shard = self.shard(topic);
-        shard.get_mut(topic).map_or_else(|| Arc::from("{}"), |entry| entry.presence.encoded_state())
-    }
-
-    /// Number of keys present in `topic`.
-    pub fn count(&self, topic: &str) -> usize {
-        self.shard(topic).get(topic).map_or(0, |entry| entry.presence.len())
-    }
-
     /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.
-    /// Returns the encoded state after the change.
-    fn change(&self, topic: &Arc<str>, change: impl FnOnce(&mut TopicPresence) -> bool) -> Arc<str> {
+    fn change(&self, topic: &Arc<str>, change: impl FnOnce(&mut TopicPresence) -> bool) {
         let mut shard = self.shard(topic);
         let entry = shard.entry(topic.clone()).or_insert_with(|| TopicEntry {
             presence: TopicPresence::default(),
@@ -144,9 +120,8 @@ impl Tracker {
             flush_scheduled: false,
         });
         let changed = change(&mut entry.presence);
-        let state = entry.presence.encoded_state();
         if !changed || entry.flush_scheduled {
-            return state;
+            return;
         }
         let now = Instant::now();
         match entry.last_flush {
@@ -164,7 +139,6 @@ impl Tracker {
                 self.broadcast(topic, diff);
             }
         }
-        state
     }
 
     fn schedule_flush(&self, topic: Arc<str>, at: Instant) {
@@ -192,15 +166,12 @@ impl Tracker {
         self.broadcast(topic, diff);
     }
 
-    fn broadcast(&self, topic: &Arc<str>, diff: protocol::presence::PresenceDiff) {
+    fn broadcast(&self, topic: &Arc<str>, diff: PresenceDiff) {
         if diff.is_empty() {
             return;
         }
-        match serde_json::to_value(&diff) {
-            Ok(payload) => {
-                let message = Broadcast::new(topic.clone(), PRESENCE_DIFF, Payload::Json(payload));
-                self.pubsub.broadcast(Arc::new(message));
-            }
+        match to_payload(&diff) {
+            Ok(payload) => self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), PRESENCE_DIFF, payload))),
             Err(error) => tracing::error!(%error, %topic, "presence diff not encodable"),
         }
     }

@@ -6,21 +6,21 @@
 
 use std::sync::Arc;
 
-use protocol::presence::{Meta, PHX_REF, PHX_REF_PREV, PresenceDiff, PresenceState};
-use serde_json::Value;
+use protocol::presence::{Meta, PHX_REF_PREV, PresenceDiff, PresenceState};
+use serde_json::{Value, value::RawValue};
 
 /// The presence of one topic.
 #[derive(Default)]
-pub struct TopicPresence {
+pub(super) struct TopicPresence {
     state: PresenceState,
     pending: PresenceDiff,
     version: u64,
-    encoded: Option<(u64, Arc<str>)>,
+    encoded: Option<(u64, Arc<RawValue>)>,
 }
 
 impl TopicPresence {
     /// Tracks a new meta under `key`. The meta must carry a unique `phx_ref`.
-    pub fn track(&mut self, key: &str, meta: Meta) {
+    pub(super) fn track(&mut self, key: &str, meta: Meta) {
         self.pending.joins.add_meta(key, meta.clone());
         self.state.add_meta(key, meta);
         self.version += 1;
@@ -28,7 +28,7 @@ impl TopicPresence {
 
     /// Replaces the meta `old_ref` of `key` with `new_meta` (which gets `phx_ref_prev = old_ref`): a leave of the old
     /// meta plus a join of the new one, as Phoenix's `update`. False if `old_ref` is not tracked.
-    pub fn update(&mut self, key: &str, old_ref: &str, mut new_meta: Meta) -> bool {
+    pub(super) fn update(&mut self, key: &str, old_ref: &str, mut new_meta: Meta) -> bool {
         let Some(old) = self.state.remove_meta_by_ref(key, old_ref) else {
             return false;
         };
@@ -41,7 +41,7 @@ impl TopicPresence {
     }
 
     /// Removes the meta `phx_ref` of `key`. False if it was not tracked.
-    pub fn untrack(&mut self, key: &str, phx_ref: &str) -> bool {
+    pub(super) fn untrack(&mut self, key: &str, phx_ref: &str) -> bool {
         let Some(old) = self.state.remove_meta_by_ref(key, phx_ref) else {
             return false;
         };
@@ -50,44 +50,28 @@ impl TopicPresence {
         true
     }
 
-    /// The meta currently tracked as `phx_ref` under `key`.
-    pub fn meta(&self, key: &str, phx_ref: &str) -> Option<&Meta> {
-        self.state.get(key)?.metas.iter().find(|m| m.get(PHX_REF).and_then(Value::as_str) == Some(phx_ref))
-    }
-
     /// Takes the diff accumulated since the last call (empty if nothing changed).
-    pub fn take_pending(&mut self) -> PresenceDiff {
+    pub(super) fn take_pending(&mut self) -> PresenceDiff {
         std::mem::take(&mut self.pending)
     }
 
-    /// Whether a diff is waiting to be broadcast.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     /// Whether nobody is tracked and nothing is pending (the topic can be forgotten).
-    pub fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.state.is_empty() && self.pending.is_empty()
     }
 
-    /// The `presence_state` payload as JSON text, encoded once per version.
-    pub fn encoded_state(&mut self) -> Arc<str> {
-        if let Some((_, text)) = self.encoded.as_ref().filter(|(v, _)| *v == self.version) {
-            return text.clone();
+    /// The `presence_state` payload, encoded once per version. `None` only if encoding failed, which string keys and
+    /// JSON metas cannot make happen.
+    pub(super) fn encoded_state(&mut self) -> Option<Arc<RawValue>> {
+        if let Some((_, json)) = self.encoded.as_ref().filter(|(v, _)| *v == self.version) {
+            return Some(json.clone());
         }
-        let text: Arc<str> = Arc::from(serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".to_owned()));
-        self.encoded = Some((self.version, text.clone()));
-        text
-    }
-
-    /// Number of keys (users) present.
-    pub fn len(&self) -> usize {
-        self.state.len()
-    }
-
-    /// Whether no key is present.
-    pub fn is_empty(&self) -> bool {
-        self.state.is_empty()
+        let json: Arc<RawValue> = serde_json::value::to_raw_value(&self.state)
+            .inspect_err(|error| tracing::error!(%error, "presence state not encodable"))
+            .ok()?
+            .into();
+        self.encoded = Some((self.version, json.clone()));
+        Some(json)
     }
 }
 
@@ -130,13 +114,13 @@ mod tests {
     fn state_is_encoded_once_per_version() {
         let mut topic = TopicPresence::default();
         topic.track("bob", meta("b1"));
-        let first = topic.encoded_state();
-        let again = topic.encoded_state();
+        let first = topic.encoded_state().unwrap();
+        let again = topic.encoded_state().unwrap();
         assert!(Arc::ptr_eq(&first, &again), "unchanged state reuses its encoding");
         topic.track("carol", meta("c1"));
-        let changed = topic.encoded_state();
+        let changed = topic.encoded_state().unwrap();
         assert!(!Arc::ptr_eq(&first, &changed));
-        let value: Value = serde_json::from_str(&changed).unwrap();
+        let value: Value = serde_json::from_str(changed.get()).unwrap();
         assert_eq!(value["carol"]["metas"][0]["phx_ref"], json!("c1"));
     }
 }

@@ -35,6 +35,11 @@ impl LocalPubSub {
         Self::default()
     }
 
+    #[cfg(test)]
+    fn subscriber_count(&self, topic: &str) -> usize {
+        self.shard(topic).get(topic).map_or(0, Vec::len)
+    }
+
     fn shard(&self, topic: &str) -> MutexGuard<'_, Shard> {
         let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
         // Every mutation is a single insert/remove on a Vec, so a poisoned shard is still consistent.
@@ -68,10 +73,6 @@ impl PubSub for LocalPubSub {
             }
         }
     }
-
-    fn subscriber_count(&self, topic: &str) -> usize {
-        self.shard(topic).get(topic).map_or(0, Vec::len)
-    }
 }
 
 #[cfg(test)]
@@ -80,7 +81,7 @@ mod tests {
     use protocol::{frame::Payload, serializer::Vsn};
 
     use super::*;
-    use crate::socket::outbound::{Encoded, queue};
+    use crate::{frames::Encoded, pubsub::outbox::queue};
 
     fn broadcast(topic: &str) -> Arc<Broadcast> {
         Arc::new(Broadcast::new(Arc::from(topic), "msg", Payload::Json(serde_json::json!({"n": 1}))))

@@ -11,34 +11,13 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
-use crate::pubsub::Broadcast;
-
-/// An encoded frame whose buffer is shared (cloning it is a reference-count increment).
-#[derive(Debug, Clone)]
-pub enum Encoded {
-    /// A text frame (JSON).
-    Text(Utf8Bytes),
-    /// A binary frame (V2 binary serializer).
-    Binary(Bytes),
-}
-
-impl Encoded {
-    /// Converts an encoder result into a shareable frame.
-    pub fn from_wire(frame: protocol::serializer::WireFrame) -> Self {
-        match frame {
-            protocol::serializer::WireFrame::Text(text) => Self::Text(Utf8Bytes::from(text)),
-            protocol::serializer::WireFrame::Binary(bytes) => Self::Binary(Bytes::from(bytes)),
-        }
-    }
-}
+use super::Broadcast;
 
 /// One item in a connection's outbound queue: a broadcast on one of its topics, encoded (once per serializer version,
 /// shared by every subscriber) when written. One pointer wide, so an idle connection's queue block stays small.
-pub type Outbound = Arc<Broadcast>;
+pub(crate) type Outbound = Arc<Broadcast>;
 
 /// Connection-wide flags producers can raise without going through the (possibly full) queue.
 #[derive(Debug, Default)]
@@ -49,20 +28,20 @@ struct Control {
 
 /// The producer side of a connection's queue. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     tx: mpsc::Sender<Outbound>,
     control: Arc<Control>,
 }
 
 /// The consumer side, owned by the connection task.
 #[derive(Debug)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     rx: mpsc::Receiver<Outbound>,
     control: Arc<Control>,
 }
 
 /// Creates a queue holding at most `capacity` items.
-pub fn queue(capacity: usize) -> (Outbox, Inbox) {
+pub(crate) fn queue(capacity: usize) -> (Outbox, Inbox) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let control = Arc::new(Control::default());
     (Outbox { tx, control: control.clone() }, Inbox { rx, control })
@@ -71,7 +50,7 @@ pub fn queue(capacity: usize) -> (Outbox, Inbox) {
 impl Outbox {
     /// Enqueues without waiting. Returns false when the connection is gone or has just been flagged as a slow
     /// consumer (the item is dropped; the client will recover it from history).
-    pub fn deliver(&self, item: Outbound) -> bool {
+    pub(crate) fn deliver(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -83,38 +62,33 @@ impl Outbox {
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
-
-    /// True once the consumer has gone away.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 impl Inbox {
     /// Receives up to `limit` queued items into `buffer`; returns 0 only when every producer is gone.
     /// Cancel-safe (it is raced in the connection's `select!`).
-    pub async fn recv_many(&mut self, buffer: &mut Vec<Outbound>, limit: usize) -> usize {
+    pub(crate) async fn recv_many(&mut self, buffer: &mut Vec<Outbound>, limit: usize) -> usize {
         self.rx.recv_many(buffer, limit).await
     }
 
     /// A handle that completes when a producer flags this connection as a slow consumer.
-    pub fn overflow_signal(&self) -> OverflowSignal {
+    pub(crate) fn overflow_signal(&self) -> OverflowSignal {
         OverflowSignal(self.control.clone())
     }
 
-    /// True if the queue overflowed.
-    pub fn has_overflowed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_overflowed(&self) -> bool {
         self.control.overflowed.load(Ordering::Acquire)
     }
 }
 
 /// Observes the slow-consumer flag of one connection (see [`Inbox::overflow_signal`]).
 #[derive(Debug, Clone)]
-pub struct OverflowSignal(Arc<Control>);
+pub(crate) struct OverflowSignal(Arc<Control>);
 
 impl OverflowSignal {
     /// Completes once the queue has overflowed. Cancel-safe: it only observes the flag.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let notified = self.0.wake.notified();
             if self.0.overflowed.load(Ordering::Acquire) {

@@ -23,24 +23,25 @@ use futures::FutureExt;
 use protocol::{
     events::{HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, STATUS_ERROR, STATUS_OK},
     frame::{Frame, Payload},
-    reasons::{self, CloseCode},
+    reasons::{self, CloseCode, ErrorReply},
     serializer::{Outgoing, decode_client_binary, decode_client_text},
 };
-use serde_json::json;
 
-use super::{Connection, JoinedChannel, encode_raw_push};
-use crate::{
-    channel::{ChannelContext, JoinRequest, Outcome, Push, Termination, reason_payload},
-    pubsub::Subscriber,
+use super::{
+    Connection, JoinedChannel,
     transport::{Inbound, Transport},
+};
+use crate::{
+    channel::{ChannelContext, JoinRequest, Outcome, Push, Termination},
+    pubsub::Subscriber,
 };
 
 fn empty() -> Payload {
-    Payload::Json(json!({}))
+    Payload::empty()
 }
 
 fn reason(text: &str) -> Payload {
-    Payload::Json(reason_payload(text))
+    ErrorReply::new(text).into()
 }
 
 impl<T: Transport> Connection<T> {
@@ -116,8 +117,8 @@ impl<T: Transport> Connection<T> {
         // is in `channels` the writer drops those broadcasts, and `delivered_up_to` drops the ones the reply holds.
         let subscriber = Subscriber { conn: self.info.conn, outbox: self.outbox.clone() };
         self.services.pubsub.subscribe(&topic, subscriber);
-        let context = ChannelContext { socket: &self.info, outbox: &self.outbox, limits: &mut self.limits };
-        let request = JoinRequest { topic: &topic, payload: &payload, join_ref: join_ref.as_ref() };
+        let context = ChannelContext { socket: &self.info, limits: &mut self.limits };
+        let request = JoinRequest { topic: &topic, payload: &payload };
         let result = AssertUnwindSafe(channel.join(request, context)).catch_unwind().await;
         match result {
             Ok(Ok(joined)) => {
@@ -130,20 +131,21 @@ impl<T: Transport> Connection<T> {
                             event,
                             payload,
                         }),
-                        Push::RawJson { event, json } => {
-                            let vsn = self.info.vsn;
-                            let frame = encode_raw_push(vsn, join_ref.as_deref(), &topic, event, json);
-                            self.immediate.push(frame);
-                        }
+                        Push::Encoded { event, json } => self.answer(&Outgoing::RawPush {
+                            join_ref: join_ref.as_deref(),
+                            topic: &topic,
+                            event,
+                            json,
+                        }),
                     }
                 }
                 let channel =
                     JoinedChannel { join_ref, instance: joined.instance, delivered_up_to: joined.delivered_up_to };
                 self.channels.insert(topic, channel);
             }
-            Ok(Err(response)) => {
+            Ok(Err(refusal)) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
-                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &Payload::Json(response));
+                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &refusal.into());
             }
             Err(_panic) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
@@ -161,11 +163,11 @@ impl<T: Transport> Connection<T> {
         event: &str,
         payload: Payload,
     ) {
-        let Self { channels, info, outbox, limits, .. } = self;
+        let Self { channels, info, limits, .. } = self;
         let Some(channel) = channels.get_mut(&topic) else {
             return;
         };
-        let context = ChannelContext { socket: info, outbox, limits };
+        let context = ChannelContext { socket: info, limits };
         let result = AssertUnwindSafe(channel.instance.handle_in(event, payload, context)).catch_unwind().await;
         let join_ref = join_ref.as_deref();
         match result {

@@ -4,28 +4,27 @@
 //! the next batch from its bounded outbound queue, and its timers (idle timeout, slow-consumer flag, drain). Inbound
 //! frames are handled one at a time; the direct answers to a frame (replies, `phx_close`, the pushes that follow a
 //! join) are written before the queue is drained again, which is how a join reply always precedes every push and
-//! broadcast for that topic. The dispatch table itself lives in [`dispatch`].
+//! broadcast for that topic. The dispatch table itself lives in [`dispatch`]; what the connection needs from a
+//! transport, in [`transport`].
 
-pub mod dispatch;
-pub mod limits;
-pub mod outbound;
+mod dispatch;
+pub(crate) mod transport;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use protocol::{
-    frame::Payload,
-    reasons::CloseCode,
-    serializer::{Outgoing, Vsn, encode_server},
-};
+use protocol::{frame::Payload, reasons::CloseCode, serializer::Outgoing};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     channel::{ChannelInstance, ChannelRouter, SocketInfo, Termination},
-    pubsub::PubSub,
-    transport::{Inbound, ReceiveError, Transport},
+    frames::{Encoded, encode},
+    limits::{RateLimit, SocketLimits},
+    pubsub::{
+        Outbox, PubSub,
+        outbox::{Inbox, Outbound, queue},
+    },
 };
-use limits::{RateLimit, SocketLimits};
-use outbound::{Encoded, Inbox, Outbound, Outbox};
+use transport::{Inbound, Transport, TransportError};
 
 /// Longest wait for a close frame to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,17 +57,14 @@ impl Default for SocketSettings {
 }
 
 /// What every connection shares.
-pub struct SocketServices {
-    /// Topic → channel routes.
-    pub router: ChannelRouter,
-    /// Fan-out.
-    pub pubsub: Arc<dyn PubSub>,
-    /// Limits and timeouts.
-    pub settings: SocketSettings,
+pub(crate) struct SocketServices {
+    pub(crate) router: ChannelRouter,
+    pub(crate) pubsub: Arc<dyn PubSub>,
+    pub(crate) settings: SocketSettings,
     /// Cancelled when the server drains: every connection closes with 1012.
-    pub drain: CancellationToken,
+    pub(crate) drain: CancellationToken,
     /// Tracks live connections so a draining server can wait for their close frames.
-    pub connections: tokio_util::task::TaskTracker,
+    pub(crate) connections: tokio_util::task::TaskTracker,
 }
 
 /// A joined topic on this connection.
@@ -78,9 +74,9 @@ struct JoinedChannel {
     delivered_up_to: Option<u64>,
 }
 
-/// Why a connection ended, for logs and tests.
+/// Why a connection ended, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// The client closed or the link broke.
     ClientGone,
     /// Closed by the server with this close code.
@@ -88,7 +84,7 @@ pub enum Ended {
 }
 
 /// One client connection.
-pub struct Connection<T: Transport> {
+pub(crate) struct Connection<T: Transport> {
     transport: T,
     info: SocketInfo,
     services: Arc<SocketServices>,
@@ -102,14 +98,14 @@ pub struct Connection<T: Transport> {
 
 impl<T: Transport> Connection<T> {
     /// A connection for an accepted transport and identity.
-    pub fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
-        let (outbox, inbox) = outbound::queue(services.settings.outbound_capacity);
+    pub(crate) fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
+        let (outbox, inbox) = queue(services.settings.outbound_capacity);
         let limits = SocketLimits::new(services.settings.message_rate);
         Self { transport, info, services, outbox, inbox, channels: HashMap::new(), limits, immediate: Vec::new() }
     }
 
     /// Runs until the client goes away or the server closes the connection; then terminates every channel.
-    pub async fn run(mut self) -> Ended {
+    pub(crate) async fn run(mut self) -> Ended {
         let idle_timeout = self.services.settings.idle_timeout;
         let idle = tokio::time::sleep(idle_timeout);
         tokio::pin!(idle);
@@ -128,10 +124,10 @@ impl<T: Transport> Connection<T> {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
                     match inbound {
                         None | Some(Ok(Inbound::Closed)) => break Ended::ClientGone,
-                        Some(Err(ReceiveError::TooLarge)) => {
+                        Some(Err(TransportError::TooLarge)) => {
                             break self.close(CloseCode::MESSAGE_TOO_BIG.code(), "frame too large").await;
                         }
-                        Some(Err(ReceiveError::Broken(_))) => break Ended::ClientGone,
+                        Some(Err(TransportError::Broken(_))) => break Ended::ClientGone,
                         Some(Ok(Inbound::KeepAlive)) => {}
                         Some(Ok(frame)) => {
                             // Boxed: the dispatch future (joins, channel handlers) is large and short-lived; inline
@@ -170,7 +166,7 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Writes the frames queued by the last inbound frame, in order, with one flush.
-    async fn flush_immediate(&mut self) -> Result<(), ReceiveError> {
+    async fn flush_immediate(&mut self) -> Result<(), TransportError> {
         if self.immediate.is_empty() {
             return Ok(());
         }
@@ -231,8 +227,8 @@ impl<T: Transport> Connection<T> {
 
     /// Encodes a frame for this connection's serializer and queues it as a direct answer.
     fn answer(&mut self, message: &Outgoing<'_>) {
-        match encode_server(self.info.vsn, message) {
-            Ok(frame) => self.immediate.push(Encoded::from_wire(frame)),
+        match encode(self.info.vsn, message) {
+            Ok(frame) => self.immediate.push(frame),
             Err(error) => {
                 tracing::warn!(conn = self.info.conn, %error, "dropping unencodable frame")
             }
@@ -248,26 +244,4 @@ impl<T: Transport> Connection<T> {
     fn lifecycle(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: &Payload) {
         self.answer(&Outgoing::Message { join_ref, msg_ref: join_ref, topic, event, payload });
     }
-}
-
-/// The socket's serializer, for callers outside this module.
-impl<T: Transport> Connection<T> {
-    /// The negotiated serializer version.
-    pub fn vsn(&self) -> Vsn {
-        self.info.vsn
-    }
-}
-
-/// Encodes `[join_ref, null, topic, event, <json>]` (V2) or the V1 object around an already encoded JSON payload,
-/// without parsing it again: a big room's `presence_state` is encoded once and wrapped for every joiner.
-pub fn encode_raw_push(vsn: Vsn, join_ref: Option<&str>, topic: &str, event: &str, json: &str) -> Encoded {
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-    let text = match vsn {
-        Vsn::V2 => {
-            let join_ref = join_ref.map_or_else(|| "null".to_owned(), quote);
-            format!("[{join_ref},null,{},{},{json}]", quote(topic), quote(event))
-        }
-        Vsn::V1 => format!(r#"{{"event":{},"payload":{json},"ref":null,"topic":{}}}"#, quote(event), quote(topic)),
-    };
-    Encoded::Text(text.into())
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use protocol::chat::Message;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::{Appended, NewRecord, sql::Engine, writer::message_from_row};
+use super::{Appended, NewRecord, engine::Engine, rows};
 
 /// Rows per multi-row statement: 6 parameters each stays far below SQLite's and PostgreSQL's parameter limits.
 const INSERT_CHUNK: usize = 256;
@@ -28,33 +28,12 @@ enum Outcome {
     SameAs(usize),
 }
 
-/// Writes the `n`th (1-based) parameter placeholder of a generated statement. SQLite gets anonymous `?`: sqlx binds
-/// `$n` names there with a linear name lookup per parameter, quadratic in a statement with hundreds of parameters
-/// (17% of the writer's time in a profile). Generated statements use each parameter once, in order.
-fn placeholder(sql: &mut String, engine: Engine, n: usize) {
-    match engine {
-        Engine::Sqlite => sql.push('?'),
-        Engine::Postgres => {
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-    }
-}
-
-/// `(p1, p2, …)` for a row of `width` parameters starting after `offset`.
-fn row(sql: &mut String, engine: Engine, offset: usize, width: usize) {
-    sql.push('(');
-    for column in 1..=width {
-        if column > 1 {
-            sql.push_str(", ");
-        }
-        placeholder(sql, engine, offset + column);
-    }
-    sql.push(')');
-}
-
 /// Stores every record in one transaction; results in record order.
-pub async fn commit(pool: &AnyPool, engine: Engine, records: &[&NewRecord]) -> Result<Vec<Appended>, sqlx::Error> {
+pub(super) async fn commit(
+    pool: &AnyPool,
+    engine: Engine,
+    records: &[&NewRecord],
+) -> Result<Vec<Appended>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let existing = existing_client_ids(&mut tx, engine, records).await?;
 
@@ -134,12 +113,7 @@ async fn allocate_ids(
     records: &[&NewRecord],
 ) -> Result<Vec<u64>, sqlx::Error> {
     let mut sql = String::from("INSERT INTO rooms (slug, last_id, last_message_at) VALUES ");
-    for index in 0..rooms.len() {
-        if index > 0 {
-            sql.push_str(", ");
-        }
-        row(&mut sql, engine, index * 3, 3);
-    }
+    engine.rows(&mut sql, rooms.len(), 3);
     // `excluded.last_id` is the number of ids this batch takes in that room.
     sql.push_str(
         " ON CONFLICT (slug) DO UPDATE SET last_id = rooms.last_id + excluded.last_id,
@@ -174,12 +148,7 @@ async fn insert(
     rows: &[(&NewRecord, u64)],
 ) -> Result<(), sqlx::Error> {
     let mut sql = String::from("INSERT INTO messages (room, id, author, body, client_id, sent_at) VALUES ");
-    for index in 0..rows.len() {
-        if index > 0 {
-            sql.push_str(", ");
-        }
-        row(&mut sql, engine, index * 6, 6);
-    }
+    engine.rows(&mut sql, rows.len(), 6);
     let mut query = sqlx::query(&sql);
     for (record, id) in rows {
         query = query
@@ -203,9 +172,8 @@ async fn existing_client_ids<'r>(
     let wanted: Vec<&NewRecord> = records.iter().copied().filter(|r| r.client_id.is_some()).collect();
     let mut found = HashMap::new();
     for chunk in wanted.chunks(INSERT_CHUNK) {
-        let mut sql =
-            String::from("SELECT id, author, body, sent_at, room, client_id FROM messages WHERE client_id IN ");
-        row(&mut sql, engine, 0, chunk.len());
+        let mut sql = format!("SELECT {}, room, client_id FROM messages WHERE client_id IN ", rows::MESSAGE_COLUMNS);
+        engine.row(&mut sql, 0, chunk.len());
         let mut query = sqlx::query(&sql);
         for record in chunk {
             query = query.bind(record.client_id.as_deref());
@@ -217,7 +185,7 @@ async fn existing_client_ids<'r>(
             if let Some(record) = record
                 && let Some(client_id) = record.client_id.as_deref()
             {
-                found.insert((record.room.as_str(), client_id), message_from_row(&row)?);
+                found.insert((record.room.as_str(), client_id), rows::message(&row)?);
             }
         }
     }

@@ -4,15 +4,17 @@
 //! 1 and never reused, return messages oldest first, and honour `client_id` idempotency: appending a message whose
 //! `client_id` was already stored in the same room returns the original message with `duplicate = true`.
 
-pub mod account_names;
-pub mod accounts;
-pub mod batch;
-pub mod local;
-pub mod memory;
-pub mod recent;
-pub mod schema;
-pub mod sql;
-pub mod writer;
+mod account_names;
+mod accounts;
+mod batch;
+mod engine;
+mod local;
+mod memory;
+mod recent;
+mod rows;
+mod schema;
+mod sql;
+mod writer;
 
 use async_trait::async_trait;
 use protocol::chat::Message;

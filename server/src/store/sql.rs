@@ -18,34 +18,11 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::{
     AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
     accounts::{Account, AccountStore, username_key},
+    engine::Engine,
+    rows::{self, MESSAGE_COLUMNS},
     schema,
-    writer::{self, WriteRequest, message_from_row},
+    writer::{self, WriteRequest},
 };
-
-/// Which engine a URL selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// `sqlite://path`.
-    Sqlite,
-    /// `postgres://…` or `postgresql://…`.
-    Postgres,
-}
-
-impl Engine {
-    /// The engine of a database URL.
-    pub fn of(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else {
-            Err(StoreError::Backend(format!(
-                "unsupported database url scheme: {}",
-                url.split(':').next().unwrap_or("")
-            )))
-        }
-    }
-}
 
 /// A SQL-backed store with a group-commit writer.
 pub struct SqlStore {
@@ -91,8 +68,8 @@ impl SqlStore {
         Ok(Self { pool, engine, writer: Mutex::new(Some(sender)), writer_task: Mutex::new(Some(task)) })
     }
 
-    /// The engine in use.
-    pub fn engine(&self) -> Engine {
+    /// The engine in use, for logs.
+    pub(crate) fn engine(&self) -> Engine {
         self.engine
     }
 
@@ -100,8 +77,8 @@ impl SqlStore {
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows = query.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
-        rows.iter().map(|row| message_from_row(row).map_err(StoreError::backend)).collect()
+        let found = query.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
+        found.iter().map(|row| rows::message(row).map_err(StoreError::backend)).collect()
     }
 }
 
@@ -125,9 +102,11 @@ impl MessageStore for SqlStore {
     async fn latest(&self, room: &str, n: usize) -> Result<Vec<Message>, StoreError> {
         let mut newest_first = self
             .messages(
-                sqlx::query("SELECT id, author, body, sent_at FROM messages WHERE room = $1 ORDER BY id DESC LIMIT $2")
-                    .bind(room.to_owned())
-                    .bind(limit(n)),
+                sqlx::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(room.to_owned())
+                .bind(limit(n)),
             )
             .await?;
         newest_first.reverse();
@@ -136,9 +115,9 @@ impl MessageStore for SqlStore {
 
     async fn after(&self, room: &str, after_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
         self.messages(
-            sqlx::query(
-                "SELECT id, author, body, sent_at FROM messages WHERE room = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
-            )
+            sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+            ))
             .bind(room.to_owned())
             .bind(id(after_id))
             .bind(limit(n)),
@@ -149,9 +128,9 @@ impl MessageStore for SqlStore {
     async fn before(&self, room: &str, before_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
         let mut newest_first = self
             .messages(
-                sqlx::query(
-                    "SELECT id, author, body, sent_at FROM messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                )
+                sqlx::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                ))
                 .bind(room.to_owned())
                 .bind(id(before_id))
                 .bind(limit(n)),
@@ -162,20 +141,13 @@ impl MessageStore for SqlStore {
     }
 
     async fn recent_rooms(&self, n: usize) -> Result<Vec<RoomActivity>, StoreError> {
-        let rows =
+        let found =
             sqlx::query("SELECT slug, last_message_at FROM rooms ORDER BY last_message_at DESC, slug ASC LIMIT $1")
                 .bind(limit(n))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(StoreError::backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(RoomActivity {
-                    room: row.try_get(0).map_err(StoreError::backend)?,
-                    last_message_at: row.try_get(1).map_err(StoreError::backend)?,
-                })
-            })
-            .collect()
+        found.iter().map(|row| rows::room_activity(row).map_err(StoreError::backend)).collect()
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -216,20 +188,14 @@ impl AccountStore for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(StoreError::backend)?;
-        row.map(|row| {
-            Ok(Account {
-                username: row.try_get(0).map_err(StoreError::backend)?,
-                password_hash: row.try_get(1).map_err(StoreError::backend)?,
-            })
-        })
-        .transpose()
+        row.map(|row| rows::account(&row).map_err(StoreError::backend)).transpose()
     }
 
     async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT username_key FROM accounts")
+        let found = sqlx::query("SELECT username_key FROM accounts")
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::backend)?;
-        rows.iter().map(|row| row.try_get(0).map_err(StoreError::backend)).collect()
+        found.iter().map(|row| row.try_get(0).map_err(StoreError::backend)).collect()
     }
 }

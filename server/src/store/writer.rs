@@ -5,29 +5,27 @@
 //! acknowledged message is durable. Throughput comes from batching (one fsync per batch), durability from acking after
 //! commit; under light load a batch is a single message and nothing waits for a timer.
 
-use protocol::chat::Message;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AfterCommit, Appended, NewRecord, StoreError, sql::Engine};
+use super::{AfterCommit, Appended, NewRecord, StoreError, engine::Engine};
 
 /// Most appends in one transaction: bounds the latency a single commit adds to the messages behind it.
-pub const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 512;
 /// Appends waiting for the writer before callers are made to wait (backpressure instead of unbounded memory).
-pub const QUEUE: usize = 8192;
+const QUEUE: usize = 8192;
 
 /// An append waiting for its commit.
-pub struct WriteRequest {
-    /// What to store.
-    pub record: NewRecord,
+pub(super) struct WriteRequest {
+    pub(super) record: NewRecord,
     /// Runs right after the commit, in batch order.
-    pub after_commit: AfterCommit,
+    pub(super) after_commit: AfterCommit,
     /// Where the result goes once committed.
-    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
 /// Starts the writer task; it ends when every sender is dropped and the queue is drained.
-pub fn spawn(pool: AnyPool, engine: Engine) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
+pub(super) fn spawn(pool: AnyPool, engine: Engine) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let handle = tokio::spawn(run(pool, engine, rx));
     (tx, handle)
@@ -58,15 +56,4 @@ async fn run(pool: AnyPool, engine: Engine, mut queue: mpsc::Receiver<WriteReque
             }
         }
     }
-}
-
-/// A message from a `SELECT id, author, body, sent_at` row.
-pub fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
-    let id: i64 = row.try_get(0)?;
-    Ok(Message {
-        id: u64::try_from(id).unwrap_or_default(),
-        user: row.try_get(1)?,
-        body: row.try_get(2)?,
-        timestamp: row.try_get(3)?,
-    })
 }

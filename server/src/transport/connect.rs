@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(policy.check(&headers(Some("http://notother.org"), host)), Err(Refusal::Origin));
     }
 
-    fn route(auth: Auth) -> SocketRoute {
+    fn socket_route(auth: Auth) -> SocketRoute {
         let services = Arc::new(SocketServices {
             router: crate::channel::ChannelRouter::new(),
             pubsub: Arc::new(crate::pubsub::LocalPubSub::new()),
@@ -203,7 +203,11 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    async fn admit(route: &SocketRoute, pairs: &[(&str, &str)], auth_token: Option<&str>) -> Result<SocketInfo, Refusal> {
+    async fn admit(
+        route: &SocketRoute,
+        pairs: &[(&str, &str)],
+        auth_token: Option<&str>,
+    ) -> Result<SocketInfo, Refusal> {
         route.admit(&params(pairs), auth_token).await
     }
 
@@ -211,7 +215,7 @@ mod tests {
     async fn tokens_fix_the_identity() {
         let auth = Auth::new(&[7u8; 64]);
         let token = auth.socket_token("Ada");
-        let route = route(auth);
+        let route = socket_route(auth);
         let admitted = admit(&route, &[("vsn", "2.0.0"), ("user", "mallory"), ("token", &token)], None).await;
         assert_eq!(&*admitted.unwrap().user, "Ada");
         let via_subprotocol = admit(&route, &[("vsn", "2.0.0")], Some(&token)).await.unwrap();
@@ -220,7 +224,7 @@ mod tests {
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert_eq!(admit(&route, &[("vsn", "2.0.0"), ("token", &tampered)], None).await.err(), Some(Refusal::Token));
-        let required = route(Auth::new(&[7u8; 64]).requiring_tokens(true));
+        let required = socket_route(Auth::new(&[7u8; 64]).requiring_tokens(true));
         assert_eq!(admit(&required, &[("vsn", "2.0.0")], None).await.err(), Some(Refusal::Token), "missing");
         assert!(admit(&required, &[("vsn", "2.0.0")], Some(&token)).await.is_ok());
         let foreign = Auth::new(&[8u8; 64]).socket_token("Ada");
@@ -229,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn version_and_names() {
-        let route = route(Auth::new(&[7u8; 64]));
+        let route = socket_route(Auth::new(&[7u8; 64]));
         assert_eq!(&*admit(&route, &[("vsn", "2.0.0"), ("user", " Ada ")], None).await.unwrap().user, "Ada");
         assert_eq!(admit(&route, &[], None).await.unwrap().vsn, Vsn::V1);
         assert_eq!(admit(&route, &[("vsn", "3.0.0")], None).await.err(), Some(Refusal::Version));

@@ -128,7 +128,11 @@ impl Transport for WebSocketTransport {
                     .into_inner()
                     .downcast_ref::<tungstenite::Error>()
                     .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Some(Err(if too_large { TransportError::TooLarge } else { TransportError::Broken("read".into()) }));
+                return Some(Err(if too_large {
+                    TransportError::TooLarge
+                } else {
+                    TransportError::Broken("read".into())
+                }));
             }
         };
         Some(Ok(match message {

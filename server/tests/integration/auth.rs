@@ -6,9 +6,9 @@ use server::{
     auth::{
         Auth, SOCKET_SALT, TokenSigner,
         etf::Term,
-        now_ms,
         secret::{SECRET_FILE, load_or_create},
     },
+    clock::now_ms,
     store::{Account, AccountStore, MessageStore, SqlStore},
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use protocol::frame::Payload;
+use protocol::{frame::Payload, reasons::ErrorReply};
 use serde_json::{Value, json};
 use server::{
     channel::{
@@ -25,10 +25,10 @@ impl TestChannel {
 
 #[async_trait]
 impl Channel for TestChannel {
-    async fn join(&self, request: JoinRequest<'_>, _context: ChannelContext<'_>) -> Result<Joined, Value> {
+    async fn join(&self, request: JoinRequest<'_>, _context: ChannelContext<'_>) -> Result<Joined, ErrorReply> {
         let params = request.payload.as_json().cloned().unwrap_or(Value::Null);
         if params["refuse"] == json!(true) {
-            return Err(json!({"reason": "refused"}));
+            return Err(ErrorReply::new("refused"));
         }
         if params["crash"] == json!(true) {
             panic!("join crash requested by the test");

@@ -1,0 +1,42 @@
+//! What a connection needs from a transport: frames in, encoded frames out, a close. The WebSocket transport
+//! (`crate::transport::websocket`) implements it; the state machine in this module is written against it alone.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use crate::frames::Encoded;
+
+/// A frame received from the client.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A text frame.
+    Text(String),
+    /// A binary frame.
+    Binary(Bytes),
+    /// Transport-level keep-alive traffic (WebSocket ping/pong): resets the idle timer, nothing else.
+    KeepAlive,
+    /// The client closed the connection.
+    Closed,
+}
+
+/// Why receiving or sending failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransportError {
+    /// The client sent a frame or message over the size limit.
+    #[error("frame too large")]
+    TooLarge,
+    /// The connection broke.
+    #[error("transport error: {0}")]
+    Broken(String),
+}
+
+/// A bidirectional frame transport.
+pub(crate) trait Transport: Send {
+    /// The next inbound frame; `None` when the connection is gone. Must be cancel-safe: it is raced in `select!`.
+    fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, TransportError>>> + Send;
+    /// Writes every frame, then flushes once (one syscall-sized write per wakeup instead of one per frame).
+    fn send_all(&mut self, frames: Vec<Encoded>) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Sends a close frame with `code` and `reason` (best effort) and flushes.
+    fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
+}
