@@ -120,13 +120,12 @@ pub struct RoomPageData {
     pub slug: String,
     /// Whether the slug is a valid room name.
     pub valid: bool,
-    /// The display name to connect as: `?user=` when valid, else a fresh random guest name.
+    /// The display name to connect as, decided by the server: the account's, or the guest name asked for (`?user=`,
+    /// else the one this browser had before) if it is valid and not an account's, or a fresh random one.
     pub user: String,
-    /// True when `user` came from the URL (or the account) rather than being generated.
-    pub user_chosen: bool,
     /// A socket token when the browser is logged in (the identity then comes from the account).
     pub token: Option<String>,
-    /// Set when `?user=` named a registered account this browser is not logged in as.
+    /// Set when the guest name asked for belongs to an account this browser is not logged in as.
     pub name_refused: Option<String>,
     /// Only accounts may chat and this browser is not logged in.
     pub login_required: bool,
@@ -141,39 +140,33 @@ pub async fn recent_rooms() -> Result<Vec<RecentRoom>, ServerFnError> {
     Ok(backend.0.recent_rooms(8).await)
 }
 
-/// Everything the room page needs to render before the socket connects.
+/// Everything the room page needs to render before the socket connects. Who the visitor is comes from the server's
+/// one identity rule (the socket applies the same one); a guest name it accepted is remembered in a cookie for the
+/// next visit, and only such a name.
 #[server]
 pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageData, ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
     let valid = protocol::names::validate_room_slug(&slug).is_ok();
     let messages = if valid { backend.0.latest(slug.clone()).await } else { Vec::new() };
-    if let Some(account) = ssr::session_user().await {
-        let token = Some(backend.0.socket_token(&account));
-        return Ok(RoomPageData {
-            slug,
-            valid,
-            user: account,
-            user_chosen: true,
-            token,
-            name_refused: None,
-            login_required: false,
-            messages,
-        });
-    }
-    let mut chosen = user.as_deref().and_then(|u| protocol::names::normalize_user_name(u).ok());
-    let mut name_refused = None;
-    if let Some(name) = &chosen
-        && backend.0.is_registered(name.clone()).await
-    {
-        name_refused = chosen.take();
-    }
-    let user_chosen = chosen.is_some();
-    let user = match chosen {
-        Some(name) => name,
-        None => backend.0.random_guest_name(),
+    let session = ssr::cookie(ssr::SESSION_COOKIE).await;
+    let requested = match user {
+        Some(user) => Some(user),
+        None => ssr::cookie(ssr::GUEST_COOKIE).await.map(|value| crate::url::decode(&value)),
     };
-    let login_required = backend.0.accounts_required();
-    Ok(RoomPageData { slug, valid, user, user_chosen, token: None, name_refused, login_required, messages })
+    let identity = backend.0.room_identity(session, requested).await;
+    let token = identity.account.then(|| backend.0.socket_token(&identity.user));
+    if !identity.account && !identity.login_required {
+        ssr::remember_guest(&identity.user).await;
+    }
+    Ok(RoomPageData {
+        slug,
+        valid,
+        user: identity.user,
+        token,
+        name_refused: identity.name_refused,
+        login_required: identity.login_required,
+        messages,
+    })
 }
 
 /// Creates a fresh memorable room name and sends the browser there (works without JavaScript too).
@@ -213,6 +206,23 @@ pub mod ssr {
 
     /// Name of the session cookie.
     pub const SESSION_COOKIE: &str = "parley_session";
+    /// Name of the cookie that remembers the guest name the server last accepted for this browser.
+    pub const GUEST_COOKIE: &str = "parley_guest";
+    /// Guest names are remembered for a year.
+    const GUEST_MAX_AGE_S: u32 = 365 * 24 * 3600;
+
+    /// Who the room page is for, as the server's identity rule decided it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PageIdentity {
+        /// The display name.
+        pub user: String,
+        /// True when `user` is the logged-in account.
+        pub account: bool,
+        /// The guest name that was asked for but belongs to an account.
+        pub name_refused: Option<String>,
+        /// Only accounts may chat and there is no session.
+        pub login_required: bool,
+    }
 
     /// What the pages need from the server.
     pub trait ChatBackend: Send + Sync + 'static {
@@ -225,24 +235,20 @@ pub mod ssr {
             password: String,
             client: String,
         ) -> BoxFuture<'_, Result<String, AccountProblem>>;
-        /// Whether `name` belongs to an account (case-insensitively).
-        fn is_registered(&self, name: String) -> BoxFuture<'_, bool>;
+        /// Who the room page is for, from the session cookie's value and the guest name asked for.
+        fn room_identity(&self, session: Option<String>, requested: Option<String>) -> BoxFuture<'_, PageIdentity>;
         /// A signed session value for the cookie.
         fn session_value(&self, user: &str) -> String;
         /// The account a session value names, if genuine and not expired.
         fn session_user(&self, value: &str) -> Option<String>;
         /// A socket token for `user`.
         fn socket_token(&self, user: &str) -> String;
-        /// Whether only accounts may chat (guests must log in).
-        fn accounts_required(&self) -> bool;
         /// Rooms with the newest messages.
         fn recent_rooms(&self, limit: usize) -> BoxFuture<'_, Vec<RecentRoom>>;
         /// The latest messages of a room (what a join would return), oldest first.
         fn latest(&self, room: String) -> BoxFuture<'_, Vec<Message>>;
         /// A fresh random room slug.
         fn random_room_slug(&self) -> String;
-        /// A fresh random guest name.
-        fn random_guest_name(&self) -> String;
     }
 
     /// The backend as Leptos context.
@@ -253,9 +259,8 @@ pub mod ssr {
         extract::<HeaderMap>().await.ok()
     }
 
-    /// The logged-in account of the current request, from its session cookie.
-    pub async fn session_user() -> Option<String> {
-        let backend = use_context::<Backend>()?;
+    /// The value of the request's cookie `name`.
+    pub async fn cookie(name: &str) -> Option<String> {
         let headers = headers().await?;
         let cookies = headers.get_all(header::COOKIE);
         cookies
@@ -263,8 +268,23 @@ pub mod ssr {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
-            .and_then(|(_, value)| backend.0.session_user(value))
+            .find(|(cookie, _)| *cookie == name)
+            .map(|(_, value)| value.to_owned())
+    }
+
+    /// The logged-in account of the current request, from its session cookie.
+    pub async fn session_user() -> Option<String> {
+        let backend = use_context::<Backend>()?;
+        backend.0.session_user(&cookie(SESSION_COOKIE).await?)
+    }
+
+    /// Remembers a guest name the server accepted (the browser itself never picks one).
+    pub async fn remember_guest(name: &str) {
+        let secure = if secure().await { "; Secure" } else { "" };
+        let value = crate::url::encode(name);
+        set_cookie(&format!(
+            "{GUEST_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={GUEST_MAX_AGE_S}{secure}"
+        ));
     }
 
     /// Whether the request came over https (directly or through a proxy that says so).

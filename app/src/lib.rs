@@ -7,6 +7,8 @@
 // The `#[server]` macro generates one argument struct per function, with undocumented fields.
 #[allow(missing_docs)]
 pub mod api;
+pub mod brand;
+pub mod browser;
 pub mod pages;
 pub mod realtime;
 pub mod shell;

@@ -7,15 +7,13 @@ use leptos_router::{
     components::{Route, Router, Routes},
 };
 
+use crate::brand::PRODUCT_NAME;
 use crate::pages::{
     account::{LoginPage, LogoutPage, RegisterPage},
     home::HomePage,
     not_found::NotFound,
     room::RoomPage,
 };
-
-/// The product name, shown in titles and headers.
-pub const PRODUCT_NAME: &str = "Parley";
 
 /// The full HTML document rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -1,12 +1,14 @@
 //! Broadcast round trips, the Hashrocket shootout method: clients join one `bench:*` room in steps; at each step a
 //! few senders keep `inflight` broadcasts going and each broadcast's round trip is the time from its push until the
-//! last member has received it. The scenario reports p50/p95/max per step, the largest step whose p95 stays under
-//! the bound, and the server's CPU time per delivered message (from `/proc/<pid>/stat`).
+//! last member has received it. The scenario reports round-trip percentiles per step, the largest step whose p95 stays
+//! under the bound, and the server's CPU time per delivered message (from `/proc/<pid>/stat`).
 //!
-//! Needs a server started with `--bench-topics`.
+//! Needs a server started with `--bench-topics`. The `bench:*` channel echoes any JSON object to the room, so the
+//! payload is the bench's own [`Probe`], sent and read typed like the chat payloads.
 
 use std::{
     collections::HashMap,
+    fmt,
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -16,11 +18,39 @@ use std::{
 };
 
 use futures::{SinkExt, StreamExt, stream::SplitSink};
-use serde::Serialize;
+use protocol::{
+    chat::Ack,
+    typed::{Event, Request},
+};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::spread::{self, Ws};
+use crate::{
+    frames,
+    latency::Latency,
+    spread::{self, JOIN_REF, Ws},
+};
+
+/// The payload of a measured broadcast: `{"seq": N}`, pushed as `broadcast` and received as `broadcast` by every
+/// member (the `bench:*` channel replies `{}` to the sender).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The broadcast's sequence number over the whole run.
+    pub seq: u64,
+}
+
+/// The event of the `bench:*` channel that sends its payload to every member.
+const BROADCAST: &str = "broadcast";
+
+impl Request for Probe {
+    const EVENT: &'static str = BROADCAST;
+    type Reply = Ack;
+}
+
+impl Event for Probe {
+    const EVENT: &'static str = BROADCAST;
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -52,12 +82,9 @@ pub struct StepReport {
     pub completed: usize,
     /// Broadcasts that did not.
     pub lost: usize,
-    /// Round-trip percentiles, ms.
-    pub p50_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// Worst.
-    pub max_ms: f64,
+    /// Round-trip percentiles (the table shows p50, p95 and max).
+    #[serde(flatten)]
+    pub latency: Latency,
     /// Messages delivered per second during the step.
     pub delivered_per_s: f64,
     /// Server CPU (user + system) per delivered message, µs.
@@ -67,15 +94,63 @@ pub struct StepReport {
     pub server_user_us_per_message: Option<f64>,
 }
 
+/// One row of the table: `clients done lost p50 p95 max msgs/s server-µs/msg (user)`.
+impl fmt::Display for StepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+        write!(
+            f,
+            "  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15} ({})",
+            self.clients,
+            self.completed,
+            self.lost,
+            self.latency.p50_ms,
+            self.latency.p95_ms,
+            self.latency.max_ms,
+            self.delivered_per_s,
+            micros(self.server_cpu_us_per_message),
+            micros(self.server_user_us_per_message),
+        )
+    }
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct BroadcastReport {
+    /// Broadcasts measured per step.
+    pub broadcasts: usize,
+    /// Broadcasts in flight at once.
+    pub inflight: usize,
+    /// The p95 bound of `largest_within_bound`, ms.
+    pub bound_ms: f64,
+    /// This process's open-file limit.
+    pub fd_limit: u64,
     /// Every step that ran.
     pub steps: Vec<StepReport>,
     /// Largest member count with p95 under the bound and nothing lost.
     pub largest_within_bound: Option<usize>,
     /// Connections that could not be opened or joined.
     pub failed_connections: usize,
+}
+
+impl fmt::Display for BroadcastReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "broadcast ({} per step, {} in flight, fd limit {})\n  clients  done  lost   p50 ms   p95 ms   max ms   msgs/s   server µs/msg (user)",
+            self.broadcasts, self.inflight, self.fd_limit
+        )?;
+        for step in &self.steps {
+            write!(f, "\n{step}")?;
+        }
+        write!(
+            f,
+            "\n  largest with p95 < {} ms: {}\n  failed connections: {}",
+            self.bound_ms,
+            self.largest_within_bound.map_or("none".to_owned(), |n| n.to_string()),
+            self.failed_connections
+        )
+    }
 }
 
 /// Arrival bookkeeping shared by every reader.
@@ -105,9 +180,10 @@ impl Tally {
 async fn read_member(mut stream: futures::stream::SplitStream<Ws>, tally: Arc<Tally>) {
     while let Some(Ok(message)) = stream.next().await {
         if let Message::Text(text) = message
-            && let Some(seq) = spread::number_after(text.as_str(), r#""broadcast",{"seq":"#)
+            && let Ok(frame) = frames::decode(text.as_str())
+            && let Some(Ok(probe)) = frames::event::<Probe>(&frame)
         {
-            tally.arrived(seq);
+            tally.arrived(probe.seq);
         }
     }
 }
@@ -161,9 +237,12 @@ async fn send_share(
 ) -> Vec<Option<u32>> {
     let mut round_trips = Vec::with_capacity(seqs.len());
     for seq in seqs {
+        let Ok(frame) = frames::push(JOIN_REF, &seq.to_string(), TOPIC, &Probe { seq }) else {
+            round_trips.push(None);
+            continue;
+        };
         let (done, finished) = oneshot::channel();
         tally.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, done);
-        let frame = format!(r#"["1","{seq}","{TOPIC}","broadcast",{{"seq":{seq}}}]"#);
         let sent = Instant::now();
         if sink.send(Message::text(frame)).await.is_err() {
             round_trips.push(None);
@@ -227,16 +306,25 @@ pub async fn run(config: BroadcastConfig) -> BroadcastReport {
             clients,
             completed: round_trips.len(),
             lost,
-            p50_ms: spread::percentile_ms(&round_trips, 0.50),
-            p95_ms: spread::percentile_ms(&round_trips, 0.95),
-            max_ms: spread::percentile_ms(&round_trips, 1.0),
+            latency: Latency::from_sorted_us(&round_trips),
             delivered_per_s: delivered as f64 / elapsed.max(0.001),
             server_cpu_us_per_message: cpu_per_message,
             server_user_us_per_message: user_per_message,
         });
     }
-    let largest_within_bound =
-        steps.iter().filter(|s| s.lost == 0 && s.completed > 0 && s.p95_ms < config.bound_ms).map(|s| s.clients).max();
+    let largest_within_bound = steps
+        .iter()
+        .filter(|s| s.lost == 0 && s.completed > 0 && s.latency.p95_ms < config.bound_ms)
+        .map(|s| s.clients)
+        .max();
     drop(idle_sinks);
-    BroadcastReport { steps, largest_within_bound, failed_connections }
+    BroadcastReport {
+        broadcasts: config.broadcasts,
+        inflight: config.inflight,
+        bound_ms: config.bound_ms,
+        fd_limit: crate::fd_limit(),
+        steps,
+        largest_within_bound,
+        failed_connections,
+    }
 }

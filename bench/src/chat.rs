@@ -1,20 +1,27 @@
 //! Chat traffic: U users spread over R rooms, one sender per room posting `message:new` at M messages per second.
 //! Every member reads everything (presence included); each copy of a message is timed from the sender's clock (the
-//! send time travels in the body) to its arrival. Reports delivery latency percentiles and delivered messages per
-//! second: the store's group commit, the broadcast after commit and the fan-out, end to end.
+//! send time travels in the body as `bench <µs>` and is read back from the typed `message:new` broadcast) to its
+//! arrival. Reports delivery latency percentiles and delivered messages per second: the store's group commit, the
+//! broadcast after commit and the fan-out, end to end.
 
 use std::{
+    fmt,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use futures::{SinkExt, StreamExt};
+use protocol::chat::{Message as ChatMessage, NewMessage};
 use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::spread::{self, Ws};
+use crate::{
+    frames,
+    latency::Latency,
+    spread::{self, JOIN_REF, Ws},
+};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -36,6 +43,14 @@ pub struct ChatConfig {
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatReport {
+    /// Users configured.
+    pub users: usize,
+    /// Rooms configured.
+    pub rooms: usize,
+    /// Messages per second per room.
+    pub rate_per_room: f64,
+    /// Seconds of sending.
+    pub seconds: f64,
     /// Users connected and joined.
     pub joined: usize,
     /// Messages sent.
@@ -44,17 +59,36 @@ pub struct ChatReport {
     pub delivered: u64,
     /// Copies delivered per second of sending.
     pub delivered_per_s: f64,
-    /// Delivery latency percentiles, ms.
-    pub p50_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Worst.
-    pub max_ms: f64,
+    /// Delivery latency percentiles.
+    #[serde(flatten)]
+    pub latency: Latency,
 }
 
-const MARKER: &str = r#""body":"bench "#;
+impl fmt::Display for ChatReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "chat ({} users, {} rooms, {} msg/s per room, {} s)\n  joined         {}\n  sent           {}\n  delivered      {}\n  delivered/s    {:.0}\n{}",
+            self.users,
+            self.rooms,
+            self.rate_per_room,
+            self.seconds,
+            self.joined,
+            self.sent,
+            self.delivered,
+            self.delivered_per_s,
+            self.latency,
+        )
+    }
+}
+
+/// Body prefix of a timed message; the sender's clock in µs since the run's epoch follows it.
+const BODY_PREFIX: &str = "bench ";
+
+/// The send time a timed message carries in its body.
+fn sent_us(message: &ChatMessage) -> Option<u64> {
+    message.body.strip_prefix(BODY_PREFIX)?.parse().ok()
+}
 
 /// Reads until `stop`; returns the latency (µs) of every timed message received.
 async fn read_member(
@@ -68,8 +102,9 @@ async fn read_member(
             _ = stop.changed() => return latencies,
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    if text.as_str().contains(r#""message:new""#)
-                        && let Some(sent_us) = spread::number_after(text.as_str(), MARKER)
+                    if let Ok(frame) = frames::decode(text.as_str())
+                        && let Some(Ok(message)) = frames::event::<ChatMessage>(&frame)
+                        && let Some(sent_us) = sent_us(&message)
                     {
                         let now_us = epoch.elapsed().as_micros() as u64;
                         latencies.push(now_us.saturating_sub(sent_us).min(u64::from(u32::MAX)) as u32);
@@ -96,15 +131,8 @@ async fn send_room(
     while Instant::now() < until {
         ticker.tick().await;
         let at = epoch.elapsed().as_micros();
-        let client_id = format!("c{sent}");
-        let frame = serde_json::to_string(&(
-            "1",
-            sent.to_string(),
-            &topic,
-            "message:new",
-            serde_json::json!({"body": format!("bench {at}"), "client_id": client_id}),
-        ))
-        .unwrap_or_default();
+        let message = NewMessage { body: format!("{BODY_PREFIX}{at}"), client_id: Some(format!("c{sent}")) };
+        let Ok(frame) = frames::push(JOIN_REF, &sent.to_string(), &topic, &message) else { break };
         if sink.send(Message::text(frame)).await.is_err() {
             break;
         }
@@ -176,13 +204,14 @@ pub async fn run(config: ChatConfig) -> ChatReport {
     drop(idle_sinks);
     latencies.sort_unstable();
     ChatReport {
+        users: config.users,
+        rooms: config.rooms,
+        rate_per_room: config.rate_per_room,
+        seconds: config.duration.as_secs_f64(),
         joined,
         sent,
         delivered: latencies.len() as u64,
         delivered_per_s: latencies.len() as f64 / elapsed.max(0.001),
-        p50_ms: spread::percentile_ms(&latencies, 0.50),
-        p95_ms: spread::percentile_ms(&latencies, 0.95),
-        p99_ms: spread::percentile_ms(&latencies, 0.99),
-        max_ms: spread::percentile_ms(&latencies, 1.0),
+        latency: Latency::from_sorted_us(&latencies),
     }
 }

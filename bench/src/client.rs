@@ -1,10 +1,12 @@
-//! A minimal Phoenix V2 client for load generation: raw frames in, borrowed parsing out, nothing retained.
+//! A minimal Phoenix V2 client for load generation: frames built by [`crate::frames`] go out, raw text comes in for
+//! the caller to read with [`crate::frames::decode`], and nothing is retained.
 
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use protocol::{chat::JoinParams, typed::Request};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config, tungstenite::Message};
+
+use crate::frames::{self, FrameError};
 
 /// Why a bench client failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,33 +14,13 @@ pub enum ClientError {
     /// Connecting or the WebSocket failed.
     #[error("websocket: {0}")]
     Ws(#[from] tokio_tungstenite::tungstenite::Error),
-    /// The server sent something that is not a V2 frame.
-    #[error("bad frame: {0}")]
-    Frame(#[from] serde_json::Error),
+    /// A frame could not be built or read, or the server refused a request.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// The connection closed.
     #[error("connection closed")]
     Closed,
 }
-
-/// A V2 frame borrowed from the received text.
-#[derive(Debug, Deserialize)]
-pub struct FrameRef<'a>(
-    /// join_ref
-    #[serde(borrow)]
-    pub Option<&'a str>,
-    /// ref
-    #[serde(borrow)]
-    pub Option<&'a str>,
-    /// topic
-    #[serde(borrow)]
-    pub &'a str,
-    /// event
-    #[serde(borrow)]
-    pub &'a str,
-    /// payload
-    #[serde(borrow)]
-    pub &'a RawValue,
-);
 
 /// One connection.
 pub struct BenchClient {
@@ -53,28 +35,23 @@ impl BenchClient {
         Ok(Self { ws, next_ref: 0 })
     }
 
-    /// Sends a frame; returns its ref.
-    pub async fn push(
-        &mut self,
-        join_ref: Option<&str>,
-        topic: &str,
-        event: &str,
-        payload: &serde_json::Value,
-    ) -> Result<String, ClientError> {
-        self.next_ref += 1;
-        let msg_ref = self.next_ref.to_string();
-        let text = serde_json::to_string(&(join_ref, &msg_ref, topic, event, payload))?;
-        self.ws.send(Message::text(text)).await?;
+    /// Pushes `request` on the channel of `topic` joined with `join_ref`; returns the push's ref.
+    pub async fn push<R: Request>(&mut self, join_ref: &str, topic: &str, request: &R) -> Result<String, ClientError> {
+        let msg_ref = self.next_ref();
+        self.ws.send(Message::text(frames::push(join_ref, &msg_ref, topic, request)?)).await?;
         Ok(msg_ref)
     }
 
     /// Sends `phx_join` with join_ref = ref; returns the join_ref.
-    pub async fn send_join(&mut self, topic: &str, payload: &serde_json::Value) -> Result<String, ClientError> {
-        self.next_ref += 1;
-        let join_ref = self.next_ref.to_string();
-        let text = serde_json::to_string(&(&join_ref, &join_ref, topic, "phx_join", payload))?;
-        self.ws.send(Message::text(text)).await?;
+    pub async fn send_join(&mut self, topic: &str, params: &JoinParams) -> Result<String, ClientError> {
+        let join_ref = self.next_ref();
+        self.ws.send(Message::text(frames::join(&join_ref, topic, params)?)).await?;
         Ok(join_ref)
+    }
+
+    fn next_ref(&mut self) -> String {
+        self.next_ref += 1;
+        self.next_ref.to_string()
     }
 
     /// The next text frame's raw text (pings and binary frames are skipped).

@@ -4,6 +4,7 @@
 //! Client sockets are spread over loopback source addresses ([`crate::spread`]).
 
 use std::{
+    fmt,
     net::SocketAddr,
     sync::{
         Arc,
@@ -37,6 +38,12 @@ pub struct IdleConfig {
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleReport {
+    /// Connections configured.
+    pub clients: usize,
+    /// Rooms configured.
+    pub rooms: usize,
+    /// This process's open-file limit.
+    pub fd_limit: u64,
     /// Connections joined.
     pub joined: usize,
     /// Connections that failed.
@@ -49,6 +56,25 @@ pub struct IdleReport {
     pub rss_after_kib: Option<u64>,
     /// (after − before) / joined, KiB.
     pub kib_per_connection: Option<f64>,
+}
+
+impl fmt::Display for IdleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| format!("{v} KiB"));
+        write!(
+            f,
+            "idle ({} clients, {} rooms, fd limit {})\n  joined         {}\n  failed         {}\n  joins/s        {:.0}\n  server RSS     {} → {}\n  per connection {}",
+            self.clients,
+            self.rooms,
+            self.fd_limit,
+            self.joined,
+            self.failed,
+            self.joins_per_s,
+            kib(self.rss_before_kib),
+            kib(self.rss_after_kib),
+            self.kib_per_connection.map_or("n/a".to_owned(), |v| format!("{v:.1} KiB")),
+        )
+    }
 }
 
 /// Resident set size of a process, KiB.
@@ -99,6 +125,9 @@ pub async fn run(config: IdleConfig) -> IdleReport {
     };
     drop(held);
     IdleReport {
+        clients: config.clients,
+        rooms: config.rooms,
+        fd_limit: crate::fd_limit(),
         joined,
         failed: failed.load(Ordering::Relaxed),
         joins_per_s: joined as f64 / elapsed.max(0.001),

@@ -1,18 +1,24 @@
 //! Durable ingest: clients push `message:new` as fast as they can (or at a fixed total rate) and the scenario reports
 //! acknowledged messages per second and ack latency. An ack means the message is committed, so this measures the
-//! store's group commit end to end.
+//! store's group commit end to end. Acks are read as typed replies ([`NewMessageReply`], or an error reply such as
+//! `rate limited`).
 
 use std::{
     collections::HashMap,
+    fmt,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use futures::{SinkExt, StreamExt};
+use protocol::chat::{JoinParams, JoinReply, NewMessage, NewMessageReply};
 use serde::Serialize;
 use tokio_tungstenite::{connect_async_with_config, tungstenite::Message};
 
-use crate::client::FrameRef;
+use crate::{frames, latency::Latency};
+
+/// The join_ref and ref of each client's join; its pushes get refs from 2 up.
+const JOIN_REF: &str = "1";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -36,20 +42,37 @@ pub struct IngestConfig {
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
+    /// Connections configured.
+    pub clients: usize,
+    /// Rooms configured.
+    pub rooms: usize,
+    /// The fixed total rate, messages per second; `None` = as fast as acks allow.
+    pub rate: Option<f64>,
     /// Messages acknowledged ok.
     pub acked: u64,
     /// Error replies (e.g. rate limited).
     pub errors: u64,
     /// Acknowledged messages per second over the sending period.
     pub acked_per_s: f64,
-    /// Ack latency percentiles in milliseconds.
-    pub p50_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Worst ack latency.
-    pub max_ms: f64,
+    /// Ack latency percentiles.
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+impl fmt::Display for IngestReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ingest ({} clients, {} rooms, rate {})\n  acked          {}\n  errors         {}\n  acked/s        {:.0}\n{}",
+            self.clients,
+            self.rooms,
+            self.rate.map_or("max".to_owned(), |r| format!("{r}/s")),
+            self.acked,
+            self.errors,
+            self.acked_per_s,
+            self.latency.prefixed("ack "),
+        )
+    }
 }
 
 #[derive(Default)]
@@ -64,11 +87,11 @@ async fn run_client(index: usize, config: Arc<IngestConfig>, totals: Arc<Mutex<T
     let Ok((ws, _)) = connect_async_with_config(&url, None, true).await else { return };
     let (mut sink, mut stream) = ws.split();
     let topic = format!("room:ingest-{}", index % config.rooms.max(1));
-    let join = serde_json::json!(["1", "1", topic, "phx_join", {}]).to_string();
+    let Ok(join) = frames::join(JOIN_REF, &topic, &JoinParams::default()) else { return };
     if sink.send(Message::text(join)).await.is_err() {
         return;
     }
-    let body = "x".repeat(config.body_bytes.max(1));
+    let message = NewMessage { body: "x".repeat(config.body_bytes.max(1)), client_id: None };
     let end = start + config.duration;
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let mut next_ref: u64 = 1;
@@ -87,8 +110,7 @@ async fn run_client(index: usize, config: Arc<IngestConfig>, totals: Arc<Mutex<T
             };
         if can_send {
             next_ref += 1;
-            let frame =
-                serde_json::json!(["1", next_ref.to_string(), topic, "message:new", {"body": body}]).to_string();
+            let Ok(frame) = frames::push(JOIN_REF, &next_ref.to_string(), &topic, &message) else { break };
             if sink.send(Message::text(frame)).await.is_err() {
                 break;
             }
@@ -116,24 +138,20 @@ async fn run_client(index: usize, config: Arc<IngestConfig>, totals: Arc<Mutex<T
             Ok(Some(Ok(_))) => continue,
             Ok(_) => break,
         };
-        let Ok(frame) = serde_json::from_str::<FrameRef<'_>>(message.as_str()) else { continue };
-        if frame.3 != "phx_reply" {
+        let Ok(frame) = frames::decode(message.as_str()) else { continue };
+        let (Some(reply), Some(msg_ref)) = (frame.reply(), frame.msg_ref().and_then(|r| r.parse::<u64>().ok())) else {
             continue;
-        }
-        let ok = frame.4.get().contains(r#""status":"ok""#);
-        match frame.1.and_then(|r| r.parse::<u64>().ok()) {
-            Some(1) => joined = ok,
-            Some(msg_ref) => {
-                if let Some(at) = sent_at.remove(&msg_ref) {
-                    if ok {
-                        local.acked += 1;
-                        local.latencies_us.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    } else {
-                        local.errors += 1;
-                    }
+        };
+        if msg_ref == 1 {
+            joined = frames::response::<JoinReply>(&reply).is_ok();
+        } else if let Some(at) = sent_at.remove(&msg_ref) {
+            match frames::response::<NewMessageReply>(&reply) {
+                Ok(_) => {
+                    local.acked += 1;
+                    local.latencies_us.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
+                Err(_) => local.errors += 1,
             }
-            None => {}
         }
     }
     let _ = sink.close().await;
@@ -157,12 +175,12 @@ pub async fn run(config: IngestConfig) -> IngestReport {
     totals.latencies_us.sort_unstable();
     let seconds = config.duration.as_secs_f64();
     IngestReport {
+        clients: config.clients,
+        rooms: config.rooms,
+        rate: config.rate,
         acked: totals.acked,
         errors: totals.errors,
         acked_per_s: totals.acked as f64 / seconds,
-        p50_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.50),
-        p95_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.95),
-        p99_ms: crate::spread::percentile_ms(&totals.latencies_us, 0.99),
-        max_ms: crate::spread::percentile_ms(&totals.latencies_us, 1.0),
+        latency: Latency::from_sorted_us(&totals.latencies_us),
     }
 }

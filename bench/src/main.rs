@@ -1,4 +1,5 @@
-//! `bench`: load scenarios against a running chat server. Each prints a table and can write its report as JSON.
+//! `bench`: load scenarios against a running chat server. Each report prints its own table (`Display`) and can be
+//! written as JSON; the storm exits with failure unless every client converged.
 
 use std::time::Duration;
 
@@ -148,10 +149,11 @@ enum Scenario {
     },
 }
 
-fn emit(table: &str, json: Option<std::path::PathBuf>, report: &impl serde::Serialize) {
+/// Prints the report's table and, given a path, writes the report there as JSON.
+fn emit(report: &(impl std::fmt::Display + serde::Serialize), json: Option<&std::path::Path>) {
     #[allow(clippy::print_stdout)]
     {
-        println!("{table}");
+        println!("{report}");
     }
     if let Some(path) = json {
         let _ = std::fs::write(path, serde_json::to_string_pretty(report).unwrap_or_default());
@@ -161,24 +163,12 @@ fn emit(table: &str, json: Option<std::path::PathBuf>, report: &impl serde::Seri
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let fd_limit = bench::raise_fd_limit();
+    bench::raise_fd_limit();
     match cli.scenario {
         Scenario::Idle { addr, clients, rooms, concurrency, server_pid, settle, json } => {
             let config =
                 IdleConfig { addr, clients, rooms, concurrency, server_pid, settle: Duration::from_secs(settle) };
-            let report = idle::run(config).await;
-            let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| format!("{v} KiB"));
-            let table = format!(
-                "idle ({clients} clients, {rooms} rooms, fd limit {fd_limit})\n  joined         {}\n  failed         {}\n  joins/s        {:.0}\n  server RSS     {} → {}\n  per connection {}",
-                report.joined,
-                report.failed,
-                report.joins_per_s,
-                kib(report.rss_before_kib),
-                kib(report.rss_after_kib),
-                report.kib_per_connection.map_or("n/a".to_owned(), |v| format!("{v:.1} KiB")),
-            );
-            emit(&table, json, &report);
-            std::process::ExitCode::SUCCESS
+            emit(&idle::run(config).await, json.as_deref());
         }
         Scenario::Broadcast { addr, steps, broadcasts, inflight, concurrency, timeout, server_pid, bound_ms, json } => {
             let config = BroadcastConfig {
@@ -191,31 +181,7 @@ async fn main() -> std::process::ExitCode {
                 server_pid,
                 bound_ms,
             };
-            let report = broadcast::run(config).await;
-            let mut table = format!(
-                "broadcast ({broadcasts} per step, {inflight} in flight, fd limit {fd_limit})\n  clients  done  lost   p50 ms   p95 ms   max ms   msgs/s   server µs/msg (user)"
-            );
-            for step in &report.steps {
-                table.push_str(&format!(
-                    "\n  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15} ({})",
-                    step.clients,
-                    step.completed,
-                    step.lost,
-                    step.p50_ms,
-                    step.p95_ms,
-                    step.max_ms,
-                    step.delivered_per_s,
-                    step.server_cpu_us_per_message.map_or("n/a".to_owned(), |v| format!("{v:.2}")),
-                    step.server_user_us_per_message.map_or("n/a".to_owned(), |v| format!("{v:.2}")),
-                ));
-            }
-            table.push_str(&format!(
-                "\n  largest with p95 < {bound_ms} ms: {}\n  failed connections: {}",
-                report.largest_within_bound.map_or("none".to_owned(), |n| n.to_string()),
-                report.failed_connections
-            ));
-            emit(&table, json, &report);
-            std::process::ExitCode::SUCCESS
+            emit(&broadcast::run(config).await, json.as_deref());
         }
         Scenario::Chat { addr, users, rooms, rate, seconds, concurrency, json } => {
             let config = ChatConfig {
@@ -226,20 +192,7 @@ async fn main() -> std::process::ExitCode {
                 duration: Duration::from_secs(seconds),
                 concurrency,
             };
-            let report = chat::run(config).await;
-            let table = format!(
-                "chat ({users} users, {rooms} rooms, {rate} msg/s per room, {seconds} s)\n  joined         {}\n  sent           {}\n  delivered      {}\n  delivered/s    {:.0}\n  p50            {:.2} ms\n  p95            {:.2} ms\n  p99            {:.2} ms\n  max            {:.2} ms",
-                report.joined,
-                report.sent,
-                report.delivered,
-                report.delivered_per_s,
-                report.p50_ms,
-                report.p95_ms,
-                report.p99_ms,
-                report.max_ms,
-            );
-            emit(&table, json, &report);
-            std::process::ExitCode::SUCCESS
+            emit(&chat::run(config).await, json.as_deref());
         }
         Scenario::Ingest { url, clients, rooms, inflight, rate, seconds, body_bytes, json } => {
             let config = IngestConfig {
@@ -251,48 +204,17 @@ async fn main() -> std::process::ExitCode {
                 duration: Duration::from_secs(seconds),
                 body_bytes,
             };
-            let report = ingest::run(config).await;
-            let table = format!(
-                "ingest ({clients} clients, {rooms} rooms, rate {})\n  acked          {}\n  errors         {}\n  acked/s        {:.0}\n  ack p50        {:.2} ms\n  ack p95        {:.2} ms\n  ack p99        {:.2} ms\n  ack max        {:.2} ms",
-                rate.map_or("max".to_owned(), |r| format!("{r}/s")),
-                report.acked,
-                report.errors,
-                report.acked_per_s,
-                report.p50_ms,
-                report.p95_ms,
-                report.p99_ms,
-                report.max_ms,
-            );
-            emit(&table, json, &report);
-            std::process::ExitCode::SUCCESS
+            emit(&ingest::run(config).await, json.as_deref());
         }
         Scenario::Storm { url, clients, room, concurrency, timeout, json } => {
             let config = StormConfig { url, clients, room, concurrency, timeout: Duration::from_secs(timeout) };
             let report = storm::run(config).await;
-            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-            let table = format!(
-                "join storm (fd limit {fd_limit})\n  clients        {}\n  joined         {}\n  failed         {}\n  converged      {}\n  all joined     {:.2} s\n  all converged  {}\n  frames         {}\n  bytes          {:.1} MB",
-                report.clients,
-                report.joined,
-                report.failed,
-                report.converged,
-                report.all_joined_s,
-                report.all_converged_s.map_or("no".to_owned(), |s| format!("{s:.2} s")),
-                report.frames,
-                report.bytes as f64 / 1e6,
-            );
-            #[allow(clippy::print_stdout)]
-            {
-                println!("{table}");
-            }
-            if let Some(path) = json {
-                let _ = std::fs::write(path, text);
-            }
-            if report.converged == report.clients {
-                std::process::ExitCode::SUCCESS
-            } else {
-                std::process::ExitCode::FAILURE
+            emit(&report, json.as_deref());
+            // The storm is a pass/fail check: every client must have converged.
+            if report.converged != report.clients {
+                return std::process::ExitCode::FAILURE;
             }
         }
     }
+    std::process::ExitCode::SUCCESS
 }

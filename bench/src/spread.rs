@@ -1,14 +1,21 @@
 //! Connections spread over loopback source addresses 127.0.0.1–127.0.0.254, so a run is not capped by the ~28k
-//! ephemeral ports of one address, plus the join handshake every scenario shares.
+//! ephemeral ports of one address, plus the join handshake every scenario shares and the server's CPU time from
+//! `/proc`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use futures::{SinkExt, StreamExt};
+use protocol::{chat::JoinParams, events::PHX_REPLY};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{WebSocketStream, client_async, tungstenite::Message};
 
+use crate::frames;
+
 /// A joined connection.
 pub type Ws = WebSocketStream<TcpStream>;
+
+/// The join_ref (and ref) of the one channel each spread connection joins.
+pub const JOIN_REF: &str = "1";
 
 /// Opens connection number `index` to `addr` as `user` (from source address 127.0.0.(1 + index % 254)).
 pub async fn connect(addr: SocketAddr, index: usize, user: &str) -> Option<Ws> {
@@ -21,16 +28,17 @@ pub async fn connect(addr: SocketAddr, index: usize, user: &str) -> Option<Ws> {
     Some(ws)
 }
 
-/// Sends `phx_join` for `topic` (join_ref and ref `"1"`) and waits for its reply; `Some` when it was `ok`. Frames
-/// before the reply are skipped.
+/// Sends `phx_join` for `topic` (join_ref and ref [`JOIN_REF`]) and waits for its reply; `Some` when it was `ok`.
+/// Frames before the reply are skipped. The reply's response is not read: `bench:*` and `room:*` answer differently.
 pub async fn join(ws: &mut Ws, topic: &str) -> Option<()> {
-    let join = serde_json::to_string(&("1", "1", topic, "phx_join", serde_json::json!({}))).ok()?;
+    let join = frames::join(JOIN_REF, topic, &JoinParams::default()).ok()?;
     ws.send(Message::text(join)).await.ok()?;
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(text) = message
-            && text.as_str().contains("phx_reply")
+            && let Ok(frame) = frames::decode(text.as_str())
+            && frame.event() == PHX_REPLY
         {
-            return text.as_str().contains(r#""status":"ok""#).then_some(());
+            return frame.reply().filter(|reply| reply.is_ok()).map(drop);
         }
     }
     None
@@ -53,34 +61,12 @@ pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     Some((ticks(11)?, ticks(12)?))
 }
 
-/// The `p` quantile (0–1) of sorted microsecond samples, in milliseconds.
-pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = (p * (sorted_us.len() - 1) as f64).round() as usize;
-    f64::from(sorted_us[rank.min(sorted_us.len() - 1)]) / 1000.0
-}
-
-/// The number after `marker` in `text`, if any (cheap field extraction without parsing the whole frame).
-pub fn number_after(text: &str, marker: &str) -> Option<u64> {
-    let start = text.find(marker)? + marker.len();
-    let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
-    text[start..start + digits].parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn extracts_numbers_and_percentiles() {
-        assert_eq!(number_after(r#"[null,null,"bench:x","broadcast",{"seq":42}]"#, r#""seq":"#), Some(42));
-        assert_eq!(number_after("no marker", r#""seq":"#), None);
-        let samples = [1_000, 2_000, 3_000, 4_000, 5_000];
-        assert_eq!(percentile_ms(&samples, 0.0), 1.0);
-        assert_eq!(percentile_ms(&samples, 0.5), 3.0);
-        assert_eq!(percentile_ms(&samples, 1.0), 5.0);
+    fn reads_own_cpu_time() {
         assert!(cpu_seconds(std::process::id()).is_some_and(|(user, system)| user >= 0.0 && system >= 0.0));
     }
 }

@@ -2,11 +2,12 @@
 //! (from `presence_state` and `presence_diff`, with the phoenix.js rule that diffs arriving before the state are
 //! applied after it) and the scenario measures when every client sees all N members.
 //!
-//! Clients are named `s<index>`, so a view is a vector indexed by member with the member's `phx_ref` hash: a client's
+//! Clients are named `s<index>`, so a view is a vector indexed by member with the member's `phx_ref` hash, filled from
+//! the typed presence payloads ([`RoomPresenceState`], [`RoomPresenceDiff`]) and dropping them right after: a client's
 //! memory stays small even when every one of N clients tracks N members.
 
 use std::{
-    collections::HashMap,
+    fmt,
     hash::{DefaultHasher, Hash, Hasher},
     sync::{
         Arc,
@@ -15,10 +16,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{Deserialize, Serialize};
+use protocol::chat::{JoinParams, JoinReply, MemberPresence, RoomPresenceDiff, RoomPresenceState};
+use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 
-use crate::client::{BenchClient, ClientError, FrameRef};
+use crate::{
+    client::{BenchClient, ClientError},
+    frames,
+};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +43,8 @@ pub struct StormConfig {
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct StormReport {
+    /// This process's open-file limit.
+    pub fd_limit: u64,
     /// Clients started.
     pub clients: usize,
     /// Joins answered ok.
@@ -56,24 +63,22 @@ pub struct StormReport {
     pub bytes: u64,
 }
 
-#[derive(Deserialize)]
-struct LitePresence<'a> {
-    #[serde(borrow)]
-    metas: Vec<LiteMeta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct LiteMeta<'a> {
-    #[serde(borrow)]
-    phx_ref: &'a str,
-}
-
-#[derive(Deserialize)]
-struct LiteDiff<'a> {
-    #[serde(borrow)]
-    joins: HashMap<&'a str, LitePresence<'a>>,
-    #[serde(borrow)]
-    leaves: HashMap<&'a str, LitePresence<'a>>,
+impl fmt::Display for StormReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "join storm (fd limit {})\n  clients        {}\n  joined         {}\n  failed         {}\n  converged      {}\n  all joined     {:.2} s\n  all converged  {}\n  frames         {}\n  bytes          {:.1} MB",
+            self.fd_limit,
+            self.clients,
+            self.joined,
+            self.failed,
+            self.converged,
+            self.all_joined_s,
+            self.all_converged_s.map_or("no".to_owned(), |s| format!("{s:.2} s")),
+            self.frames,
+            self.bytes as f64 / 1e6,
+        )
+    }
 }
 
 fn ref_hash(phx_ref: &str) -> u64 {
@@ -97,7 +102,7 @@ impl View {
         key.strip_prefix('s')?.parse().ok()
     }
 
-    fn join(&mut self, key: &str, presence: &LitePresence<'_>) {
+    fn join(&mut self, key: &str, presence: &MemberPresence) {
         let (Some(index), Some(meta)) = (Self::index(key), presence.metas.last()) else {
             return;
         };
@@ -107,41 +112,37 @@ impl View {
         if *slot == 0 {
             self.present += 1;
         }
-        *slot = ref_hash(meta.phx_ref);
+        *slot = ref_hash(&meta.phx_ref);
     }
 
-    fn leave(&mut self, key: &str, presence: &LitePresence<'_>) {
+    fn leave(&mut self, key: &str, presence: &MemberPresence) {
         let Some(index) = Self::index(key) else {
             return;
         };
         let Some(slot) = self.refs.get_mut(index) else {
             return;
         };
-        if presence.metas.iter().any(|m| ref_hash(m.phx_ref) == *slot) && *slot != 0 {
+        if presence.metas.iter().any(|m| ref_hash(&m.phx_ref) == *slot) && *slot != 0 {
             *slot = 0;
             self.present -= 1;
         }
     }
 
-    fn apply_diff(&mut self, json: &str) -> Result<(), serde_json::Error> {
-        let diff: LiteDiff<'_> = serde_json::from_str(json)?;
+    fn apply_diff(&mut self, diff: &RoomPresenceDiff) {
         for (key, presence) in &diff.joins {
             self.join(key, presence);
         }
         for (key, presence) in &diff.leaves {
             self.leave(key, presence);
         }
-        Ok(())
     }
 
-    fn apply_state(&mut self, json: &str) -> Result<(), serde_json::Error> {
-        let state: HashMap<&str, LitePresence<'_>> = serde_json::from_str(json)?;
+    fn apply_state(&mut self, state: &RoomPresenceState) {
         self.refs.iter_mut().for_each(|r| *r = 0);
         self.present = 0;
-        for (key, presence) in &state {
+        for (key, presence) in &state.0 {
             self.join(key, presence);
         }
-        Ok(())
     }
 }
 
@@ -175,12 +176,12 @@ async fn run_client(
         let _permit = gate.acquire().await;
         let url = format!("{}?vsn=2.0.0&user=s{index}", config.url);
         let mut client = BenchClient::connect(&url).await?;
-        client.send_join(&topic, &serde_json::json!({})).await?;
+        client.send_join(&topic, &JoinParams::default()).await?;
         client
     };
     let mut view = View::new(config.clients);
     let mut state_seen = false;
-    let mut pending: Vec<String> = Vec::new();
+    let mut pending: Vec<RoomPresenceDiff> = Vec::new();
     let mut converged = false;
     loop {
         let text = tokio::select! {
@@ -189,27 +190,24 @@ async fn run_client(
         };
         shared.frames.fetch_add(1, Ordering::Relaxed);
         shared.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-        let frame: FrameRef<'_> = serde_json::from_str(&text)?;
-        match frame.3 {
-            "phx_reply" => {
-                if frame.4.get().contains(r#""status":"ok""#) {
-                    shared.joined.fetch_add(1, Ordering::Relaxed);
-                    shared.mark(&shared.last_join_us);
-                } else {
-                    return Err(ClientError::Closed);
-                }
+        let frame = frames::decode(&text)?;
+        if let Some(reply) = frame.reply() {
+            // The only request is the join, so the only reply is its answer; a refusal fails this client.
+            frames::response::<JoinReply>(&reply)?;
+            shared.joined.fetch_add(1, Ordering::Relaxed);
+            shared.mark(&shared.last_join_us);
+        } else if let Some(state) = frames::event::<RoomPresenceState>(&frame) {
+            view.apply_state(&state?);
+            for diff in pending.drain(..) {
+                view.apply_diff(&diff);
             }
-            "presence_state" => {
-                view.apply_state(frame.4.get())?;
-                for diff in pending.drain(..) {
-                    let frame: FrameRef<'_> = serde_json::from_str(&diff)?;
-                    view.apply_diff(frame.4.get())?;
-                }
-                state_seen = true;
+            state_seen = true;
+        } else if let Some(diff) = frames::event::<RoomPresenceDiff>(&frame) {
+            if state_seen {
+                view.apply_diff(&diff?);
+            } else {
+                pending.push(diff?);
             }
-            "presence_diff" if !state_seen => pending.push(text.clone()),
-            "presence_diff" => view.apply_diff(frame.4.get())?,
-            _ => {}
         }
         if state_seen && !converged && view.present == config.clients {
             converged = true;
@@ -259,6 +257,7 @@ pub async fn run(config: StormConfig) -> StormReport {
     }
     let converged = shared.converged.load(Ordering::Relaxed);
     StormReport {
+        fd_limit: crate::fd_limit(),
         clients: config.clients,
         joined: shared.joined.load(Ordering::Relaxed),
         failed: shared.failed.load(Ordering::Relaxed),
@@ -272,20 +271,35 @@ pub async fn run(config: StormConfig) -> StormReport {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
+    use std::collections::HashMap;
+
+    use protocol::chat::PresenceMeta;
+
     use super::*;
+
+    /// Members with one meta each: `(name, phx_ref)`.
+    fn members(entries: &[(&str, &str)]) -> HashMap<String, MemberPresence> {
+        let meta =
+            |phx_ref: &str| PresenceMeta { online_at: 0, typing: false, phx_ref: phx_ref.into(), phx_ref_prev: None };
+        entries.iter().map(|&(name, phx_ref)| (name.into(), MemberPresence { metas: vec![meta(phx_ref)] })).collect()
+    }
+
+    fn diff(joins: &[(&str, &str)], leaves: &[(&str, &str)]) -> RoomPresenceDiff {
+        RoomPresenceDiff { joins: members(joins), leaves: members(leaves) }
+    }
 
     #[test]
     fn view_applies_state_and_diffs_by_ref() {
         let mut view = View::new(3);
-        view.apply_diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{}}"#).unwrap();
-        view.apply_state(r#"{"s0":{"metas":[{"phx_ref":"a"}]},"s1":{"metas":[{"phx_ref":"b"}]}}"#).unwrap();
+        view.apply_diff(&diff(&[("s2", "c")], &[]));
+        view.apply_state(&RoomPresenceState(members(&[("s0", "a"), ("s1", "b")])));
         assert_eq!(view.present, 2);
-        view.apply_diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{"s0":{"metas":[{"phx_ref":"x"}]}}}"#)
-            .unwrap();
+        view.apply_diff(&diff(&[("s2", "c")], &[("s0", "x")]));
         assert_eq!(view.present, 3, "a leave of an unknown ref removes nothing");
-        view.apply_diff(r#"{"joins":{},"leaves":{"s0":{"metas":[{"phx_ref":"a"}]}}}"#).unwrap();
+        view.apply_diff(&diff(&[], &[("s0", "a")]));
         assert_eq!(view.present, 2);
+        view.apply_diff(&diff(&[("s7", "z"), ("alice", "y")], &[]));
+        assert_eq!(view.present, 2, "members outside the storm are not counted");
     }
 }

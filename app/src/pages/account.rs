@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::{AccountProblem, Login, Logout, Register},
-    shell::PRODUCT_NAME,
+    brand::PRODUCT_NAME,
 };
 
 /// The failed attempt this page was sent back with, if any: its sentence and the name that was typed.

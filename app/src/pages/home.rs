@@ -8,7 +8,7 @@ use leptos::{prelude::*, server_fn::ServerFn};
 
 use crate::{
     api::{CreateRandomRoom, GoToRoom, current_user, recent_rooms},
-    shell::PRODUCT_NAME,
+    brand::PRODUCT_NAME,
     url,
 };
 

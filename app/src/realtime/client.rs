@@ -14,12 +14,15 @@ use futures::{
         oneshot,
     },
 };
-use protocol::frame::Payload;
+use protocol::{
+    frame::Payload,
+    typed::{Request, to_payload},
+};
 use serde_json::Value;
 
 use super::{
     channel::{ChannelId, ChannelState, ParamsFn},
-    push::{PushId, PushReply},
+    push::{PushFailure, PushId, PushReply},
     socket::{AlreadyJoined, ConnState, Output, SocketCore, SocketOptions},
     transport::{Connector, TransportEvent, TransportHandle},
 };
@@ -200,6 +203,22 @@ impl ChannelHandle {
         }
         self.socket.poke();
         async move { receiver.await.unwrap_or(PushReply::Timeout) }
+    }
+
+    /// Pushes a typed request (its event and payload from `protocol`) and returns a future of its typed reply. Like
+    /// [`ChannelHandle::push`], the push happens at call time: dropping the future only drops the reply.
+    pub fn request<R: Request>(
+        &self,
+        request: &R,
+        timeout_ms: u64,
+    ) -> impl std::future::Future<Output = Result<R::Reply, PushFailure>> + use<R> {
+        let reply = to_payload(request).map(|payload| self.push(R::EVENT, payload, timeout_ms));
+        async move {
+            match reply {
+                Ok(reply) => reply.await.typed(),
+                Err(_) => Err(PushFailure::Malformed),
+            }
+        }
     }
 
     /// Current state.

@@ -39,6 +39,11 @@ impl RoomHistory {
         self.last_seen_id
     }
 
+    /// Whether the message with this id is held.
+    pub fn contains(&self, id: u64) -> bool {
+        self.messages.contains_key(&id)
+    }
+
     /// The lowest id held (where `history:before` pages from).
     pub fn oldest_id(&self) -> Option<u64> {
         self.messages.keys().next().copied()

@@ -5,8 +5,8 @@
 //! pushes keep their deadline while they wait for the join, get a fresh ref when they are finally sent, and a push
 //! that timed out is never sent (phoenix.js `Push` semantics).
 
-use protocol::frame::Payload;
-use serde_json::Value;
+use protocol::{frame::Payload, reasons::ErrorReply, typed::from_payload};
+use thiserror::Error;
 
 /// Identifies a push for the lifetime of its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,20 +23,31 @@ pub enum PushReply {
     Timeout,
 }
 
-impl PushReply {
-    /// The `reason` of an error reply, if any.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            Self::Error(Payload::Json(value)) => value.get("reason").and_then(Value::as_str),
-            _ => None,
-        }
-    }
+impl PushReply {}
 
-    /// The JSON response of an ok reply.
-    pub fn ok_json(&self) -> Option<&Value> {
+/// Why a typed request (see `client::ChannelHandle::request`) got no reply of its type.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PushFailure {
+    /// The server answered `error` with this reason.
+    #[error("{0}")]
+    Refused(String),
+    /// No reply before the deadline (or the channel closed first).
+    #[error("no answer from the server")]
+    Timeout,
+    /// The server answered `ok` with a response of another shape.
+    #[error("unexpected answer from the server")]
+    Malformed,
+}
+
+impl PushReply {
+    /// The reply as a typed result: an `ok` response of type `T`, or why not.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, PushFailure> {
         match self {
-            Self::Ok(Payload::Json(value)) => Some(value),
-            _ => None,
+            Self::Ok(payload) => from_payload(payload).map_err(|_| PushFailure::Malformed),
+            Self::Error(payload) => Err(PushFailure::Refused(
+                from_payload::<ErrorReply>(payload).map_or_else(|_| "refused".to_owned(), |error| error.reason),
+            )),
+            Self::Timeout => Err(PushFailure::Timeout),
         }
     }
 }
@@ -54,4 +65,25 @@ pub struct PendingPush {
     pub deadline: u64,
     /// The ref it was sent with; `None` while buffered.
     pub sent_ref: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::chat::NewMessageReply;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn typed_replies() {
+        let ok = PushReply::Ok(Payload::Json(json!({"id": 5})));
+        assert_eq!(ok.typed::<NewMessageReply>(), Ok(NewMessageReply { id: 5 }));
+        let odd = PushReply::Ok(Payload::Json(json!({"id": "5"})));
+        assert_eq!(odd.typed::<NewMessageReply>(), Err(PushFailure::Malformed));
+        let refused = PushReply::Error(Payload::Json(json!({"reason": "rate limited"})));
+        assert_eq!(refused.typed::<NewMessageReply>(), Err(PushFailure::Refused("rate limited".into())));
+        let bare = PushReply::Error(Payload::Json(json!({})));
+        assert_eq!(bare.typed::<NewMessageReply>(), Err(PushFailure::Refused("refused".into())));
+        assert_eq!(PushReply::Timeout.typed::<NewMessageReply>(), Err(PushFailure::Timeout));
+    }
 }

@@ -1,20 +1,19 @@
-//! `/{room}`: the chat room. Rendered on the server with the latest history (no empty flash). The room itself is an
-//! island: its WASM hydrates it and connects the realtime client (`live`), which keeps the state in
-//! [`state::RoomState`] current. Everything around it (the route, the title) stays server-only HTML.
-
-pub mod parts;
-pub mod state;
-
-#[cfg(target_arch = "wasm32")]
-mod live;
+//! The room route and the `Room` island. The route (title, invalid names) stays server-only HTML; the island gets
+//! the page data as props, renders the same HTML on both sides, and once hydrated goes live.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{RoomPageData, room_page};
-use parts::{Banner, Composer, MessageList, OnlinePanel};
-use state::{Connection, Line, RoomState};
+use super::{
+    actions::RoomActions,
+    parts::{Banner, Composer, MessageList, OnlinePanel},
+    state::{Connection, Line, RoomState},
+};
+use crate::{
+    api::{RoomPageData, room_page},
+    brand::PRODUCT_NAME,
+};
 
 /// The route component: loads the page data (blocking, so the server's HTML holds the history).
 #[component]
@@ -30,7 +29,7 @@ pub fn RoomPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(page) if page.valid => {
-                        let title = format!("{} · {}", page.slug, crate::shell::PRODUCT_NAME);
+                        let title = format!("{} · {PRODUCT_NAME}", page.slug);
                         view! { <Title text=title /><Room page /> }.into_any()
                     }
                     Ok(page) => view! { <InvalidRoom slug=page.slug /> }.into_any(),
@@ -61,7 +60,6 @@ fn InvalidRoom(slug: String) -> impl IntoView {
 #[island]
 fn Room(page: RoomPageData) -> impl IntoView {
     let room = RoomState {
-        slug: StoredValue::new(page.slug.clone()),
         me: RwSignal::new(page.user.clone()),
         lines: RwSignal::new(page.messages.iter().map(Line::stored).collect()),
         gaps: RwSignal::new(Vec::new()),
@@ -71,29 +69,29 @@ fn Room(page: RoomPageData) -> impl IntoView {
         unseen: RwSignal::new(0),
         local_time: RwSignal::new(false),
     };
+    let actions = RoomActions::new();
     provide_context(room);
+    provide_context(actions);
     let hydrated = RwSignal::new(false);
-    #[cfg(target_arch = "wasm32")]
-    {
-        let page = page.clone();
-        Effect::new(move |started: Option<()>| {
-            if started.is_none() {
-                room.local_time.set(true);
-                if page.login_required {
-                    // Nothing to connect to as a guest; the notice says why, so no "connecting" banner either.
-                    room.connection.set(Connection::Online);
-                } else {
-                    live::start(room, page.clone());
-                }
-                hydrated.set(true);
+    // Effects run only in the browser, once the island is hydrated.
+    let live_page = page.clone();
+    Effect::new(move |started: Option<()>| {
+        if started.is_none() {
+            room.local_time.set(true);
+            if live_page.login_required {
+                // Nothing to connect to as a guest; the notice says why, so no "connecting" banner either.
+                room.connection.set(Connection::Online);
+            } else {
+                actions.go_live(room, live_page.clone());
             }
-        });
-    }
+            hydrated.set(true);
+        }
+    });
     view! {
         <main class="room" data-hydrated=move || hydrated.get().to_string()>
             <header class="room-header">
                 <a class="home-link" href="/" aria-label="Home">
-                    {crate::shell::PRODUCT_NAME}
+                    {PRODUCT_NAME}
                 </a>
                 <p class="where">
                     "Currently chatting in " <strong class="room-name">{page.slug.clone()}</strong> " as "

@@ -1,11 +1,19 @@
-//! The room page's pieces: connection banner, message list, composer, who's online.
+//! The room page's pieces: connection banner, message list, composer, who's online. They render [`RoomState`] and
+//! ask for things through [`RoomActions`]; neither knows whether a socket is behind them.
 
 use leptos::{html, prelude::*};
 
-use super::state::{Connection, Delivery, Line, RoomState, clock, typing_label};
+use super::{
+    actions::RoomActions,
+    state::{Connection, Delivery, Line, RoomState, clock, typing_label},
+};
 
 fn room() -> RoomState {
     expect_context::<RoomState>()
+}
+
+fn actions() -> RoomActions {
+    expect_context::<RoomActions>()
 }
 
 /// A visible banner while connecting or reconnecting.
@@ -26,12 +34,16 @@ pub fn Banner() -> impl IntoView {
     }
 }
 
-/// The messages, sticking to the bottom unless the reader scrolled up.
+/// The messages, sticking to the bottom unless the reader scrolled up, and keeping the reader's place when an older
+/// page arrives above.
 #[component]
 pub fn MessageList() -> impl IntoView {
     let room = room();
+    let actions = actions();
     let list = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
+    // The list's scroll height when the lines last changed: what an older page pushed the content down by.
+    let last_height = StoredValue::new(0);
 
     let scroll_to_bottom = move || {
         if let Some(element) = list.get_untracked() {
@@ -39,28 +51,38 @@ pub fn MessageList() -> impl IntoView {
         }
         room.unseen.set(0);
     };
-    // Lines added at the end (not older pages loaded above): follow them if the reader is at the bottom, else count
-    // them for the pill. Tracks the key of the last line.
-    Effect::new(move |previous: Option<Option<String>>| {
-        let (last, added) = room.lines.with(|lines| {
+    // After each change of the lines (rendered by the next frame): lines added at the end are followed if the reader is
+    // at the bottom, else counted for the pill; lines added at the top (an older page) keep the reader where they were.
+    // Tracks the keys of the first and the last line.
+    Effect::new(move |previous: Option<(Option<String>, Option<String>)>| {
+        let (first, last, added_below) = room.lines.with(|lines| {
+            let first = lines.first().map(|l| l.key.clone());
             let last = lines.last().map(|l| l.key.clone());
-            let added = match &previous {
-                Some(Some(previous_last)) => lines.iter().rev().take_while(|l| &l.key != previous_last).count(),
-                Some(None) => lines.len(),
+            let added_below = match &previous {
+                Some((_, Some(previous_last))) => lines.iter().rev().take_while(|l| &l.key != previous_last).count(),
+                Some((_, None)) => lines.len(),
                 None => 0,
             };
-            (last, added)
+            (first, last, added_below)
         });
-        if previous.is_none() {
-            scroll_to_bottom();
-        } else if added > 0 {
-            if at_bottom.get_untracked() {
+        let added_above = previous.as_ref().is_some_and(|(previous_first, _)| previous_first != &first);
+        request_animation_frame(move || {
+            let Some(element) = list.get_untracked() else { return };
+            let height = element.scroll_height();
+            let follow = previous.is_none() || (added_below > 0 && at_bottom.get_untracked());
+            if follow {
                 scroll_to_bottom();
             } else {
-                room.unseen.update(|n| *n += added);
+                if added_above {
+                    element.set_scroll_top(element.scroll_top() + height - last_height.get_value());
+                }
+                if added_below > 0 {
+                    room.unseen.update(|n| *n += added_below);
+                }
             }
-        }
-        last
+            last_height.set_value(height);
+        });
+        (first, last)
     });
     let on_scroll = move |_| {
         let Some(element) = list.get_untracked() else { return };
@@ -70,8 +92,7 @@ pub fn MessageList() -> impl IntoView {
             room.unseen.set(0);
         }
         if element.scroll_top() < 40 && room.more_above.get_untracked() {
-            #[cfg(target_arch = "wasm32")]
-            super::live::load_older(room, list);
+            actions.load_older();
         }
     };
 
@@ -98,6 +119,7 @@ pub fn MessageList() -> impl IntoView {
 #[component]
 fn MessageLine(line: Line) -> impl IntoView {
     let room = room();
+    let actions = actions();
     let gap = line.id.is_some_and(|id| room.gaps.with(|g| g.contains(&id)));
     let timestamp = line.timestamp;
     let (status, retry) = match &line.delivery {
@@ -120,12 +142,9 @@ fn MessageLine(line: Line) -> impl IntoView {
                 {retry
                     .map(|client_id| {
                         view! {
-                            <button class="retry" on:click=move |_| {
-                                #[cfg(target_arch = "wasm32")]
-                                super::live::retry(room, client_id.clone());
-                                #[cfg(not(target_arch = "wasm32"))]
-                                let _ = &client_id;
-                            }>"Retry"</button>
+                            <button class="retry" on:click=move |_| actions.retry(client_id.clone())>
+                                "Retry"
+                            </button>
                         }
                     })}
             </div>
@@ -138,6 +157,7 @@ fn MessageLine(line: Line) -> impl IntoView {
 #[component]
 pub fn Composer() -> impl IntoView {
     let room = room();
+    let actions = actions();
     let draft = RwSignal::new(String::new());
     let send = move || {
         let body = draft.get_untracked();
@@ -145,8 +165,7 @@ pub fn Composer() -> impl IntoView {
             return;
         }
         draft.set(String::new());
-        #[cfg(target_arch = "wasm32")]
-        super::live::send(room, body);
+        actions.send(body);
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
@@ -156,8 +175,7 @@ pub fn Composer() -> impl IntoView {
     };
     let on_input = move |ev| {
         draft.set(event_target_value(&ev));
-        #[cfg(target_arch = "wasm32")]
-        super::live::typed(room);
+        actions.typed();
     };
     view! {
         <p class="typing" aria-live="polite">{move || room.online.with(|o| typing_label(o, &room.me.get())).unwrap_or_default()}</p>

@@ -1,7 +1,13 @@
-//! The room page's reactive state and the pure rules that shape it (lines, who is online, labels).
+//! The room page's reactive state ([`RoomState`], what the views render) and the pure rules that shape it: lines,
+//! who is online, labels, the clock.
 
 use leptos::prelude::*;
-use protocol::{chat::Message, presence::Presence};
+use protocol::{
+    chat::{MemberStatus, Message},
+    presence::Presence,
+};
+
+use crate::browser::local_offset_minutes;
 
 /// The socket's state as the banner shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +78,11 @@ pub struct OnlineUser {
     pub tabs: usize,
 }
 
-/// Who is online, from a presence entry.
+/// Who is online, from a presence entry (metas without the chat fields count as tabs, nothing more).
 pub fn online_user(name: &str, presence: &Presence) -> OnlineUser {
-    let since = presence.metas.iter().filter_map(|m| m.get("online_at").and_then(|v| v.as_i64())).min().unwrap_or(0);
-    let typing = presence.metas.iter().any(|m| m.get("typing").and_then(|v| v.as_bool()) == Some(true));
+    let statuses = || presence.metas.iter().filter_map(MemberStatus::from_meta);
+    let since = statuses().map(|s| s.online_at).min().unwrap_or(0);
+    let typing = statuses().any(|s| s.typing);
     OnlineUser { name: name.to_owned(), since, typing, tabs: presence.metas.len() }
 }
 
@@ -104,21 +111,14 @@ pub fn typing_label(online: &[OnlineUser], me: &str) -> Option<String> {
 /// `HH:MM` of a timestamp, in the browser's time zone once `local` is set (UTC before, as on the server, so the
 /// hydrated page matches the server-rendered one).
 pub fn clock(timestamp: i64, local: bool) -> String {
-    #[cfg(target_arch = "wasm32")]
-    if local {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(timestamp as f64));
-        return format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-    }
-    let _ = local;
-    let minutes = timestamp.div_euclid(60_000);
+    let offset = if local { local_offset_minutes(timestamp).unwrap_or(0) } else { 0 };
+    let minutes = timestamp.div_euclid(60_000) + offset;
     format!("{:02}:{:02}", minutes.div_euclid(60).rem_euclid(24), minutes.rem_euclid(60))
 }
 
 /// Everything the room page's components read and write.
 #[derive(Clone, Copy)]
 pub struct RoomState {
-    /// The room slug.
-    pub slug: StoredValue<String>,
     /// My display name.
     pub me: RwSignal<String>,
     /// Message lines, oldest first.

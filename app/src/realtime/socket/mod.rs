@@ -9,10 +9,12 @@
 //! reconnect on the phoenix schedule (plus jitter) unless the close was clean or had code 1000; channels that errored
 //! rejoin with a fresh join_ref when the socket reopens.
 
+mod channels;
+
 use std::collections::VecDeque;
 
 use protocol::{
-    events::{HEARTBEAT, PHOENIX_TOPIC, STATUS_OK},
+    events::{HEARTBEAT, PHOENIX_TOPIC},
     frame::{Frame, Payload},
     serializer::{WireFrame, decode_server, encode_client},
 };
@@ -169,20 +171,20 @@ pub struct AlreadyJoined;
 
 /// The socket state machine.
 pub struct SocketCore {
-    pub(super) options: SocketOptions,
-    pub(super) state: ConnState,
-    pub(super) conn: u64,
-    pub(super) close_was_clean: bool,
+    options: SocketOptions,
+    state: ConnState,
+    conn: u64,
+    close_was_clean: bool,
     next_ref: u64,
     next_push: u64,
     next_channel: u32,
-    pub(super) send_buffer: VecDeque<Frame>,
-    pub(super) reconnect: RetryTimer,
+    send_buffer: VecDeque<Frame>,
+    reconnect: RetryTimer,
     heartbeat_at: Option<u64>,
     heartbeat_deadline: Option<u64>,
     pending_heartbeat: Option<String>,
-    pub(super) channels: Vec<Channel>,
-    pub(super) outputs: VecDeque<Output>,
+    channels: Vec<Channel>,
+    outputs: VecDeque<Output>,
     rng: u64,
 }
 
@@ -217,7 +219,7 @@ impl SocketCore {
     }
 
     /// A random number in `[0, 1)` for jitter (xorshift; quality is irrelevant, spread is what matters).
-    pub(super) fn unit(&mut self) -> f64 {
+    fn unit(&mut self) -> f64 {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
@@ -276,7 +278,7 @@ impl SocketCore {
     }
 
     /// Sends a frame now if the transport is open, else buffers it (flushed in order on open).
-    pub(super) fn send_or_buffer(&mut self, frame: Frame) {
+    fn send_or_buffer(&mut self, frame: Frame) {
         if self.is_connected() {
             self.send(frame);
         } else {
@@ -442,7 +444,7 @@ impl SocketCore {
         id
     }
 
-    pub(super) fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+    fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
         self.channels.iter_mut().find(|c| c.id == id)
     }
 
@@ -456,7 +458,7 @@ impl SocketCore {
         self.channels.iter().find(|c| c.id == id).and_then(|c| c.join_ref.as_deref())
     }
 
-    pub(super) fn new_push_id(&mut self) -> PushId {
+    fn new_push_id(&mut self) -> PushId {
         self.next_push += 1;
         PushId(self.next_push)
     }
@@ -467,10 +469,7 @@ impl SocketCore {
     }
 
     /// Builds a frame for a channel.
-    pub(super) fn frame(join_ref: Option<&str>, msg_ref: &str, topic: &str, event: &str, payload: Payload) -> Frame {
+    fn frame(join_ref: Option<&str>, msg_ref: &str, topic: &str, event: &str, payload: Payload) -> Frame {
         Frame::new(join_ref, Some(msg_ref), topic, event, payload)
     }
-
-    /// The `ok` status constant, for the channel module.
-    pub(super) const OK: &'static str = STATUS_OK;
 }
