@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 /// A room with recent activity, for the home page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecentRoom {
-    /// Slug.
     pub slug: String,
     /// Newest message, ms since the epoch.
     pub last_message_at: i64,
@@ -116,7 +115,6 @@ pub async fn socket_token() -> Result<Option<String>, ServerFnError> {
 /// What the room page renders on the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomPageData {
-    /// The room slug.
     pub slug: String,
     /// Whether the slug is a valid room name.
     pub valid: bool,

@@ -4,8 +4,6 @@
 //! WASM bundle. `ssr` and `hydrate` are never enabled together. In the `hydrate` build only the islands (the live
 //! room, the home page's room picker) and what they use end up in the WASM; the other pages are server-only HTML.
 
-// The `#[server]` macro generates one argument struct per function, with undocumented fields.
-#[allow(missing_docs)]
 pub mod api;
 pub mod brand;
 pub mod browser;

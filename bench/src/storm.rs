@@ -32,7 +32,6 @@ pub struct StormConfig {
     pub url: String,
     /// Number of clients.
     pub clients: usize,
-    /// Room slug.
     pub room: String,
     /// Handshakes in flight at once.
     pub concurrency: usize,

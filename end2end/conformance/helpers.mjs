@@ -233,7 +233,7 @@ export function rawHandshake(wsUrl, query) {
   );
 }
 
-/** Messages shaped like chat-protocol.md's Message, with nothing else. */
+/** Messages shaped like docs/protocol.md's Message (§7.2), with nothing else. */
 export function assertMessageShape(assert, message) {
   assert.deepEqual(Object.keys(message).sort(), ["body", "id", "timestamp", "user"]);
   assert.ok(Number.isInteger(message.id) && message.id >= 1, `id ${message.id}`);

@@ -88,3 +88,43 @@ test("logging in works without JavaScript", async ({ browser, baseURL }) => {
   await expect(page.locator(".account-name")).toHaveText(name);
   await context.close();
 });
+
+test("a guest keeps its name across rooms until someone registers it, then gets a fresh one", async ({ browser, baseURL }) => {
+  const name = unique("Kept");
+  const slug = () => unique("kept-room-").toLowerCase();
+  const guest = await (await browser.newContext({ baseURL })).newPage();
+  const errors = [];
+  guest.on("pageerror", (error) => errors.push(error.message));
+  await guest.goto(`/${slug()}?user=${encodeURIComponent(name)}`);
+  await waitForHydration(guest);
+  await expect(guest.locator(".my-name")).toHaveText(name);
+  // The next room, without ?user=: the name the server accepted is remembered.
+  await guest.goto(`/${slug()}`);
+  await waitForHydration(guest);
+  await expect(guest.locator(".my-name")).toHaveText(name);
+  await expect(guest.locator(".banner")).toBeHidden();
+
+  // Someone else registers that name (any case).
+  const owner = await (await browser.newContext({ baseURL })).newPage();
+  await register(owner, name.toLowerCase(), "hunter2hunter2");
+  await owner.waitForURL(`${baseURL}/`);
+
+  // The guest's next visit gets a fresh random name and a live connection, not a reconnect loop under a refused name.
+  await guest.goto(`/${slug()}`);
+  await waitForHydration(guest);
+  await expect(guest.locator(".notice")).toContainText("is a registered name");
+  await expect(guest.locator(".my-name")).not.toHaveText(name);
+  await expect(guest.locator(".my-name")).toHaveText(/^[a-z]+-[a-z]+$/);
+  await expect(guest.locator(".banner")).toBeHidden();
+  const box = guest.getByLabel("Message", { exact: true });
+  await box.fill("still here");
+  await box.press("Enter");
+  await expect(guest.locator(".message:not(.pending)").filter({ hasText: "still here" })).toHaveCount(1);
+  // And the fresh name is the one remembered from now on.
+  const fresh = await guest.locator(".my-name").textContent();
+  await guest.goto(`/${slug()}`);
+  await waitForHydration(guest);
+  await expect(guest.locator(".my-name")).toHaveText(fresh);
+  await expect(guest.locator(".notice")).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

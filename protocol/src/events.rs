@@ -1,5 +1,5 @@
-//! Event names, the heartbeat topic and reply statuses: the reserved Phoenix events (phoenix-protocol.md §2.5) and the
-//! chat application's events (chat-protocol.md).
+//! Event names, the heartbeat topic and reply statuses: the reserved Phoenix events (docs/protocol.md §5) and the
+//! chat application's events (docs/protocol.md §7).
 //!
 //! Only names live here. Error reasons and close codes are in [`crate::reasons`]; payload shapes in [`crate::chat`].
 

@@ -1,4 +1,4 @@
-//! The logical Phoenix message (`{join_ref, ref, topic, event, payload}`, phoenix-protocol.md §2.1) and read-only views
+//! The logical Phoenix message (`{join_ref, ref, topic, event, payload}`, docs/protocol.md §4) and read-only views
 //! of replies.
 //!
 //! This module owns the in-memory shape only. How a [`Frame`] becomes bytes on a socket (V1/V2 JSON, V2 binary) lives in

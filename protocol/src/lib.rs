@@ -3,6 +3,8 @@
 //! This crate is the single source in code for the chat protocol (`docs/protocol.md`) and the Phoenix Channels wire
 //! format under it. It depends on serde only, so it compiles for native targets and `wasm32`.
 
+#![warn(missing_docs)]
+
 pub mod chat;
 pub mod events;
 pub mod frame;

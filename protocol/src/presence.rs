@@ -2,7 +2,7 @@
 //!
 //! Owns [`PresenceState`] (a key → [`Presence`] map that iterates in JavaScript own-property order), [`PresenceDiff`],
 //! the pure algorithms [`sync_state`], [`sync_diff`] and [`list`] with the semantics of phoenix.js `presence.js`
-//! (phoenix-protocol.md §8.3), the client-side instance [`ClientPresence`] that buffers diffs until the state for the
+//! (docs/protocol.md §8), the client-side instance [`ClientPresence`] that buffers diffs until the state for the
 //! current join has arrived, and the few builders the server needs to emit diffs ([`PresenceState::add_meta`],
 //! [`PresenceState::remove_meta_by_ref`], [`PresenceDiff::coalesce`]).
 //!

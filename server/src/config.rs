@@ -58,7 +58,7 @@ pub struct Config {
     /// file `chat.db` in `--data-dir`. `sqlite://path` selects another SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// `message:new` allowed per connection in any 10-second window (chat-protocol.md: 20). Raise it for load tests.
+    /// `message:new` allowed per connection in any 10-second window (docs/protocol.md §10.3: 20). Raise it for load tests.
     #[arg(long, env = "CHAT_MAX_MESSAGES_PER_10S", default_value_t = 20)]
     pub max_messages_per_10s: usize,
     /// Secret key base that signs tokens (at least 64 bytes; nodes and Phoenix backends sharing it accept each other's

@@ -21,7 +21,6 @@ use crate::{
     store::{Account, Store},
 };
 
-/// The store-backed implementation.
 pub(crate) struct StoreBackend {
     store: Arc<dyn Store>,
     auth: Arc<Auth>,
@@ -173,5 +172,41 @@ impl ChatBackend for StoreBackend {
 
     fn random_room_slug(&self) -> String {
         crate::names::random_room_slug()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::{AccountStore, MemoryStore};
+
+    async fn identities(require_token: bool) -> (Identities, Arc<Auth>) {
+        let store = Arc::new(MemoryStore::new());
+        store.create_account(Account { username: "Ada".into(), password_hash: "x".into() }, 0).await.unwrap();
+        let auth = Arc::new(Auth::new(&[3u8; 64]).requiring_tokens(require_token));
+        (Identities::new(auth.clone(), store), auth)
+    }
+
+    #[tokio::test]
+    async fn a_refused_guest_name_is_explained_and_replaced() {
+        let (identities, _) = identities(false).await;
+        let page = page_identity(&identities, None, Some("ada")).await;
+        assert_eq!(page.name_refused.as_deref(), Some("ada"));
+        assert!(!page.account && !page.login_required);
+        assert_ne!(page.user.to_lowercase(), "ada");
+        let invalid = page_identity(&identities, None, Some("\u{7}")).await;
+        assert_eq!(invalid.name_refused, None, "an invalid name is just replaced");
+        assert!(protocol::names::normalize_user_name(&invalid.user).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_session_is_the_account_and_members_only_asks_guests_to_log_in() {
+        let (identities, auth) = identities(true).await;
+        let session = auth.session_value("Ada");
+        let page = page_identity(&identities, Some(&session), Some("someone")).await;
+        assert_eq!((page.user.as_str(), page.account, page.login_required), ("Ada", true, false));
+        let guest = page_identity(&identities, None, Some("someone")).await;
+        assert!(guest.login_required && !guest.account);
     }
 }

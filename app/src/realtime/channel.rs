@@ -25,7 +25,6 @@ pub enum ChannelState {
     Closed,
     /// Join sent, no reply yet.
     Joining,
-    /// Joined.
     Joined,
     /// Failed; a rejoin is pending.
     Errored,
@@ -38,11 +37,8 @@ pub type ParamsFn = Box<dyn FnMut() -> Value>;
 
 /// One channel's state.
 pub struct Channel {
-    /// Its id.
     pub id: ChannelId,
-    /// Its topic.
     pub topic: String,
-    /// Current state.
     pub state: ChannelState,
     /// `join()` was called (it may be called only once per channel, as in phoenix.js).
     pub joined_once: bool,

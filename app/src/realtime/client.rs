@@ -49,9 +49,7 @@ pub enum ChannelEvent {
     Closed,
     /// A push or broadcast from the server.
     Message {
-        /// Event name.
         event: String,
-        /// Payload.
         payload: Payload,
         /// The channel's join_ref when it arrived.
         join_ref: Option<String>,
@@ -140,7 +138,6 @@ impl Socket {
         self.poke();
     }
 
-    /// Connection state.
     pub fn conn_state(&self) -> ConnState {
         self.shared.borrow().core.conn_state()
     }
@@ -221,7 +218,6 @@ impl ChannelHandle {
         }
     }
 
-    /// Current state.
     pub fn state(&self) -> ChannelState {
         self.socket.shared.borrow().core.channel_state(self.id)
     }

@@ -20,7 +20,6 @@ pub struct RoomHistory {
 }
 
 impl RoomHistory {
-    /// Empty.
     pub fn new() -> Self {
         Self::default()
     }

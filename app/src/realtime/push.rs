@@ -55,11 +55,8 @@ impl PushReply {
 /// A push waiting in a channel: either buffered (not yet sent) or sent and awaiting a reply.
 #[derive(Debug, Clone)]
 pub struct PendingPush {
-    /// Who asked.
     pub id: PushId,
-    /// Event name.
     pub event: String,
-    /// Payload.
     pub payload: Payload,
     /// When it times out (ms on the driver's clock).
     pub deadline: u64,

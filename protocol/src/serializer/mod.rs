@@ -1,5 +1,5 @@
 //! Turning [`Frame`]s into WebSocket frames and back: the V1 JSON, V2 JSON and V2 binary serializers of Phoenix
-//! (phoenix-protocol.md §2.2–2.4), for both sides of the wire.
+//! (docs/protocol.md §4), for both sides of the wire.
 //!
 //! * Server side: [`decode_client_text`] / [`decode_client_binary`] read what a client sent under the negotiated
 //!   [`Vsn`]; [`encode_server`] writes an [`Outgoing`] message (push, reply, broadcast) from borrowed parts.

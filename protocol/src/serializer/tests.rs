@@ -1,4 +1,4 @@
-//! Tests of the public serializer API: the JSON vectors of phoenix-protocol.md §2.2, version dispatch, and properties
+//! Tests of the public serializer API: the JSON vectors of docs/protocol.md §4.1 and phoenix.js, version dispatch, and properties
 //! (no input panics a decoder; client encode → server decode round-trips). Layout details are tested beside each
 //! serializer.
 

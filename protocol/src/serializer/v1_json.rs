@@ -1,4 +1,4 @@
-//! V1 JSON text frames: objects `{"topic", "event", "payload", "ref"}` (phoenix-protocol.md §2.4). Selected when the
+//! V1 JSON text frames: objects `{"topic", "event", "payload", "ref"}` (docs/protocol.md §4.2). Selected when the
 //! client sends no `vsn` or `~> 1.0.0`; phoenix.js never uses it by default, but other Phoenix clients do.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! V2 binary frames (phoenix-protocol.md §2.3): a kind byte, one length byte per string field, the strings, then the
+//! V2 binary frames (docs/protocol.md §4.3): a kind byte, one length byte per string field, the strings, then the
 //! raw payload. Each direction has its own layouts:
 //!
 //! | Kind | Direction | Header |

@@ -1,4 +1,4 @@
-//! V2 JSON text frames: `[join_ref, ref, topic, event, payload]` in both directions (phoenix-protocol.md §2.2).
+//! V2 JSON text frames: `[join_ref, ref, topic, event, payload]` in both directions (docs/protocol.md §4.1).
 
 use std::borrow::Cow;
 

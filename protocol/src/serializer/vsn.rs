@@ -1,4 +1,4 @@
-//! Serializer version negotiation from the `vsn` connect parameter (phoenix-protocol.md §1.3).
+//! Serializer version negotiation from the `vsn` connect parameter (docs/protocol.md §3.1).
 //!
 //! Phoenix matches the client's version against Elixir requirements `~> 1.0.0` (V1) and `~> 2.0.0` (V2). Rather than
 //! pull in a semver crate for two patterns, this file parses the one version grammar Elixir accepts

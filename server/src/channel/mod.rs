@@ -66,16 +66,10 @@ pub struct Joined {
 #[derive(Debug, Clone)]
 pub enum Push {
     /// A payload encoded for the connection's serializer.
-    Payload {
-        /// Event name.
-        event: String,
-        /// The payload.
-        payload: Payload,
-    },
+    Payload { event: String, payload: Payload },
     /// A JSON object encoded beforehand and shared by many joiners (a big room's `presence_state`): it is framed for
     /// each joiner without being parsed or encoded again.
     Encoded {
-        /// Event name.
         event: &'static str,
         /// The payload; must be a JSON object.
         json: Arc<RawValue>,

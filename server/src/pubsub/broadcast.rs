@@ -15,9 +15,7 @@ use crate::frames::{Encoded, encode};
 pub struct Broadcast {
     /// The topic, e.g. `room:lobby`.
     pub topic: Arc<str>,
-    /// The event name.
     pub event: String,
-    /// The payload.
     pub payload: Payload,
     /// The message id of a `message:new` broadcast. A connection whose join reply already held messages up to id N
     /// drops broadcasts with `seq <= N`, so a message is never shown twice around a join.

@@ -1,4 +1,4 @@
-//! The dispatch table of phoenix-protocol.md §2.6: what a decoded client frame does, depending on whether its
+//! The dispatch table of docs/protocol.md §5: what a decoded client frame does, depending on whether its
 //! topic is joined on this connection.
 //!
 //! | # | topic state | frame | action |

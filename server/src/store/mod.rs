@@ -52,7 +52,6 @@ pub struct Appended {
 /// A room with recent activity, for the home page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomActivity {
-    /// Room slug.
     pub room: String,
     /// Timestamp of its newest message.
     pub last_message_at: i64,

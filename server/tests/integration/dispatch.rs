@@ -1,4 +1,4 @@
-//! Every row of the dispatch table (phoenix-protocol.md §2.6), against the real server.
+//! Every row of the dispatch table (docs/protocol.md §5), against the real server.
 
 use std::time::Duration;
 

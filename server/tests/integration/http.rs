@@ -1,7 +1,7 @@
 //! The HTTP surface around the socket: precompressed assets, compressed pages, and the account forms answering plain
 //! (no-JavaScript) posts with redirects.
 
-use app::api::{GoToRoom, Login};
+use app::api::{GoToRoom, Login, Register};
 use leptos::server_fn::ServerFn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -107,4 +107,50 @@ async fn the_named_room_form_goes_to_the_slug() {
     let server = TestServer::start().await;
     let response = request(&server, &form_post(GoToRoom::PATH, "/"), "name=Zo%C3%AB&room=My+Room").await;
     assert_eq!(response.header("location"), Some("/my-room?user=Zo%C3%AB"));
+}
+
+/// The name a room page was rendered for (the text of its `.my-name` element).
+fn my_name(html: &str) -> &str {
+    let start = html.find(r#"class="my-name">"#).map(|i| i + r#"class="my-name">"#.len()).expect("a .my-name element");
+    let end = html[start..].find('<').map_or(html.len(), |i| start + i);
+    &html[start..end]
+}
+
+fn guest_cookie(response: &Response) -> Option<&str> {
+    response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, value)| value.strip_prefix("parley_guest="))
+        .and_then(|rest| rest.split(';').next())
+}
+
+#[tokio::test]
+async fn the_room_page_remembers_only_guest_names_the_server_accepted() {
+    let server = TestServer::start().await;
+    let page = get(&server, "/lobby?user=Zo%C3%AB", "identity").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(my_name(&String::from_utf8_lossy(&page.body)), "Zoë");
+    assert_eq!(guest_cookie(&page), Some("Zo%C3%AB"));
+
+    // The next visit without ?user= keeps the remembered name.
+    let again = request(&server, "GET /other-room HTTP/1.1\r\nCookie: parley_guest=Zo%C3%AB", "").await;
+    assert_eq!(my_name(&String::from_utf8_lossy(&again.body)), "Zoë");
+
+    // Someone registers that name; the remembered guest name is then refused and replaced, never connected with.
+    let registered =
+        request(&server, &form_post(Register::PATH, "/register"), "username=zo%C3%AB&password=long+enough+pw").await;
+    assert!(matches!(registered.status, 302 | 303), "status {}", registered.status);
+    let after = request(&server, "GET /other-room HTTP/1.1\r\nCookie: parley_guest=Zo%C3%AB", "").await;
+    let html = String::from_utf8_lossy(&after.body);
+    let fresh = my_name(&html);
+    assert_ne!(fresh.to_lowercase(), "zoë", "{html}");
+    assert!(protocol::names::normalize_user_name(fresh).is_ok(), "a fresh valid guest name: {fresh}");
+    assert!(html.contains("is a registered name"), "{html}");
+    assert_eq!(guest_cookie(&after), Some(app::url::encode(fresh).as_str()), "the fresh name is what is remembered");
+
+    // An invalid remembered name is never used either.
+    let forged = request(&server, "GET /lobby HTTP/1.1\r\nCookie: parley_guest=%07bell", "").await;
+    let forged_name = my_name(&String::from_utf8_lossy(&forged.body)).to_owned();
+    assert!(protocol::names::normalize_user_name(&forged_name).is_ok(), "{forged_name}");
 }

@@ -1,4 +1,4 @@
-//! The room channel of chat-protocol.md.
+//! The room channel of docs/protocol.md §7.
 
 use serde_json::{Value, json};
 

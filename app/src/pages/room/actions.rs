@@ -1,14 +1,11 @@
 //! [`RoomActions`]: what the room's views ask of the live room, handed to them through Leptos context.
 //!
 //! The views only describe intent (send this, retry that, I typed, show older messages). The live room in the browser
-//! (`live`, started by [`RoomActions::go_live`]) receives them over a channel and does the work. On the server, and
-//! before hydration, nothing listens and the actions do nothing.
+//! (`live`) receives them over a channel and does the work. On the server, and before hydration, nothing listens and
+//! the actions do nothing.
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use leptos::prelude::*;
-
-use super::state::RoomState;
-use crate::api::RoomPageData;
 
 /// One thing a view asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,15 +65,6 @@ impl RoomActions {
         let (sender, receiver) = unbounded();
         self.live.set_value(Some(sender));
         receiver
-    }
-
-    /// Starts the live room in the browser: connects, joins, keeps `room` current and serves these actions. Off the
-    /// browser there is no socket to open and this does nothing.
-    pub fn go_live(self, room: RoomState, page: RoomPageData) {
-        #[cfg(target_arch = "wasm32")]
-        super::live::start(room, self, page);
-        #[cfg(not(target_arch = "wasm32"))]
-        let _ = (room, page);
     }
 }
 

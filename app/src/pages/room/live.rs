@@ -1,12 +1,12 @@
 //! The live room in the browser: connects the realtime client, feeds what arrives to the [`RoomSession`], sends
-//! what the session returns, serves the views' [`RoomActions`], and publishes the session into [`RoomState`].
+//! what the session returns, serves the views' actions, and publishes the session into [`RoomState`].
 //!
 //! Glue only: every rule lives in the session, which is tested natively. What is here needs a browser: the socket,
 //! timers, and the token refresh over `fetch`.
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
-use futures::StreamExt;
+use futures::{StreamExt, channel::mpsc::UnboundedReceiver};
 use leptos::prelude::*;
 use protocol::{
     chat::{JoinReply, Message, Typing},
@@ -15,7 +15,7 @@ use protocol::{
 use serde_json::Value;
 
 use super::{
-    actions::{Action, RoomActions},
+    actions::Action,
     session::{RoomSession, TYPING_IDLE_MS},
     state::{Connection, RoomState},
 };
@@ -40,8 +40,8 @@ const TOKEN_REFRESH: Duration = Duration::from_secs(30 * 60);
 /// The session shared by the socket's callbacks, the event loop and the actions.
 type Shared = Rc<RefCell<RoomSession>>;
 
-/// Connects and joins; called once after hydration.
-pub fn start(room: RoomState, actions: RoomActions, page: RoomPageData) {
+/// Connects and joins, then serves the views' `requests`; called once after hydration.
+pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, page: RoomPageData) {
     let session: Shared = Rc::new(RefCell::new(RoomSession::new(&page)));
     let mut options = SocketOptions::new(browser::socket_endpoint());
     let params = session.clone();
@@ -71,7 +71,6 @@ pub fn start(room: RoomState, actions: RoomActions, page: RoomPageData) {
             on_channel_event(room, &events_session, event);
         }
     });
-    let mut requests = actions.serve();
     let live = Live { room, session, channel: channel.clone(), _socket: socket.clone() };
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(action) = requests.next().await {

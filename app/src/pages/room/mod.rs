@@ -4,9 +4,10 @@
 //! * `page`: the route and the `Room` island; `parts`: its components (banner, messages, composer, who's online).
 //! * `state`: the signals the views render and the pure display rules; `actions`: what the views ask for.
 //! * `session`: everything one open room knows and decides, without I/O; `live` (browser only): the glue that
-//!   connects the session to the socket, the timers and the signals.
+//!   connects the session to the socket, the timers and the signals; `connect`: starts it where there is a browser.
 
 pub mod actions;
+mod connect;
 #[cfg(target_arch = "wasm32")]
 mod live;
 mod page;

@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{
     actions::RoomActions,
+    connect::go_live,
     parts::{Banner, Composer, MessageList, OnlinePanel},
     state::{Connection, Line, RoomState},
 };
@@ -82,7 +83,7 @@ fn Room(page: RoomPageData) -> impl IntoView {
                 // Nothing to connect to as a guest; the notice says why, so no "connecting" banner either.
                 room.connection.set(Connection::Online);
             } else {
-                actions.go_live(room, live_page.clone());
+                go_live(room, actions, live_page.clone());
             }
             hydrated.set(true);
         }

@@ -40,13 +40,11 @@ pub struct Line {
     pub id: Option<u64>,
     /// Client id of my own messages.
     pub client_id: Option<String>,
-    /// Author.
     pub user: String,
-    /// Body (rendered as text).
+    /// Text, never HTML: rendered escaped.
     pub body: String,
     /// Milliseconds since the epoch.
     pub timestamp: i64,
-    /// Delivery state.
     pub delivery: Delivery,
 }
 
@@ -68,13 +66,13 @@ impl Line {
 /// A person in the room.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnlineUser {
-    /// Display name (the presence key).
+    /// The presence key.
     pub name: String,
     /// Earliest `online_at` over their connections.
     pub since: i64,
     /// Typing in any tab.
     pub typing: bool,
-    /// Open connections (tabs).
+    /// Open connections (tabs) under this name.
     pub tabs: usize,
 }
 

@@ -99,7 +99,6 @@ pub enum Output {
     Send {
         /// Connection generation.
         conn: u64,
-        /// The frame.
         frame: WireFrame,
     },
     /// Close connection `conn`.
@@ -108,7 +107,6 @@ pub enum Output {
         conn: u64,
         /// Close code.
         code: u16,
-        /// Reason.
         reason: String,
     },
     /// The transport opened.
@@ -120,48 +118,30 @@ pub enum Output {
     },
     /// A join succeeded.
     Joined {
-        /// The channel.
         channel: ChannelId,
         /// The join reply's response.
         response: Value,
     },
     /// A join was refused (the channel will retry on the rejoin schedule).
     JoinRefused {
-        /// The channel.
         channel: ChannelId,
         /// The error response.
         response: Value,
     },
     /// The channel errored (server `phx_error`, transport loss, join timeout); a rejoin follows.
-    ChannelErrored {
-        /// The channel.
-        channel: ChannelId,
-        /// Why.
-        reason: String,
-    },
+    ChannelErrored { channel: ChannelId, reason: String },
     /// The channel closed for good (left, or the server closed it).
-    ChannelClosed {
-        /// The channel.
-        channel: ChannelId,
-    },
+    ChannelClosed { channel: ChannelId },
     /// A message for a channel (push or broadcast).
     Message {
-        /// The channel.
         channel: ChannelId,
-        /// Event name.
         event: String,
-        /// Payload.
         payload: Payload,
         /// The channel's join_ref when it arrived (presence uses it to detect stale state).
         join_ref: Option<String>,
     },
     /// A push ended.
-    Reply {
-        /// The push.
-        push: PushId,
-        /// How.
-        reply: PushReply,
-    },
+    Reply { push: PushId, reply: PushReply },
 }
 
 /// Calling `join()` twice on one channel (phoenix.js throws).
@@ -231,7 +211,6 @@ impl SocketCore {
         self.outputs.pop_front()
     }
 
-    /// Connection state.
     pub fn conn_state(&self) -> ConnState {
         self.state
     }
