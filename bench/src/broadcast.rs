@@ -97,7 +97,7 @@ pub struct StepReport {
 /// One row of the table: `clients done lost p50 p95 max msgs/s server-µs/msg (user)`.
 impl fmt::Display for StepReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let micros = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+        let micros = |v: Option<f64>| crate::or_na(v, |v| format!("{v:.2}"));
         write!(
             f,
             "  {:>7} {:>5} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>15} ({})",

@@ -60,20 +60,13 @@ pub struct IdleReport {
 
 impl fmt::Display for IdleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| format!("{v} KiB"));
-        write!(
-            f,
-            "idle ({} clients, {} rooms, fd limit {})\n  joined         {}\n  failed         {}\n  joins/s        {:.0}\n  server RSS     {} → {}\n  per connection {}",
-            self.clients,
-            self.rooms,
-            self.fd_limit,
-            self.joined,
-            self.failed,
-            self.joins_per_s,
-            kib(self.rss_before_kib),
-            kib(self.rss_after_kib),
-            self.kib_per_connection.map_or("n/a".to_owned(), |v| format!("{v:.1} KiB")),
-        )
+        let rss = [self.rss_before_kib, self.rss_after_kib].map(|v| crate::or_na(v, |v| format!("{v} KiB")));
+        writeln!(f, "idle ({} clients, {} rooms, fd limit {})", self.clients, self.rooms, self.fd_limit)?;
+        writeln!(f, "  joined         {}", self.joined)?;
+        writeln!(f, "  failed         {}", self.failed)?;
+        writeln!(f, "  joins/s        {:.0}", self.joins_per_s)?;
+        writeln!(f, "  server RSS     {} → {}", rss[0], rss[1])?;
+        write!(f, "  per connection {}", crate::or_na(self.kib_per_connection, |v| format!("{v:.1} KiB")))
     }
 }
 

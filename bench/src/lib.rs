@@ -31,3 +31,8 @@ pub fn raise_fd_limit() -> u64 {
 pub fn fd_limit() -> u64 {
     rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
 }
+
+/// A report value, or `n/a` when it could not be measured (no server pid given, say).
+pub fn or_na<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "n/a".to_owned(), show)
+}

@@ -118,6 +118,17 @@ impl CloseCode {
     /// to every socket when the server drains for shutdown or restart.
     pub const SERVICE_RESTART: Self = Self(1012);
 
+    /// Every code the server may send, in numeric order.
+    pub const ALL: [Self; 7] = [
+        Self::NORMAL,
+        Self::GOING_AWAY,
+        Self::INVALID_FRAME_PAYLOAD,
+        Self::POLICY_VIOLATION,
+        Self::MESSAGE_TOO_BIG,
+        Self::INTERNAL_ERROR,
+        Self::SERVICE_RESTART,
+    ];
+
     /// The numeric code.
     pub const fn code(self) -> u16 {
         self.0
@@ -162,16 +173,9 @@ mod tests {
     #[test]
     fn only_normal_closure_stops_reconnects() {
         assert!(!CloseCode::NORMAL.should_reconnect());
-        for code in [
-            CloseCode::GOING_AWAY,
-            CloseCode::INVALID_FRAME_PAYLOAD,
-            CloseCode::POLICY_VIOLATION,
-            CloseCode::MESSAGE_TOO_BIG,
-            CloseCode::INTERNAL_ERROR,
-            CloseCode::SERVICE_RESTART,
-            CloseCode(1006),
-        ] {
+        for code in CloseCode::ALL.into_iter().filter(|code| *code != CloseCode::NORMAL).chain([CloseCode(1006)]) {
             assert!(code.should_reconnect(), "{code:?}");
+            assert!(!code.phrase().is_empty() || code == CloseCode(1006), "{code:?} has a phrase");
         }
     }
 
