@@ -26,9 +26,6 @@ use crate::{
 };
 use transport::{Inbound, Transport, TransportError};
 
-/// Longest wait for a close frame to be written.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Limits and timeouts of the connection state machine.
 #[derive(Debug, Clone)]
 pub struct SocketSettings {
@@ -42,6 +39,10 @@ pub struct SocketSettings {
     pub write_batch: usize,
     /// `message:new` rate limit per connection.
     pub message_rate: RateLimit,
+    /// How long a closing connection may take to write its last answers and the close frame. A slow consumer's close
+    /// frame waits behind everything already in its socket buffers, so a peer that stopped reading holds its task
+    /// this long at most.
+    pub close_timeout: Duration,
 }
 
 impl Default for SocketSettings {
@@ -52,6 +53,7 @@ impl Default for SocketSettings {
             outbound_capacity: 1024,
             write_batch: 128,
             message_rate: RateLimit { max: 20, window: Duration::from_secs(10) },
+            close_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -208,7 +210,7 @@ impl<T: Transport> Connection<T> {
     async fn close_now(&mut self, code: u16, reason: &str) -> Ended {
         // Answers produced just before the close still go out first. Bounded: a peer that stopped reading cannot
         // hold the task (the socket may be mid-frame after an interrupted write; then the peer just sees a reset).
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = tokio::time::timeout(self.services.settings.close_timeout, async {
             let _ = self.flush_immediate().await;
             self.transport.close(code, reason).await;
         })
