@@ -121,6 +121,16 @@ impl Frame {
     }
 }
 
+impl PayloadRef<'_> {
+    /// An owned copy.
+    pub fn to_payload(self) -> Payload {
+        match self {
+            Self::Json(value) => Payload::Json(value.clone()),
+            Self::Binary(bytes) => Payload::Binary(bytes.to_vec()),
+        }
+    }
+}
+
 /// A reply to a client message, whichever frame type carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reply<'a> {
@@ -209,5 +219,6 @@ mod tests {
         assert_eq!(Payload::Binary(vec![7]).as_binary(), Some(&[7u8][..]));
         assert_eq!(Payload::Binary(vec![7]).as_json(), None);
         assert_eq!(Payload::empty().as_payload_ref(), PayloadRef::Json(&json!({})));
+        assert_eq!(Payload::Binary(vec![7]).as_payload_ref().to_payload(), Payload::Binary(vec![7]));
     }
 }

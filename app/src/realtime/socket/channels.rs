@@ -4,7 +4,7 @@
 
 use protocol::{
     events::{PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX_REPLY, STATUS_OK},
-    frame::{Frame, Payload},
+    frame::{Payload, ServerFrame},
 };
 use serde_json::Value;
 
@@ -49,13 +49,7 @@ impl SocketCore {
         channel.state = ChannelState::Leaving;
         channel.rejoin.reset();
         channel.join_deadline = None;
-        let frame = Self::frame(
-            channel.join_ref.as_deref(),
-            &msg_ref,
-            &channel.topic,
-            PHX_LEAVE,
-            Payload::Json(Value::Object(Default::default())),
-        );
+        let frame = Self::frame(channel.join_ref.as_deref(), &msg_ref, &channel.topic, PHX_LEAVE, Payload::empty());
         self.send_or_buffer(frame);
         self.close_channel(id);
     }
@@ -95,9 +89,10 @@ impl SocketCore {
     }
 
     /// A frame addressed to channel `id` (already checked with `is_member`).
-    pub(super) fn channel_message(&mut self, id: ChannelId, frame: &Frame, status: Option<&str>, now: u64) {
+    pub(super) fn channel_message(&mut self, id: ChannelId, decoded: &ServerFrame, now: u64) {
+        let frame = &decoded.frame;
         match frame.event.as_str() {
-            PHX_REPLY => self.channel_reply(id, frame, status, now),
+            PHX_REPLY => self.channel_reply(id, decoded, now),
             PHX_ERROR => self.channel_errored(id, "server", now),
             PHX_CLOSE => self.close_channel(id),
             _ => {
@@ -112,16 +107,11 @@ impl SocketCore {
         }
     }
 
-    fn channel_reply(&mut self, id: ChannelId, frame: &Frame, status: Option<&str>, now: u64) {
-        let Some(msg_ref) = frame.msg_ref.as_deref() else { return };
-        let (status, response) = match (status, &frame.payload) {
-            (Some(status), payload) => (status.to_owned(), payload.clone()),
-            (None, Payload::Json(value)) => (
-                value.get("status").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                Payload::Json(value.get("response").cloned().unwrap_or(Value::Null)),
-            ),
-            (None, Payload::Binary(_)) => return,
-        };
+    /// A reply, JSON or binary (through `protocol`'s one view of both); a malformed one is ignored, so its push times
+    /// out.
+    fn channel_reply(&mut self, id: ChannelId, decoded: &ServerFrame, now: u64) {
+        let (Some(msg_ref), Some(reply)) = (decoded.frame.msg_ref.as_deref(), decoded.reply()) else { return };
+        let (status, response) = (reply.status, reply.response.to_payload());
         let connected = self.is_connected();
         let Some(channel) = self.channel_mut(id) else { return };
         let is_join_reply = channel.state == ChannelState::Joining && channel.join_ref.as_deref() == Some(msg_ref);
@@ -210,13 +200,7 @@ impl SocketCore {
                     channel.rejoin.schedule(now, unit);
                 }
                 let leave_ref = self.make_ref();
-                let leave = Self::frame(
-                    timed_out.as_deref(),
-                    &leave_ref,
-                    &topic,
-                    PHX_LEAVE,
-                    Payload::Json(Value::Object(Default::default())),
-                );
+                let leave = Self::frame(timed_out.as_deref(), &leave_ref, &topic, PHX_LEAVE, Payload::empty());
                 self.send_or_buffer(leave);
                 self.outputs.push_back(Output::ChannelErrored { channel: id, reason: "timeout".into() });
             }

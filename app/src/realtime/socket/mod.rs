@@ -331,8 +331,7 @@ impl SocketCore {
             return;
         }
         let Ok(decoded) = decode_server(wire) else { return };
-        let status = decoded.reply_status.clone();
-        let frame = decoded.frame;
+        let frame = &decoded.frame;
         if frame.msg_ref.is_some() && frame.msg_ref == self.pending_heartbeat {
             self.pending_heartbeat = None;
             self.heartbeat_deadline = None;
@@ -345,7 +344,7 @@ impl SocketCore {
             .map(|c| c.id)
             .collect();
         for id in members {
-            self.channel_message(id, &frame, status.as_deref(), now);
+            self.channel_message(id, &decoded, now);
         }
     }
 
