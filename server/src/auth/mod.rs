@@ -19,9 +19,9 @@ pub use token::{TokenError, TokenSigner};
 /// Salt of socket tokens (Phoenix's convention for `Phoenix.Token.sign(endpoint, "user socket", user)`).
 pub const SOCKET_SALT: &str = "user socket";
 /// Salt of session cookies: a different salt, so a socket token can never be replayed as a session.
-pub const SESSION_SALT: &str = "session cookie";
+pub(crate) const SESSION_SALT: &str = "session cookie";
 /// Sessions last 30 days.
-pub const SESSION_MAX_AGE_S: i64 = 30 * 24 * 3600;
+pub(crate) const SESSION_MAX_AGE_S: i64 = 30 * 24 * 3600;
 
 use crate::clock::now_ms;
 

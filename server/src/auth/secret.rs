@@ -11,7 +11,7 @@ use rand::RngCore;
 /// File in the data directory holding a generated secret.
 pub const SECRET_FILE: &str = "secret_key_base";
 /// Shortest accepted secret (Phoenix requires at least 64 bytes for its endpoint secret).
-pub const MIN_SECRET_BYTES: usize = 64;
+pub(crate) const MIN_SECRET_BYTES: usize = 64;
 
 /// Why no secret could be had.
 #[derive(Debug, thiserror::Error)]

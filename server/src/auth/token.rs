@@ -18,7 +18,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use super::etf::{self, Term};
 
 /// Max age embedded in a token when the signer names none, in seconds (Phoenix's default: one day).
-pub const DEFAULT_MAX_AGE_S: i64 = 86_400;
+pub(crate) const DEFAULT_MAX_AGE_S: i64 = 86_400;
 
 /// PBKDF2 rounds and key length: Plug.Crypto's defaults, which a Phoenix peer must also use for keys to agree.
 /// (1000 rounds is weak for passwords but the input is a long random secret, not a password.)
@@ -49,7 +49,6 @@ pub enum TokenError {
 /// The key is derived once here; Plug.Crypto caches it in ETS for the same reason (PBKDF2 is slow on purpose).
 #[derive(Clone)]
 pub struct TokenSigner {
-    secret_key_base: Vec<u8>,
     salt: String,
     key: [u8; KEY_BYTES],
 }
@@ -79,17 +78,7 @@ impl TokenSigner {
     pub fn new(secret_key_base: &[u8], salt: &str) -> Self {
         let mut key = [0u8; KEY_BYTES];
         pbkdf2::pbkdf2_hmac::<Sha256>(secret_key_base, salt.as_bytes(), KEY_ITERATIONS, &mut key);
-        Self { secret_key_base: secret_key_base.to_vec(), salt: salt.to_owned(), key }
-    }
-
-    /// A signer with the same secret key base and another salt (tokens of one salt never verify under another).
-    pub fn with_salt(&self, salt: &str) -> Self {
-        Self::new(&self.secret_key_base, salt)
-    }
-
-    /// The salt this signer uses.
-    pub fn salt(&self) -> &str {
-        &self.salt
+        Self { salt: salt.to_owned(), key }
     }
 
     /// A token carrying `data`, dated `signed_at_ms` (Unix milliseconds) and valid for `max_age_s` seconds unless the
@@ -363,8 +352,7 @@ mod tests {
         assert_eq!(signer.verify(&flip(ROW3, 2), T0 + 1000, None), Err(TokenError::Invalid));
         let other_secret = TokenSigner::new(b"another secret key base of some length", SALT);
         assert_eq!(other_secret.verify(ROW3, T0 + 1000, None), Err(TokenError::Invalid));
-        let other_salt = signer.with_salt("user socket");
-        assert_eq!(other_salt.salt(), "user socket");
+        let other_salt = TokenSigner::new(SECRET, "user socket");
         assert_eq!(other_salt.verify(ROW3, T0 + 1000, None), Err(TokenError::Invalid));
         assert_eq!(other_salt.verify_user(&other_salt.sign_user("ann", T0), T0), Ok("ann".to_owned()));
         // A truncated or extended MAC.

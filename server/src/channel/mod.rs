@@ -22,7 +22,7 @@ use serde_json::{Value, value::RawValue};
 
 use crate::{limits::SocketLimits, pubsub::ConnId};
 
-pub use router::ChannelRouter;
+pub(crate) use router::ChannelRouter;
 
 /// Who is on the other end of a connection, fixed at connect time.
 #[derive(Debug, Clone)]

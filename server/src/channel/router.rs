@@ -9,7 +9,7 @@ use super::Channel;
 
 /// An ordered list of (pattern, channel).
 #[derive(Default, Clone)]
-pub struct ChannelRouter {
+pub(crate) struct ChannelRouter {
     routes: Vec<(Pattern, Arc<dyn Channel>)>,
 }
 

@@ -18,7 +18,7 @@ const SHARDS: usize = 32;
 type Shard = HashMap<Arc<str>, Vec<Subscriber>>;
 
 /// The in-process implementation of [`PubSub`].
-pub struct LocalPubSub {
+pub(crate) struct LocalPubSub {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
 }

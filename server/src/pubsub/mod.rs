@@ -10,7 +10,7 @@ mod local;
 pub(crate) mod outbox;
 
 pub use broadcast::Broadcast;
-pub use local::LocalPubSub;
+pub(crate) use local::LocalPubSub;
 pub(crate) use outbox::Outbox;
 
 /// Identifies one connection for the lifetime of the process.
