@@ -6,6 +6,7 @@ use protocol::{
     events::{PRESENCE_DIFF, PRESENCE_STATE},
     frame::Payload,
     presence::{ClientPresence, Presence as Entry, PresenceDiff, PresenceEvent, PresenceState},
+    typed::from_json,
 };
 
 /// The presence of one channel.
@@ -27,12 +28,12 @@ impl ChannelPresence {
         let mut events: Vec<PresenceEvent> = Vec::new();
         match event {
             PRESENCE_STATE => {
-                if let Ok(state) = serde_json::from_value::<PresenceState>(value.clone()) {
+                if let Ok(state) = from_json::<PresenceState>(value) {
                     self.inner.on_state(channel_join_ref, state, &mut events);
                 }
             }
             PRESENCE_DIFF => {
-                if let Ok(diff) = serde_json::from_value::<PresenceDiff>(value.clone()) {
+                if let Ok(diff) = from_json::<PresenceDiff>(value) {
                     self.inner.on_diff(channel_join_ref, diff, &mut events);
                 }
             }

@@ -39,6 +39,18 @@ pub enum PushFailure {
     Malformed,
 }
 
+impl PushFailure {
+    /// What to tell the person whose push this was (the same text as `Display`, without the formatting machinery in
+    /// the WASM).
+    pub fn into_reason(self) -> String {
+        match self {
+            Self::Refused(reason) => reason,
+            Self::Timeout => "no answer from the server".to_owned(),
+            Self::Malformed => "unexpected answer from the server".to_owned(),
+        }
+    }
+}
+
 impl PushReply {
     /// The reply as a typed result: an `ok` response of type `T`, or why not.
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, PushFailure> {
@@ -82,5 +94,8 @@ mod tests {
         let bare = PushReply::Error(Payload::Json(json!({})));
         assert_eq!(bare.typed::<NewMessageReply>(), Err(PushFailure::Refused("refused".into())));
         assert_eq!(PushReply::Timeout.typed::<NewMessageReply>(), Err(PushFailure::Timeout));
+        for failure in [PushFailure::Refused("x".into()), PushFailure::Timeout, PushFailure::Malformed] {
+            assert_eq!(failure.to_string(), failure.clone().into_reason());
+        }
     }
 }

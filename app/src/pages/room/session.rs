@@ -143,7 +143,7 @@ impl RoomSession {
                 pending.id = Some(reply.id);
                 pending.delivery = Delivery::Stored;
             }
-            Err(failure) => pending.delivery = Delivery::Failed(failure.to_string()),
+            Err(failure) => pending.delivery = Delivery::Failed(failure.into_reason()),
         }
         // The broadcast may have come first: then the message is already in the history.
         let stored = pending.id.is_some_and(|id| self.history.contains(id));
