@@ -239,6 +239,27 @@ test("scrolling up loads older messages, and new ones show a pill instead of yan
   await alice.context.close();
 });
 
+test("loading older messages keeps the reader's place", async ({ browser, server }) => {
+  const slug = uniqueRoom("anchor");
+  await seed(server, slug, 120);
+  const alice = await openRoom(browser, `${server.url}/${slug}`, "alice");
+  const list = alice.page.locator(".messages");
+  await expect(alice.page.locator(".message")).toHaveCount(50);
+  // Where "seed 71", the oldest message shown, sits in the list's viewport (px from its top edge).
+  const offsetOf71 = () =>
+    list.evaluate((e) => {
+      const line = [...e.querySelectorAll(".message")].find((m) => m.querySelector(".body").textContent === "seed 71");
+      return line.getBoundingClientRect().top - e.getBoundingClientRect().top;
+    });
+  await list.evaluate((e) => (e.scrollTop = 0));
+  await expect(alice.page.locator(".message")).toHaveCount(100);
+  // The page of 50 arrived above, yet "seed 71" is still in view near the top instead of pushed 50 lines down.
+  await expect.poll(offsetOf71).toBeLessThan(200);
+  expect(await offsetOf71()).toBeGreaterThan(-50);
+  expect(await list.evaluate((e) => e.scrollTop)).toBeGreaterThan(500);
+  await alice.context.close();
+});
+
 test("a refused message shows as not sent and retrying delivers it once", async ({ browser, baseURL }) => {
   test.setTimeout(40_000);
   const room = `${baseURL}/${uniqueRoom("retry")}`;
