@@ -27,7 +27,7 @@
 //! | Code | Constant | When the server sends it | Client reconnects? |
 //! |---|---|---|---|
 //! | 1000 | [`CloseCode::NORMAL`] | only when the client must not come back | no |
-//! | 1001 | [`CloseCode::GOING_AWAY`] | deliberate disconnect of a socket (`disconnect` on the socket id topic) | yes |
+//! | 1001 | [`CloseCode::GOING_AWAY`] | nothing arrived within the idle timeout (60 s); reserved too for deliberate disconnects | yes |
 //! | 1007 | [`CloseCode::INVALID_FRAME_PAYLOAD`] | malformed frame: invalid JSON, wrong arity or types, undecodable binary | yes |
 //! | 1008 | [`CloseCode::POLICY_VIOLATION`] | a connection-level policy broken by a well-formed frame | yes |
 //! | 1009 | [`CloseCode::MESSAGE_TOO_BIG`] | frame larger than the limit (64 KiB by default) | yes |
@@ -97,8 +97,9 @@ impl CloseCode {
     /// 1000, normal closure. **The client does not reconnect.** Sent only when the client must stay away (for example
     /// an account was deleted); never for errors, drains or kicks, which all want a reconnect.
     pub const NORMAL: Self = Self(1000);
-    /// 1001, going away. The client reconnects. Sent when the server disconnects a socket on purpose but the client may
-    /// come back (Phoenix's `disconnect` broadcast on the socket id topic, e.g. after a logout elsewhere).
+    /// 1001, going away. The client reconnects. Sent when nothing arrived from the client within the idle timeout
+    /// (clients heartbeat every 30 s, so a silent socket is a dead one), and meant for any deliberate disconnect the
+    /// client may come back from (Phoenix's `disconnect` broadcast, after a logout elsewhere).
     pub const GOING_AWAY: Self = Self(1001);
     /// 1007, invalid frame payload data. The client reconnects. Sent when a frame is not valid JSON, has the wrong arity
     /// or wrong field types, or is a binary frame the serializer cannot decode. Phoenix itself crashes the socket (1011
