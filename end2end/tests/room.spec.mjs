@@ -215,12 +215,17 @@ async function seed(server, slug, count) {
   }
 }
 
-test("scrolling up loads older messages, and new ones show a pill instead of yanking the view", async ({ browser, server }) => {
-  const slug = uniqueRoom("scroll");
-  await seed(server, slug, 70);
+/** A fresh room with `count` messages, open as alice, showing the latest page of 50. */
+async function openSeededRoom(browser, server, name, count) {
+  const slug = uniqueRoom(name);
+  await seed(server, slug, count);
   const alice = await openRoom(browser, `${server.url}/${slug}`, "alice");
-  const list = alice.page.locator(".messages");
   await expect(alice.page.locator(".message")).toHaveCount(50);
+  return { slug, alice, list: alice.page.locator(".messages") };
+}
+
+test("scrolling up loads older messages, and new ones show a pill instead of yanking the view", async ({ browser, server }) => {
+  const { slug, alice, list } = await openSeededRoom(browser, server, "scroll", 70);
   await expect(alice.page.locator(".message .body").last()).toHaveText("seed 70");
   // Stuck to the bottom on load.
   await expect.poll(() => list.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)).toBeLessThan(50);
@@ -240,11 +245,7 @@ test("scrolling up loads older messages, and new ones show a pill instead of yan
 });
 
 test("loading older messages keeps the reader's place", async ({ browser, server }) => {
-  const slug = uniqueRoom("anchor");
-  await seed(server, slug, 120);
-  const alice = await openRoom(browser, `${server.url}/${slug}`, "alice");
-  const list = alice.page.locator(".messages");
-  await expect(alice.page.locator(".message")).toHaveCount(50);
+  const { alice, list } = await openSeededRoom(browser, server, "anchor", 120);
   // Where "seed 71", the oldest message shown, sits in the list's viewport (px from its top edge).
   const offsetOf71 = () =>
     list.evaluate((e) => {
