@@ -72,14 +72,7 @@ pub struct Socket {
 
 /// Milliseconds on a monotonic-enough clock (wall clock; only differences matter).
 fn now_ms() -> u64 {
-    #[cfg(target_arch = "wasm32")]
-    {
-        js_sys::Date::now() as u64
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-    }
+    crate::browser::now_ms() as u64
 }
 
 async fn sleep_ms(ms: u64) {

@@ -1,8 +1,8 @@
 //! One topic's presence: the tracked metas, the diff accumulated since the last broadcast, and the encoded state.
 //!
-//! Pure state, no I/O: the [`Tracker`](super::Tracker) decides when to flush. Every change bumps a version; the
-//! `presence_state` payload is encoded at most once per version, however many joiners ask for it (in a join storm
-//! every joiner within one coalescing window shares one encoding).
+//! Pure state, no I/O: the [`Tracker`](super::Tracker) decides when to flush. Every change bumps a version and the
+//! `presence_state` payload is encoded at most once per version. A join is itself a change, so today each joiner
+//! gets its own encoding (O(members) per join); sharing one encoding across a join storm is issue 15's work.
 
 use std::sync::Arc;
 

@@ -58,7 +58,7 @@ impl From<Rejection> for Refusal {
 #[derive(Clone)]
 pub(crate) struct SocketRoute {
     pub(crate) origins: Arc<OriginPolicy>,
-    pub(crate) identities: Identities,
+    identities: Identities,
     pub(crate) services: Arc<SocketServices>,
     next_conn: Arc<AtomicU64>,
 }

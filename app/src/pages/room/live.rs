@@ -81,11 +81,10 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
     let _ = channel.join();
 }
 
-/// Publishes the session into the signals the views read.
+/// Publishes the session's lines into the signals the views read. Only the lines change with every message: the
+/// other signals are set where they can change (a join names me and may mark a gap; an older page may end the
+/// history), because setting a signal re-renders its readers even to an equal value.
 fn publish(room: RoomState, session: &RoomSession) {
-    room.me.set(session.me().to_owned());
-    room.gaps.set(session.gaps());
-    room.more_above.set(session.more_above());
     room.lines.set(session.lines());
 }
 
@@ -95,6 +94,8 @@ fn on_channel_event(room: RoomState, session: &Shared, event: ChannelEvent) {
             if let Ok(reply) = from_json::<JoinReply>(&reply) {
                 let mut session = session.borrow_mut();
                 session.joined(&reply);
+                room.me.set(session.me().to_owned());
+                room.gaps.set(session.gaps());
                 publish(room, &session);
             }
             room.connection.set(Connection::Online);
@@ -168,6 +169,7 @@ impl Live {
                     let page = reply.await.ok();
                     let mut session = session.borrow_mut();
                     session.older_page(page);
+                    room.more_above.set(session.more_above());
                     publish(room, &session);
                 });
             }
