@@ -16,6 +16,7 @@
 //! | `message too long` | [`MESSAGE_TOO_LONG`] | `message:new` body over 4000 characters | fix the input |
 //! | `invalid payload` | [`INVALID_PAYLOAD`] | a known event whose payload does not have the documented shape | fix the client |
 //! | `rate limited` | [`RATE_LIMITED`] | more than 20 `message:new` per 10 s on one socket; nothing was stored | retry later |
+//! | `unavailable` | [`UNAVAILABLE`] | `message:new` or `history:before` while the database cannot be reached; nothing was stored | retry later with the same `client_id` |
 //! | `unknown event` | [`UNKNOWN_EVENT`] | a push with an event the room channel does not handle | fix the client |
 //! | `channel_crash` | [`CHANNEL_CRASH`] | `phx_error` payload when a joined channel fails | phoenix.js rejoins with backoff |
 //!
@@ -81,6 +82,9 @@ pub const MESSAGE_TOO_LONG: &str = "message too long";
 pub const INVALID_PAYLOAD: &str = "invalid payload";
 /// The socket exceeded the `message:new` rate limit; the message was not stored.
 pub const RATE_LIMITED: &str = "rate limited";
+/// The message store cannot be reached (a database that is down): nothing was stored, retry with the same
+/// `client_id` later.
+pub const UNAVAILABLE: &str = "unavailable";
 /// An event the room channel does not handle.
 pub const UNKNOWN_EVENT: &str = "unknown event";
 /// Payload reason of `phx_error` when a joined channel fails (Phoenix ≥ 1.8.10; note the underscore).

@@ -19,7 +19,7 @@ macro_rules! named {
 }
 
 /// Every error reason of `protocol::reasons`, `channel_crash` included.
-const REASONS: [(&str, &str); 11] = named![
+const REASONS: [(&str, &str); 12] = named![
     reasons::UNMATCHED_TOPIC,
     reasons::INVALID_ROOM,
     reasons::TOO_MANY_CHANNELS,
@@ -29,6 +29,7 @@ const REASONS: [(&str, &str); 11] = named![
     reasons::MESSAGE_TOO_LONG,
     reasons::INVALID_PAYLOAD,
     reasons::RATE_LIMITED,
+    reasons::UNAVAILABLE,
     reasons::UNKNOWN_EVENT,
     reasons::CHANNEL_CRASH,
 ];

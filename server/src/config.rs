@@ -58,6 +58,14 @@ pub struct Config {
     /// file `chat.db` in `--data-dir`. `sqlite://path` selects another SQLite file.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Redis for cluster mode (`redis://host:port`): together with a `postgres://` database URL, this process joins
+    /// every other process given the same two URLs as one chat (cross-node broadcast and presence).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Bind with `SO_REUSEPORT`, so several processes on one host share one address and the kernel spreads
+    /// connections between them (each process has its own open-file limit).
+    #[arg(long, env = "CHAT_REUSE_PORT")]
+    pub reuse_port: bool,
     /// `message:new` allowed per connection in any 10-second window (docs/protocol.md §10.3: 20). Raise it for load tests.
     #[arg(long, env = "CHAT_MAX_MESSAGES_PER_10S", default_value_t = 20)]
     pub max_messages_per_10s: usize,
@@ -87,6 +95,8 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             allowed_origins: Vec::new(),
             database_url: None,
+            redis_url: None,
+            reuse_port: false,
             max_messages_per_10s: 20,
             secret_key_base: None,
             require_accounts: false,

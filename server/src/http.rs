@@ -18,6 +18,7 @@ use tower_http::compression::CompressionLayer;
 
 use crate::{
     config::Config,
+    node::NodeId,
     store::Store,
     transport::{connect::SocketRoute, websocket},
 };
@@ -31,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) pages: Backend,
     /// Answers `/healthz`.
     pub(crate) store: Arc<dyn Store>,
+    /// Named in `/healthz`.
+    pub(crate) node: NodeId,
 }
 
 /// Leptos rendering options for a configuration: output name fixed at compile time, site root from the config.
@@ -76,13 +79,16 @@ pub(crate) fn router(state: AppState, site_root: &Path) -> Router {
         .with_state(state)
 }
 
-/// `GET /healthz`: 200 while the store answers, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// `GET /healthz`: 200 `{"status": "ok", "node": …}` while the store answers, 503 `{"status": "unavailable", …}`
+/// otherwise.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let node = state.node.as_str();
     match state.store.health().await {
-        Ok(()) => (StatusCode::OK, "ok"),
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "node": node}))),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            let body = serde_json::json!({"status": "unavailable", "node": node, "reason": "store unavailable"});
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
         }
     }
 }

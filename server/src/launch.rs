@@ -10,8 +10,11 @@ use crate::{
     auth::{self, identity::Identities},
     channel::{Channel, ChannelRouter, router::InvalidPattern},
     channels::{BenchChannel, RoomChannel},
+    cluster::{Cluster, ClusterError},
     config::Config,
-    http, pages,
+    http,
+    node::NodeId,
+    pages,
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
     socket::{SocketServices, SocketSettings},
@@ -41,13 +44,20 @@ pub enum ServerError {
     /// No usable secret key base.
     #[error(transparent)]
     Secret(#[from] auth::secret::SecretError),
+    /// Cluster mode could not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The flags ask for something this server cannot do.
+    #[error("configuration: {0}")]
+    Config(&'static str),
 }
 
 /// A configured server, before it runs.
 pub struct Server {
     config: Config,
+    node: NodeId,
     settings: SocketSettings,
-    pubsub: Arc<dyn PubSub>,
+    local: Arc<LocalPubSub>,
     extra_channels: Vec<(String, Arc<dyn Channel>)>,
 }
 
@@ -56,7 +66,18 @@ impl Server {
     pub fn new(config: Config) -> Self {
         let mut settings = SocketSettings::default();
         settings.message_rate.max = config.max_messages_per_10s;
-        Self { config, settings, pubsub: Arc::new(LocalPubSub::new()), extra_channels: Vec::new() }
+        Self {
+            config,
+            node: NodeId::random(),
+            settings,
+            local: Arc::new(LocalPubSub::new()),
+            extra_channels: Vec::new(),
+        }
+    }
+
+    /// This process's node id (new at every start).
+    pub fn node(&self) -> &NodeId {
+        &self.node
     }
 
     /// Replaces the socket limits (tests shorten timeouts and queues).
@@ -65,9 +86,9 @@ impl Server {
         self
     }
 
-    /// The pubsub the server will use (tests publish through it).
+    /// This process's pubsub (tests publish through it; in a cluster it reaches this node's subscribers only).
     pub fn pubsub(&self) -> Arc<dyn PubSub> {
-        self.pubsub.clone()
+        self.local.clone()
     }
 
     /// Registers an additional channel, matched before the built-in `room:*`.
@@ -84,24 +105,45 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         std::fs::create_dir_all(&self.config.data_dir)?;
+        let shared_database = self.config.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
+        if self.config.redis_url.is_some() && !shared_database {
+            return Err(ServerError::Config("--redis-url (cluster mode) needs a postgres:// --database-url"));
+        }
         let store = open_store(&self.config).await?;
+        let cluster = match &self.config.redis_url {
+            Some(url) => {
+                let cluster = Cluster::start(self.node.clone(), url, store.clone(), self.local.clone())?;
+                tracing::info!(node = %self.node, "cluster mode: Redis bus and presence registry");
+                Some(cluster)
+            }
+            None => None,
+        };
+        // What channels and sockets publish through: the cluster when there is one, else this process.
+        let pubsub: Arc<dyn PubSub> = match &cluster {
+            Some(cluster) => cluster.clone(),
+            None => self.local.clone(),
+        };
         let secret = auth::secret::load_or_create(&self.config.data_dir, self.config.secret_key_base.as_deref())?;
         let auth = Arc::new(auth::Auth::new(&secret).requiring_tokens(self.config.require_accounts));
         let mut router = ChannelRouter::new();
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;
         }
-        let presence = Tracker::new(self.pubsub.clone(), PRESENCE_WINDOW);
+        // Presence diffs go to this node's subscribers only: every node computes its own from the replicated state.
+        let presence = Tracker::new(self.local.clone(), PRESENCE_WINDOW);
+        if let Some(cluster) = &cluster {
+            cluster.attach_presence(presence.clone());
+        }
         let messages: Arc<dyn MessageStore> = store.clone();
-        router = router.route("room:*", Arc::new(RoomChannel::new(messages, self.pubsub.clone(), presence)))?;
+        router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence)))?;
         if self.config.bench_topics {
-            router = router.route("bench:*", Arc::new(BenchChannel::new(self.pubsub.clone())))?;
+            router = router.route("bench:*", Arc::new(BenchChannel::new(pubsub.clone())))?;
         }
         let drain = CancellationToken::new();
         let connections = tokio_util::task::TaskTracker::new();
         let sockets = Arc::new(SocketServices {
             router,
-            pubsub: self.pubsub,
+            pubsub,
             settings: self.settings,
             drain: drain.clone(),
             connections: connections.clone(),
@@ -113,6 +155,7 @@ impl Server {
             socket: SocketRoute::new(origins, identities.clone(), sockets),
             pages: pages::StoreBackend::context(store.clone(), auth, identities),
             store: store.clone(),
+            node: self.node.clone(),
         };
         let app = http::router(state, &self.config.site_root);
         let signal = async move {
@@ -131,6 +174,9 @@ impl Server {
         connections.close();
         if tokio::time::timeout(DRAIN_GRACE, connections.wait()).await.is_err() {
             tracing::warn!(remaining = connections.len(), "connections still open after the drain grace period");
+        }
+        if let Some(cluster) = cluster {
+            cluster.leave().await;
         }
         store.close().await;
         Ok(())

@@ -13,6 +13,8 @@
 //!   one identity rule; [`store`]: the `MessageStore` and `AccountStore` contracts and their implementations.
 //! * [`pubsub`]: topic fan-out into bounded per-connection outboxes; `frames`: encoded frames in shared buffers;
 //!   `limits`: per-connection rate limits; [`clock`]; `names`: random names; `shutdown`; [`telemetry`].
+//! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
+//!   [`node`]: this process's node id.
 
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
@@ -22,12 +24,14 @@ pub mod auth;
 pub mod channel;
 mod channels;
 pub mod clock;
+mod cluster;
 pub mod config;
 mod frames;
 mod http;
 mod launch;
 mod limits;
 mod names;
+pub mod node;
 mod pages;
 mod presence;
 pub mod pubsub;
@@ -39,7 +43,7 @@ mod transport;
 
 pub use launch::{Server, ServerError};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::{Cli, Command, Config};
 
@@ -62,7 +66,21 @@ pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
 
 /// Binds `config.addr` and serves until Ctrl-C or SIGTERM.
 async fn serve(config: Config) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(config.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    Server::new(config).run(listener, shutdown::signal()).await
+    let listener = bind(config.addr, config.reuse_port)?;
+    let server = Server::new(config);
+    tracing::info!(addr = %listener.local_addr()?, node = %server.node(), "listening");
+    server.run(listener, shutdown::signal()).await
+}
+
+/// A listening socket on `addr`; with `reuse_port`, one that other processes may bind too (`SO_REUSEPORT`: the kernel
+/// spreads new connections over them).
+fn bind(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    // A deep accept queue: connection storms arrive faster than one accept loop drains them.
+    socket.listen(4096)
 }

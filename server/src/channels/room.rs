@@ -72,6 +72,11 @@ impl Channel for RoomChannel {
         validate_room_slug(slug).map_err(|_| invalid_room())?;
         let params: JoinParams =
             from_payload(request.payload).map_err(|_| ErrorReply::new(reasons::INVALID_PAYLOAD))?;
+        // Subscribed already (the socket does it first); once aligned, every message newer than the history read
+        // below reaches this member in id order, whichever node stored it.
+        if !self.pubsub.align(request.topic).await {
+            return Err(ErrorReply::new(reasons::JOIN_CRASHED));
+        }
         let (messages, recovered) = self.history(slug, params.last_seen_id).await?;
         let newest_sent = messages.last().map(|m| m.id);
         let delivered_up_to = match (recovered, params.last_seen_id) {
@@ -82,6 +87,7 @@ impl Channel for RoomChannel {
         let reply = JoinReply { user: user.clone(), messages, recovered };
         let reply = serde_json::to_value(reply).map_err(|_| ErrorReply::new(reasons::JOIN_CRASHED))?;
         // Tracked last, after every check that can refuse the join: a refused join leaves no presence behind.
+        self.presence.prepare(request.topic).await;
         let status = MemberStatus { online_at: now_ms(), typing: false };
         let (phx_ref, state) = self.presence.track(request.topic, &user, status.to_meta());
         let instance = RoomInstance {
@@ -148,8 +154,10 @@ impl RoomInstance {
                 Err(error) => tracing::error!(%error, "message not encodable"),
             }
         });
-        let appended = self.store.append_then(record, broadcast).await.map_err(|e| ChannelFailure(e.to_string()))?;
-        Outcome::answer::<NewMessage>(&NewMessageReply { id: appended.message.id })
+        match self.store.append_then(record, broadcast).await {
+            Ok(appended) => Outcome::answer::<NewMessage>(&NewMessageReply { id: appended.message.id }),
+            Err(error) => Ok(self.unavailable(&error)),
+        }
     }
 
     async fn history_before(&self, payload: &Payload) -> Result<Outcome, ChannelFailure> {
@@ -157,9 +165,16 @@ impl RoomInstance {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
         let limit = request.effective_limit() as usize;
-        let messages =
-            self.store.before(&self.room, request.before_id, limit).await.map_err(|e| ChannelFailure(e.to_string()))?;
-        Outcome::answer::<HistoryBefore>(&HistoryReply { messages })
+        match self.store.before(&self.room, request.before_id, limit).await {
+            Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
+            Err(error) => Ok(self.unavailable(&error)),
+        }
+    }
+
+    /// The answer when the store cannot serve a request: nothing was stored, the client may retry.
+    fn unavailable(&self, error: &StoreError) -> Outcome {
+        tracing::warn!(%error, room = %self.room, "store unavailable");
+        Outcome::error(reasons::UNAVAILABLE)
     }
 
     fn typing(&mut self, payload: &Payload) -> Result<Outcome, ChannelFailure> {

@@ -6,6 +6,9 @@
 //! into one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
 //! the wire format stays Phoenix's, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
 //! test in `protocol::presence`).
+//!
+//! In a cluster the tracker also holds the metas of other nodes' members ([`Tracker::apply_remote`]), so a joiner's
+//! `presence_state` and every diff cover the whole room; this node's own changes go out through its [`Replica`].
 
 mod topic;
 
@@ -13,16 +16,17 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, RandomState},
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::Engine;
+use futures::future::BoxFuture;
 use protocol::{
     events::PRESENCE_DIFF,
-    presence::{Meta, PHX_REF, PresenceDiff},
+    presence::{Meta, PHX_REF, PHX_REF_PREV, PresenceDiff},
     typed::to_payload,
 };
 use serde_json::value::RawValue;
@@ -40,6 +44,24 @@ struct TopicEntry {
     flush_scheduled: bool,
 }
 
+/// A change a connection of this node made to a topic's presence, as other nodes must apply it.
+#[derive(Debug, Clone)]
+pub(crate) enum LocalChange {
+    /// `meta` (with its `phx_ref`, and `phx_ref_prev` for an update) joined under `key`.
+    Joined { key: String, meta: Meta },
+    /// The meta `phx_ref` of `key` left.
+    Left { key: String, phx_ref: String },
+}
+
+/// Where this node's presence changes are replicated (the cluster's registry).
+pub(crate) trait Replica: Send + Sync + 'static {
+    /// A change made here. Called with the topic locked: it must neither block nor call back into the tracker.
+    fn changed(&self, topic: &Arc<str>, change: LocalChange);
+    /// Loads what the other nodes hold in `topic` (through [`Tracker::apply_remote`]) before a join here tracks, so
+    /// the joiner's `presence_state` is the whole room's. Gives up quietly when the registry cannot be reached.
+    fn sync<'a>(&'a self, topic: &'a Arc<str>) -> BoxFuture<'a, ()>;
+}
+
 /// Tracks presences of every topic on this node and broadcasts their diffs.
 pub(crate) struct Tracker {
     shards: Vec<Mutex<HashMap<Arc<str>, TopicEntry>>>,
@@ -47,6 +69,9 @@ pub(crate) struct Tracker {
     pubsub: Arc<dyn PubSub>,
     window: Duration,
     next_ref: AtomicU64,
+    /// Salt of every `phx_ref` made here, so refs of different nodes never collide.
+    ref_salt: u16,
+    replica: OnceLock<Arc<dyn Replica>>,
     me: Weak<Tracker>,
 }
 
@@ -59,8 +84,49 @@ impl Tracker {
             pubsub,
             window,
             next_ref: AtomicU64::new(0),
+            ref_salt: rand::random(),
+            replica: OnceLock::new(),
             me: me.clone(),
         })
+    }
+
+    /// Replicates this node's changes through `replica` from now on (set once, before serving).
+    pub(crate) fn replicate_through(&self, replica: Arc<dyn Replica>) {
+        if self.replica.set(replica).is_err() {
+            tracing::warn!("presence replica already set");
+        }
+    }
+
+    /// Makes the topic's state whole before a join tracks in it: in a cluster, loads the other nodes' members.
+    pub(crate) async fn prepare(&self, topic: &Arc<str>) {
+        if let Some(replica) = self.replica.get() {
+            replica.sync(topic).await;
+        }
+    }
+
+    /// Applies changes another node made: `leaves` (key, phx_ref) first, then `joins` (key, meta with its phx_ref),
+    /// as one change, so an update (a leave and a join) reaches members as one diff. Metas already known are skipped,
+    /// which makes replays harmless.
+    pub(crate) fn apply_remote(&self, topic: &Arc<str>, joins: Vec<(String, Meta)>, leaves: Vec<(String, String)>) {
+        self.change(topic, |presence| {
+            let mut changed = false;
+            for (key, phx_ref) in &leaves {
+                changed |= presence.untrack(key, phx_ref);
+            }
+            for (key, meta) in joins {
+                if meta.phx_ref().is_some_and(|phx_ref| !presence.contains(&key, phx_ref)) {
+                    presence.track(&key, meta);
+                    changed = true;
+                }
+            }
+            changed
+        });
+    }
+
+    fn replicate(&self, topic: &Arc<str>, change: LocalChange) {
+        if let Some(replica) = self.replica.get() {
+            replica.changed(topic, change);
+        }
     }
 
     fn shard(&self, topic: &str) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
@@ -69,13 +135,15 @@ impl Tracker {
         self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A unique, opaque `phx_ref`: 16 URL-safe characters from the wall clock and a counter, like Phoenix's.
+    /// A unique, opaque `phx_ref`: 16 URL-safe characters from the wall clock, a counter and this node's salt (like
+    /// Phoenix's refs, unique across the nodes of a cluster).
     fn make_ref(&self) -> String {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        let counter = self.next_ref.fetch_add(1, Ordering::Relaxed) as u32;
+        let counter = self.next_ref.fetch_add(1, Ordering::Relaxed) as u16;
         let mut bytes = [0u8; 12];
         bytes[..8].copy_from_slice(&nanos.to_be_bytes());
-        bytes[8..].copy_from_slice(&counter.to_be_bytes());
+        bytes[8..10].copy_from_slice(&counter.to_be_bytes());
+        bytes[10..].copy_from_slice(&self.ref_salt.to_be_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -86,8 +154,9 @@ impl Tracker {
         let meta = meta.with(PHX_REF, phx_ref.clone());
         let mut state = None;
         self.change(topic, |presence| {
-            presence.track(key, meta);
+            presence.track(key, meta.clone());
             state = presence.encoded_state();
+            self.replicate(topic, LocalChange::Joined { key: key.to_owned(), meta });
             true
         });
         (phx_ref, state)
@@ -100,7 +169,12 @@ impl Tracker {
         let meta = meta.with(PHX_REF, new_ref.clone());
         let mut updated = false;
         self.change(topic, |presence| {
-            updated = presence.update(key, old_ref, meta);
+            updated = presence.update(key, old_ref, meta.clone());
+            if updated {
+                let key = key.to_owned();
+                self.replicate(topic, LocalChange::Left { key: key.clone(), phx_ref: old_ref.to_owned() });
+                self.replicate(topic, LocalChange::Joined { key, meta: meta.with(PHX_REF_PREV, old_ref.to_owned()) });
+            }
             updated
         });
         updated.then_some(new_ref)
@@ -108,7 +182,13 @@ impl Tracker {
 
     /// Removes the meta `phx_ref` of `key`.
     pub(crate) fn untrack(&self, topic: &Arc<str>, key: &str, phx_ref: &str) {
-        self.change(topic, |presence| presence.untrack(key, phx_ref));
+        self.change(topic, |presence| {
+            let removed = presence.untrack(key, phx_ref);
+            if removed {
+                self.replicate(topic, LocalChange::Left { key: key.to_owned(), phx_ref: phx_ref.to_owned() });
+            }
+            removed
+        });
     }
 
     /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.

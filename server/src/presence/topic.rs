@@ -50,6 +50,11 @@ impl TopicPresence {
         true
     }
 
+    /// Whether `key` has a meta with this `phx_ref`.
+    pub(super) fn contains(&self, key: &str, phx_ref: &str) -> bool {
+        self.state.get(key).is_some_and(|presence| presence.metas.iter().any(|m| m.phx_ref() == Some(phx_ref)))
+    }
+
     /// Takes the diff accumulated since the last call (empty if nothing changed).
     pub(super) fn take_pending(&mut self) -> PresenceDiff {
         std::mem::take(&mut self.pending)

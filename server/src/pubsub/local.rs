@@ -40,6 +40,25 @@ impl LocalPubSub {
         self.shard(topic).get(topic).map_or(0, Vec::len)
     }
 
+    /// Whether any connection of this process is subscribed to `topic`.
+    pub(crate) fn has_subscribers(&self, topic: &str) -> bool {
+        self.shard(topic).contains_key(topic)
+    }
+
+    /// Stops delivering `topic` to `conn`; true when nobody in this process is subscribed to it any more.
+    pub(crate) fn remove(&self, topic: &str, conn: ConnId) -> bool {
+        let mut shard = self.shard(topic);
+        let Some(subscribers) = shard.get_mut(topic) else {
+            return true;
+        };
+        subscribers.retain(|s| s.conn != conn);
+        if subscribers.is_empty() {
+            shard.remove(topic);
+            return true;
+        }
+        false
+    }
+
     fn shard(&self, topic: &str) -> MutexGuard<'_, Shard> {
         let index = (self.hasher.hash_one(topic) as usize) % SHARDS;
         // Every mutation is a single insert/remove on a Vec, so a poisoned shard is still consistent.
@@ -56,13 +75,7 @@ impl PubSub for LocalPubSub {
     }
 
     fn unsubscribe(&self, topic: &str, conn: ConnId) {
-        let mut shard = self.shard(topic);
-        if let Some(subscribers) = shard.get_mut(topic) {
-            subscribers.retain(|s| s.conn != conn);
-            if subscribers.is_empty() {
-                shard.remove(topic);
-            }
-        }
+        self.remove(topic, conn);
     }
 
     fn broadcast(&self, message: Arc<Broadcast>) {

@@ -23,7 +23,8 @@ pub struct Subscriber {
     pub(crate) outbox: Outbox,
 }
 
-/// Topic-based fan-out to connections. Implementations: [`LocalPubSub`] (one process).
+/// Topic-based fan-out to connections. Implementations: [`LocalPubSub`] (one process) and the cluster's, which
+/// relays through Redis and orders room messages by id (`crate::cluster`).
 pub trait PubSub: Send + Sync + 'static {
     /// Starts delivering broadcasts on `topic` to `subscriber` (replacing an earlier subscription of the same
     /// connection to that topic).
@@ -32,4 +33,10 @@ pub trait PubSub: Send + Sync + 'static {
     fn unsubscribe(&self, topic: &str, conn: ConnId);
     /// Delivers to every subscriber of the broadcast's topic. Never blocks on a slow subscriber.
     fn broadcast(&self, message: std::sync::Arc<Broadcast>);
+    /// Called by a join after subscribing and before reading history: from when this resolves, every broadcast with a
+    /// `seq` above what a store read returns reaches the subscriber in order. In one process that holds at once; a
+    /// cluster node first learns the room's head from the store. False when it could not (the store is down).
+    fn align<'a>(&'a self, _topic: &'a str) -> futures::future::BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
 }

@@ -1,10 +1,14 @@
 //! One group-commit batch as SQL: a handful of statements whatever the batch size.
 //!
-//! 1. one lookup of the batch's client ids (idempotent retries),
-//! 2. one id allocation for all rooms of the batch (a multi-row upsert, `last_id = last_id + k`),
-//! 3. one multi-row insert per [`INSERT_CHUNK`] messages,
+//! 1. one upsert that locks the batch's room rows, in slug order (so two nodes' batches never deadlock),
+//! 2. one lookup of the batch's client ids (idempotent retries): under the room locks it sees every message another
+//!    node committed before us, so one `client_id` sent to two nodes at once is stored once,
+//! 3. one id allocation for all rooms of the batch (a multi-row upsert, `last_id = last_id + k`),
+//! 4. one multi-row insert per [`INSERT_CHUNK`] messages,
 //!
-//! all in one transaction. Results come back in record order.
+//! all in one transaction. The room locks are held until commit, so with several writers a room's ids are committed
+//! in id order: id n is visible before n + 1 exists. Results come back in record order. A batch that loses a race
+//! anyway (unique violation, deadlock) is retried whole.
 
 use std::collections::HashMap;
 
@@ -28,13 +32,44 @@ enum Outcome {
     SameAs(usize),
 }
 
+/// How often a batch that conflicted with another writer is tried again before its callers get the error.
+const CONFLICT_RETRIES: usize = 3;
+
 /// Stores every record in one transaction; results in record order.
 pub(super) async fn commit(
     pool: &AnyPool,
     engine: Engine,
     records: &[&NewRecord],
 ) -> Result<Vec<Appended>, sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        match commit_once(pool, engine, records).await {
+            Err(error) if attempt < CONFLICT_RETRIES && is_conflict(&error) => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "batch conflicted with another writer; retrying");
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether the error is a race with another writer that a retry resolves: a unique violation (`23505`, SQLite's
+/// `2067`/`1555`), a deadlock (`40P01`) or a serialization failure (`40001`).
+fn is_conflict(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    matches!(database.code().as_deref(), Some("23505" | "40P01" | "40001" | "2067" | "1555"))
+}
+
+async fn commit_once(pool: &AnyPool, engine: Engine, records: &[&NewRecord]) -> Result<Vec<Appended>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let mut rooms: Vec<&str> = records.iter().map(|r| r.room.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    for chunk in rooms.chunks(ROOM_CHUNK) {
+        lock_rooms(&mut tx, engine, chunk).await?;
+    }
     let existing = existing_client_ids(&mut tx, engine, records).await?;
 
     // Decide what is new: a client id seen earlier in the store or earlier in this batch is a duplicate.
@@ -61,6 +96,7 @@ pub(super) async fn commit(
         outcome.push(Outcome::New(0));
     }
 
+    fresh_per_room.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for chunk in fresh_per_room.chunks(ROOM_CHUNK) {
         let firsts = allocate_ids(&mut tx, engine, chunk, records).await?;
         for ((_, indexes), first) in chunk.iter().zip(firsts) {
@@ -101,6 +137,20 @@ pub(super) async fn commit(
         results.push(appended);
     }
     Ok(results)
+}
+
+/// Creates missing room rows and locks every row of `rooms` (sorted) until the transaction ends: an upsert that
+/// changes nothing, so it works alike on both engines (`SELECT … FOR UPDATE` cannot lock a row that does not exist).
+async fn lock_rooms(tx: &mut Transaction<'static, Any>, engine: Engine, rooms: &[&str]) -> Result<(), sqlx::Error> {
+    let mut sql = String::from("INSERT INTO rooms (slug, last_id, last_message_at) VALUES ");
+    engine.rows(&mut sql, rooms.len(), 3);
+    sql.push_str(" ON CONFLICT (slug) DO UPDATE SET last_id = rooms.last_id");
+    let mut query = sqlx::query(&sql);
+    for room in rooms {
+        query = query.bind(*room).bind(0i64).bind(0i64);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Reserves consecutive ids for each (room, record indexes) with one multi-row upsert; returns each room's first id,

@@ -97,6 +97,16 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn after(&self, room: &str, after_id: u64, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Messages with `id < before_id`, oldest first: the `limit` newest of them.
     async fn before(&self, room: &str, before_id: u64, limit: usize) -> Result<Vec<Message>, StoreError>;
+    /// The newest id of each of `rooms` that has messages (rooms without any are left out).
+    async fn heads(&self, rooms: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut heads = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            if let Some(newest) = self.latest(room, 1).await?.pop() {
+                heads.push((room.clone(), newest.id));
+            }
+        }
+        Ok(heads)
+    }
     /// Rooms ordered by their newest message, most recent first.
     async fn recent_rooms(&self, limit: usize) -> Result<Vec<RoomActivity>, StoreError>;
     /// Ok when the store can serve requests (`/healthz`).

@@ -49,7 +49,12 @@ impl SqlStore {
                 Engine::Sqlite => 4,
                 Engine::Postgres => 8,
             })
-            .acquire_timeout(Duration::from_secs(10))
+            // A database that is down must turn into an `unavailable` reply well before a client's 10 s push
+            // timeout; a local SQLite file only waits this long behind a long commit.
+            .acquire_timeout(match engine {
+                Engine::Sqlite => Duration::from_secs(10),
+                Engine::Postgres => Duration::from_secs(3),
+            })
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -81,6 +86,9 @@ impl SqlStore {
         found.iter().map(|row| rows::message(row).map_err(StoreError::backend)).collect()
     }
 }
+
+/// Rooms per head lookup (one parameter each).
+const HEADS_CHUNK: usize = 512;
 
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -138,6 +146,23 @@ impl MessageStore for SqlStore {
             .await?;
         newest_first.reverse();
         Ok(newest_first)
+    }
+
+    async fn heads(&self, rooms: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut heads = Vec::with_capacity(rooms.len());
+        for chunk in rooms.chunks(HEADS_CHUNK) {
+            let mut sql = String::from("SELECT slug, last_id FROM rooms WHERE last_id > 0 AND slug IN ");
+            self.engine.row(&mut sql, 0, chunk.len());
+            let mut query = sqlx::query(&sql);
+            for room in chunk {
+                query = query.bind(room.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(StoreError::backend)? {
+                let last_id: i64 = row.try_get(1).map_err(StoreError::backend)?;
+                heads.push((row.try_get(0).map_err(StoreError::backend)?, u64::try_from(last_id).unwrap_or_default()));
+            }
+        }
+        Ok(heads)
     }
 
     async fn recent_rooms(&self, n: usize) -> Result<Vec<RoomActivity>, StoreError> {
