@@ -165,3 +165,37 @@ pub(crate) async fn listen(client: redis::Client, node: String, listener: Arc<dy
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn envelopes_have_a_stable_shape() {
+        let message = Envelope::Broadcast {
+            node: "n1".into(),
+            topic: "room:a".into(),
+            event: "message:new".into(),
+            seq: Some(7),
+            payload: json!({"id": 7}),
+        };
+        let encoded = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            encoded,
+            json!({"kind": "broadcast", "node": "n1", "topic": "room:a", "event": "message:new", "seq": 7,
+                   "payload": {"id": 7}})
+        );
+        let presence: Envelope = serde_json::from_value(json!({
+            "kind": "presence", "node": "n2", "topic": "room:a",
+            "joins": [["bob", {"phx_ref": "r1", "typing": false}]]
+        }))
+        .unwrap();
+        let Envelope::Presence { joins, leaves, .. } = presence else { panic!("a presence envelope") };
+        assert!(leaves.is_empty());
+        assert_eq!(joins[0].1.phx_ref(), Some("r1"));
+        assert_eq!(Envelope::Down { node: "n3".into() }.node(), "n3");
+    }
+}

@@ -251,3 +251,113 @@ pub(crate) fn broadcast_of(topic: &Arc<str>, message: &Message) -> Option<Arc<Br
     let payload = to_payload(message).inspect_err(|error| tracing::error!(%error, "message not encodable")).ok()?;
     Some(Arc::new(Broadcast::new(topic.clone(), Message::EVENT, payload).with_seq(message.id)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{
+        pubsub::{Subscriber, outbox::queue},
+        store::{MemoryStore, NewRecord},
+    };
+
+    const TOPIC: &str = "room:ordered";
+
+    async fn store_with(count: u64) -> Arc<MemoryStore> {
+        let store = Arc::new(MemoryStore::new());
+        for n in 0..count {
+            let record = NewRecord {
+                room: "ordered".into(),
+                user: "ann".into(),
+                body: format!("m{n}"),
+                client_id: None,
+                timestamp: 1,
+            };
+            store.append(record).await.unwrap();
+        }
+        store
+    }
+
+    fn message(id: u64) -> Arc<Broadcast> {
+        let message = Message { id, user: "ann".into(), body: format!("m{}", id - 1), timestamp: 1 };
+        broadcast_of(&Arc::from(TOPIC), &message).unwrap()
+    }
+
+    /// The ids a member received, waiting until `count` arrived.
+    async fn received(inbox: &mut crate::pubsub::outbox::Inbox, count: usize) -> Vec<u64> {
+        let mut got = Vec::new();
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            let wait = tokio::time::timeout(Duration::from_secs(5), inbox.recv_many(&mut got, 64)).await;
+            assert!(wait.is_ok(), "only {ids:?} arrived");
+            for item in got.drain(..) {
+                ids.push(item.seq.unwrap());
+            }
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn out_of_order_duplicated_and_missing_ids_reach_members_in_order_once() {
+        let store = store_with(3).await;
+        let local = Arc::new(LocalPubSub::new());
+        let (outbox, mut inbox) = queue(64);
+        local.subscribe(TOPIC, Subscriber { conn: 1, outbox });
+        let order = RoomOrder::new(local.clone(), store.clone());
+        assert!(order.align(TOPIC).await, "the head (3) is read");
+        order.offer(message(2));
+        for id in 4..=8 {
+            store
+                .append(NewRecord {
+                    room: "ordered".into(),
+                    user: "ann".into(),
+                    body: format!("m{}", id - 1),
+                    client_id: None,
+                    timestamp: 1,
+                })
+                .await
+                .unwrap();
+        }
+        // 4 is never offered (its publish was lost): it comes from the store.
+        order.offer(message(6));
+        order.offer(message(5));
+        order.offer(message(5));
+        order.offer(message(8));
+        assert_eq!(received(&mut inbox, 5).await, vec![4, 5, 6, 7, 8]);
+        order.offer(message(7));
+        order.offer(message(3));
+        let nothing = tokio::time::timeout(Duration::from_millis(300), received(&mut inbox, 1)).await;
+        assert!(nothing.is_err(), "old ids are not delivered again");
+    }
+
+    #[tokio::test]
+    async fn a_lost_last_message_is_found_by_the_head_check() {
+        let store = store_with(1).await;
+        let local = Arc::new(LocalPubSub::new());
+        let (outbox, mut inbox) = queue(64);
+        local.subscribe(TOPIC, Subscriber { conn: 1, outbox });
+        let order = RoomOrder::new(local.clone(), store.clone());
+        assert!(order.align(TOPIC).await);
+        store
+            .append(NewRecord {
+                room: "ordered".into(),
+                user: "ann".into(),
+                body: "m1".into(),
+                client_id: None,
+                timestamp: 1,
+            })
+            .await
+            .unwrap();
+        order.check_heads().await;
+        assert_eq!(received(&mut inbox, 1).await, vec![2]);
+    }
+
+    #[tokio::test]
+    async fn rooms_without_members_here_are_not_tracked() {
+        let store = store_with(0).await;
+        let local = Arc::new(LocalPubSub::new());
+        let order = RoomOrder::new(local, store);
+        order.offer(message(1));
+        assert!(order.rooms().is_empty());
+    }
+}
