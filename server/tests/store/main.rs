@@ -258,3 +258,45 @@ async fn postgres_is_durable_across_reopen() {
     assert!(ready, "postgres not ready");
     durable_across_reopen(Target::Url(url)).await;
 }
+
+/// Several writers on one PostgreSQL, as the nodes of a cluster: three stores opened at once on an empty database all
+/// come up (migrations under the migrator's advisory lock); concurrent appends through all of them give each room dense
+/// ids; one `client_id` sent through two writers at once is stored once and both get its id.
+#[tokio::test]
+async fn postgres_shared_by_three_writers() {
+    let server = tokio::task::spawn_blocking(postgres::Postgres::start).await.unwrap();
+    let url = server.url.clone();
+    let mut stores = Vec::new();
+    for _ in 0..50 {
+        let opened = futures::future::join_all((0..3).map(|_| SqlStore::open(&url))).await;
+        if opened.iter().all(Result::is_ok) {
+            stores = opened.into_iter().map(|s| Arc::new(s.unwrap())).collect::<Vec<_>>();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stores.len(), 3, "three writers opened the empty database at once");
+
+    let appends = (0..150).map(|n| {
+        let store = stores[n % 3].clone();
+        async move { store.append(record(["x", "y"][n % 2], &format!("m{n}"))).await.unwrap().message.id }
+    });
+    futures::future::join_all(appends).await;
+    for room in ["x", "y"] {
+        assert_eq!(ids(&stores[0].after(room, 0, 500).await.unwrap()), (1..=75).collect::<Vec<_>>(), "{room}");
+    }
+
+    for round in 0..20 {
+        let mut retry = record("x", &format!("retry {round}"));
+        retry.client_id = Some(format!("c-{round}"));
+        let (a, b) = tokio::join!(stores[1].append(retry.clone()), stores[2].append(retry.clone()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.message.id, b.message.id, "both writers answer with the one stored id");
+        assert!(a.duplicate != b.duplicate, "exactly one of them stored it");
+    }
+    let stored = stores[0].after("x", 75, 500).await.unwrap();
+    assert_eq!(ids(&stored), (76..=95).collect::<Vec<_>>(), "one row per client_id, ids still dense");
+    for store in stores {
+        store.close().await;
+    }
+}
