@@ -135,19 +135,19 @@ async fn periodic(cluster: std::sync::Weak<Cluster>, stop: CancellationToken) {
 impl Listener for Cluster {
     fn connected(&self, reconnected: bool) {
         *self.connected_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
-        if !reconnected {
-            return;
-        }
-        // Whatever was published while the subscription was down is lost: read it back from the store and the
-        // registry, and put this node's presences back in case Redis restarted empty.
+        // Whatever was published while the subscription was down (or before it first came up, if Redis was away at
+        // start) is lost: read it back from the store and the registry, and put this node's presences back in case
+        // Redis restarted empty. On a first connection of a fresh node all of this finds nothing to do.
         let (order, registry) = (self.order.clone(), self.registry.clone());
         tokio::spawn(async move {
             order.check_heads().await;
             registry.heartbeat(false).await;
             registry.write_back().await;
             registry.resync().await;
-            tokio::time::sleep(RESYNC_AFTER).await;
-            registry.resync().await;
+            if reconnected {
+                tokio::time::sleep(RESYNC_AFTER).await;
+                registry.resync().await;
+            }
         });
     }
 

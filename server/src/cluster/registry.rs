@@ -367,6 +367,9 @@ impl Registry {
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
             return;
         }
+        if topics.is_empty() {
+            return;
+        }
         for (topic, joins) in topics {
             self.bus.send(&Envelope::Presence {
                 node: self.node.to_string(),
