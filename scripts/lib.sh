@@ -81,6 +81,15 @@ ensure_postgres() {
   fi
 }
 
+# The cluster tests start their own throwaway redis-server on a free port. Debian's package also enables a system
+# service on the default port; the tests never use it.
+ensure_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    log "installing Debian's redis-server (binary for the cluster tests)"
+    apt_install redis-server
+  fi
+}
+
 ensure_end2end_packages() {
   if [ ! -d "$REPO_ROOT/end2end/node_modules/@playwright/test" ] || [ ! -d "$REPO_ROOT/end2end/node_modules/phoenix" ] \
     || [ "$REPO_ROOT/end2end/package-lock.json" -nt "$REPO_ROOT/end2end/node_modules/.package-lock.json" ]; then

@@ -10,6 +10,7 @@ stage "installing missing tools"
 ensure_build_tools
 ensure_chromium
 ensure_postgres
+ensure_redis
 ensure_end2end_packages
 
 stage "cargo fmt --check"

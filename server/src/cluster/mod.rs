@@ -38,7 +38,7 @@ use crate::{
 const HEAD_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// After a bus reconnect, when the registry is read again for leaves missed meanwhile: late enough for every live
 /// node to have written its presences back.
-const RESYNC_AFTER: Duration = Duration::from_secs(6);
+pub(crate) const RESYNC_AFTER: Duration = Duration::from_secs(6);
 
 /// Why cluster mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,9 @@ async fn periodic(cluster: std::sync::Weak<Cluster>, stop: CancellationToken) {
             _ = heartbeat.tick() => {
                 let Some(cluster) = cluster.upgrade() else { return };
                 let settled = cluster.settled();
-                cluster.registry.heartbeat(settled).await;
+                if cluster.registry.heartbeat(settled).await && cluster.registry.take_dirty() {
+                    cluster.registry.write_back().await;
+                }
             }
             () = stop.cancelled() => return,
         }
@@ -142,11 +144,12 @@ impl Listener for Cluster {
         tokio::spawn(async move {
             order.check_heads().await;
             registry.heartbeat(false).await;
+            registry.take_dirty();
             registry.write_back().await;
-            registry.resync().await;
+            registry.resync(false).await;
             if reconnected {
                 tokio::time::sleep(RESYNC_AFTER).await;
-                registry.resync().await;
+                registry.resync(true).await;
             }
         });
     }

@@ -336,10 +336,12 @@ impl Registry {
             let alive: HashSet<&str> = alive.iter().map(String::as_str).collect();
             self.drop_members(|node| !alive.contains(node));
         }
-        if self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            self.write_back().await;
-        }
         true
+    }
+
+    /// Whether a write failed since the last call (so everything must be written back).
+    pub(crate) fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes every meta of this node back to the registry and announces them again (after Redis lost them).
@@ -352,6 +354,9 @@ impl Registry {
                 (topic.clone(), entries.values().map(|entry| (entry.key.clone(), entry.meta.clone())).collect())
             })
             .collect();
+        if topics.is_empty() {
+            return;
+        }
         let mut pipe = redis::pipe();
         for (topic, joins) in &topics {
             for (key, meta) in joins {
@@ -367,9 +372,6 @@ impl Registry {
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
             return;
         }
-        if topics.is_empty() {
-            return;
-        }
         for (topic, joins) in topics {
             self.bus.send(&Envelope::Presence {
                 node: self.node.to_string(),
@@ -381,11 +383,13 @@ impl Registry {
         tracing::info!("presences written back to the registry");
     }
 
-    /// Re-reads every topic shown here from the registry, adding and removing what changed (after a reconnect).
-    pub(crate) async fn resync(&self) {
+    /// Re-reads every topic shown here from the registry and adds what is missing; with `prune`, also removes what
+    /// the registry no longer lists. Pruning is only right once every live node has written its metas back after a
+    /// Redis restart, so it runs [`super::RESYNC_AFTER`] after a reconnect, never at once.
+    pub(crate) async fn resync(&self, prune: bool) {
         let topics: Vec<Arc<str>> = self.view().remote.keys().cloned().collect();
         for topic in topics {
-            self.load(&topic, true).await;
+            self.load(&topic, prune).await;
         }
     }
 

@@ -19,9 +19,15 @@ pub(super) struct TopicPresence {
 }
 
 impl TopicPresence {
-    /// Tracks a new meta under `key`. The meta must carry a unique `phx_ref`.
+    /// Tracks a new meta under `key`. The meta must carry a unique `phx_ref`. A meta that left within the pending
+    /// diff and comes back (a remote node's meta dropped and re-read after a Redis outage) cancels its leave instead:
+    /// clients apply a diff's joins before its leaves, so a leave and a join of one ref would remove it.
     pub(super) fn track(&mut self, key: &str, meta: Meta) {
-        self.pending.joins.add_meta(key, meta.clone());
+        let returning =
+            meta.phx_ref().is_some_and(|phx_ref| self.pending.leaves.remove_meta_by_ref(key, phx_ref).is_some());
+        if !returning {
+            self.pending.joins.add_meta(key, meta.clone());
+        }
         self.state.add_meta(key, meta);
         self.version += 1;
     }
@@ -113,6 +119,18 @@ mod tests {
         let diff = serde_json::to_value(topic.take_pending()).unwrap();
         assert_eq!(diff["leaves"]["alice"]["metas"].as_array().unwrap().len(), 2);
         assert!(topic.is_idle());
+    }
+
+    #[test]
+    fn a_meta_that_leaves_and_returns_within_one_diff_is_no_change() {
+        let mut topic = TopicPresence::default();
+        topic.track("dora", meta("d1"));
+        topic.take_pending();
+        assert!(topic.untrack("dora", "d1"));
+        topic.track("dora", meta("d1"));
+        let diff = topic.take_pending();
+        assert!(diff.is_empty(), "a client applying joins then leaves would have lost dora: {diff:?}");
+        assert!(topic.contains("dora", "d1"));
     }
 
     #[test]

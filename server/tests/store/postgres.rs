@@ -11,9 +11,11 @@ use std::{
 
 pub struct Postgres {
     pub url: String,
+    bin: PathBuf,
+    port: u16,
     dir: PathBuf,
     data: PathBuf,
-    child: Child,
+    child: Option<Child>,
 }
 
 fn bin_dir() -> PathBuf {
@@ -58,38 +60,64 @@ impl Postgres {
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
         let port = free_port();
-        let child = command(bin.join("postgres"))
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let mut postgres = Self { url, bin, port, dir, data, child: None };
+        postgres.spawn();
+        postgres
+    }
+
+    fn spawn(&mut self) {
+        let child = command(self.bin.join("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&dir)
+            .arg(&self.data)
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start postgres");
-        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "postgres did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         // Accepting TCP is not quite ready to serve; the store's connect retries cover the rest.
         std::thread::sleep(Duration::from_millis(300));
-        Self { url, dir, data, child }
     }
-}
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
+    /// Takes the server down the hard way (immediate shutdown): clients see their connections drop and new ones are
+    /// refused until [`Postgres::restart`].
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
         // SIGQUIT to the postmaster (runuser may sit in between): immediate shutdown, nothing to keep.
         if let Ok(pid_file) = std::fs::read_to_string(self.data.join("postmaster.pid"))
             && let Some(pid) = pid_file.lines().next()
         {
             let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The postmaster exits by itself after SIGQUIT; whatever is left after a while is killed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on the same port and data directory (after [`Postgres::stop`], or in place of a
+    /// running one), as a crash and restart would: PostgreSQL recovers from its WAL.
+    #[allow(dead_code, reason = "used by the cluster tests, not the store tests")]
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
