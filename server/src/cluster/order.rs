@@ -263,17 +263,22 @@ mod tests {
 
     const TOPIC: &str = "room:ordered";
 
+    /// Stores the room's next message, `m<n>` (its id is n + 1).
+    async fn store_one(store: &MemoryStore, n: u64) {
+        let record = NewRecord {
+            room: "ordered".into(),
+            user: "ann".into(),
+            body: format!("m{n}"),
+            client_id: None,
+            timestamp: 1,
+        };
+        store.append(record).await.unwrap();
+    }
+
     async fn store_with(count: u64) -> Arc<MemoryStore> {
         let store = Arc::new(MemoryStore::new());
         for n in 0..count {
-            let record = NewRecord {
-                room: "ordered".into(),
-                user: "ann".into(),
-                body: format!("m{n}"),
-                client_id: None,
-                timestamp: 1,
-            };
-            store.append(record).await.unwrap();
+            store_one(&store, n).await;
         }
         store
     }
@@ -307,16 +312,7 @@ mod tests {
         assert!(order.align(TOPIC).await, "the head (3) is read");
         order.offer(message(2));
         for id in 4..=8 {
-            store
-                .append(NewRecord {
-                    room: "ordered".into(),
-                    user: "ann".into(),
-                    body: format!("m{}", id - 1),
-                    client_id: None,
-                    timestamp: 1,
-                })
-                .await
-                .unwrap();
+            store_one(&store, id - 1).await;
         }
         // 4 is never offered (its publish was lost): it comes from the store.
         order.offer(message(6));
@@ -338,16 +334,7 @@ mod tests {
         local.subscribe(TOPIC, Subscriber { conn: 1, outbox });
         let order = RoomOrder::new(local.clone(), store.clone());
         assert!(order.align(TOPIC).await);
-        store
-            .append(NewRecord {
-                room: "ordered".into(),
-                user: "ann".into(),
-                body: "m1".into(),
-                client_id: None,
-                timestamp: 1,
-            })
-            .await
-            .unwrap();
+        store_one(&store, 1).await;
         order.check_heads().await;
         assert_eq!(received(&mut inbox, 1).await, vec![2]);
     }
