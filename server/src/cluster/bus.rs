@@ -49,13 +49,18 @@ pub(crate) enum Envelope {
     },
     /// `node` stopped: forget its presences now.
     Down { node: String },
+    /// `node` could not publish for a while (its envelopes were dropped): re-read the registry.
+    Resync { node: String },
 }
 
 impl Envelope {
     /// The node that sent it.
     pub(crate) fn node(&self) -> &str {
         match self {
-            Self::Broadcast { node, .. } | Self::Presence { node, .. } | Self::Down { node } => node,
+            Self::Broadcast { node, .. }
+            | Self::Presence { node, .. }
+            | Self::Down { node }
+            | Self::Resync { node } => node,
         }
     }
 }
@@ -67,10 +72,10 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the publishing task on `redis`.
-    pub(crate) fn start(redis: ConnectionManager) -> Self {
+    /// Starts the publishing task of `node` on `redis`.
+    pub(crate) fn start(redis: ConnectionManager, node: String) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(publish(redis, receiver));
+        tokio::spawn(publish(redis, node, receiver));
         Self { queue }
     }
 
@@ -87,18 +92,25 @@ impl Publisher {
     }
 }
 
-async fn publish(mut redis: ConnectionManager, mut queue: mpsc::Receiver<Vec<u8>>) {
+/// Publishes queued envelopes in pipelines. After a failure (Redis away, or too slow under a burst), the first batch
+/// that goes out again starts with a [`Envelope::Resync`], so the other nodes re-read the presence this node announced
+/// into the void; room messages need nothing, the store's head checks bring them.
+async fn publish(mut redis: ConnectionManager, node: String, mut queue: mpsc::Receiver<Vec<u8>>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
+    let resync = serde_json::to_vec(&Envelope::Resync { node }).unwrap_or_default();
     while queue.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipe = redis::pipe();
+        if failing {
+            pipe.publish(CHANNEL, &resync).ignore();
+        }
         for envelope in batch.drain(..) {
             pipe.publish(CHANNEL, envelope).ignore();
         }
         match pipe.exec_async(&mut redis).await {
             Ok(()) if failing => {
                 failing = false;
-                tracing::info!("bus publishing again");
+                tracing::info!("bus publishing again; other nodes re-read the registry");
             }
             Ok(()) => {}
             Err(error) if !failing => {

@@ -72,7 +72,7 @@ impl Cluster {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_max_delay(Duration::from_secs(1));
         let redis = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let bus = Publisher::start(redis.clone());
+        let bus = Publisher::start(redis.clone(), node.to_string());
         let registry = Registry::new(node.clone(), redis, bus.clone());
         let cluster = Arc::new(Self {
             node: node.clone(),
@@ -174,6 +174,11 @@ impl Listener for Cluster {
                 self.registry.remote_change(&node, &topic, joins, leaves);
             }
             Envelope::Down { node } => self.registry.node_down(&node),
+            Envelope::Resync { node } => {
+                tracing::debug!(%node, "a node lost envelopes; re-reading the registry");
+                let registry = self.registry.clone();
+                tokio::spawn(async move { registry.resync(true).await });
+            }
         }
     }
 }
