@@ -117,10 +117,13 @@ async fn read_member(
     }
 }
 
-/// Posts to `topic` at `interval` until `until`; returns how many were sent.
+/// Posts to `topic` at `interval` until `until`; returns how many were sent. Client ids are `<run>-<n>`: fresh in
+/// every run, since the server stores a repeated `client_id` once per room and broadcasts nothing for the repeat (a
+/// second run against the same database would otherwise measure deduplication).
 async fn send_room(
     mut sink: futures::stream::SplitSink<Ws, Message>,
     topic: String,
+    run: u64,
     interval: Duration,
     epoch: Instant,
     until: Instant,
@@ -131,7 +134,7 @@ async fn send_room(
     while Instant::now() < until {
         ticker.tick().await;
         let at = epoch.elapsed().as_micros();
-        let message = NewMessage { body: format!("{BODY_PREFIX}{at}"), client_id: Some(format!("c{sent}")) };
+        let message = NewMessage { body: format!("{BODY_PREFIX}{at}"), client_id: Some(format!("{run:x}-{sent}")) };
         let Ok(frame) = frames::push(JOIN_REF, &sent.to_string(), &topic, &message) else { break };
         if sink.send(Message::text(frame)).await.is_err() {
             break;
@@ -158,6 +161,7 @@ pub async fn run(config: ChatConfig) -> ChatReport {
         .collect();
     let (stop_tx, stop_rx) = watch::channel(false);
     let epoch = Instant::now();
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut readers = Vec::new();
     let mut senders = Vec::new();
     let mut idle_sinks = Vec::new();
@@ -185,7 +189,7 @@ pub async fn run(config: ChatConfig) -> ChatReport {
             let offset = interval.mul_f64(n as f64 / rooms as f64);
             tokio::spawn(async move {
                 tokio::time::sleep(offset).await;
-                send_room(sink, topic, interval, epoch, until).await
+                send_room(sink, topic, run, interval, epoch, until).await
             })
         })
         .collect();

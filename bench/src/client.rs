@@ -31,7 +31,7 @@ pub struct BenchClient {
 impl BenchClient {
     /// Connects to `url` (a full `ws://…/socket/websocket?vsn=2.0.0&…` URL).
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        let (ws, _) = connect_async_with_config(url, None, true).await?;
+        let (ws, _) = connect_async_with_config(url, Some(crate::ws_config()), true).await?;
         Ok(Self { ws, next_ref: 0 })
     }
 

@@ -7,8 +7,8 @@
 
 use protocol::{
     chat::JoinParams,
-    events::PHX_JOIN,
-    frame::Frame,
+    events::{HEARTBEAT, PHOENIX_TOPIC, PHX_JOIN},
+    frame::{Frame, Payload},
     reasons::ErrorReply,
     serializer::{self, DecodeError, EncodeError, WireFrame},
     typed::{Event, PayloadError, Request, to_payload},
@@ -50,6 +50,11 @@ pub fn push<R: Request>(join_ref: &str, msg_ref: &str, topic: &str, request: &R)
     text(&Frame::new(Some(join_ref), Some(msg_ref), topic, R::EVENT, to_payload(request)?))
 }
 
+/// A heartbeat with ref `msg_ref` (phoenix.js sends one every 30 s; the server closes a socket silent for 60 s).
+pub fn heartbeat(msg_ref: &str) -> Result<String, FrameError> {
+    text(&Frame::new(None, Some(msg_ref), PHOENIX_TOPIC, HEARTBEAT, Payload::empty()))
+}
+
 fn text(frame: &Frame) -> Result<String, FrameError> {
     match serializer::encode_client(frame)? {
         WireFrame::Text(text) => Ok(text),
@@ -87,6 +92,7 @@ mod tests {
             push("1", "2", "room:a", &message).unwrap(),
             r#"["1","2","room:a","message:new",{"body":"hi","client_id":"c0"}]"#
         );
+        assert_eq!(heartbeat("9").unwrap(), r#"[null,"9","phoenix","heartbeat",{}]"#);
     }
 
     #[test]

@@ -84,7 +84,7 @@ struct Totals {
 
 async fn run_client(index: usize, config: Arc<IngestConfig>, totals: Arc<Mutex<Totals>>, start: Instant) {
     let url = format!("{}?vsn=2.0.0&user=ingest{index}", config.url);
-    let Ok((ws, _)) = connect_async_with_config(&url, None, true).await else { return };
+    let Ok((ws, _)) = connect_async_with_config(&url, Some(crate::ws_config()), true).await else { return };
     let (mut sink, mut stream) = ws.split();
     let topic = format!("room:ingest-{}", index % config.rooms.max(1));
     let Ok(join) = frames::join(JOIN_REF, &topic, &JoinParams::default()) else { return };

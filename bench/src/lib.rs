@@ -2,11 +2,15 @@
 //!
 //! * [`frames`]: every frame sent and read, built and parsed through the `protocol` crate's typed payloads.
 //! * [`client`]: a minimal V2 client (connect, join, push) on tokio-tungstenite; [`spread`]: connections over many
-//!   loopback source addresses, the shared join, `/proc` CPU readings.
+//!   loopback source addresses and the shared join.
+//! * [`servers`]: the measured server processes (one or a cluster's several): RSS, CPU time and sockets from `/proc`.
+//! * [`workers`]: worker processes (`bench worker`) for scenarios that need more sockets than one process may open.
 //! * [`latency`]: percentiles and the latency summary the reports share.
-//! * [`broadcast`]: broadcast round trips as one room grows (Hashrocket method) and server CPU per delivered message.
+//! * [`broadcast`]: broadcast round trips as one room grows (Hashrocket method) and server CPU per delivered message;
+//!   with workers, members in several processes timed against one shared clock.
 //! * [`chat`]: users in rooms, a steady message rate per room; delivery latency and throughput.
-//! * [`idle`]: many joined idle connections; server memory per connection and join rate.
+//! * [`idle`]: many joined idle connections; server memory per connection and join rate (with workers beyond one
+//!   process's open-file limit).
 //! * [`ingest`]: durable `message:new` throughput and ack latency.
 //! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
 //!
@@ -19,8 +23,18 @@ pub mod frames;
 pub mod idle;
 pub mod ingest;
 pub mod latency;
+pub mod servers;
 pub mod spread;
 pub mod storm;
+pub mod workers;
+
+/// The WebSocket settings of every bench client. tungstenite zero-fills its whole read chunk (128 KiB by default)
+/// before each read; a bench client reads one small frame per wakeup, so with the default that memset was a third of
+/// the machine's CPU in a 50,000-member broadcast (`perf`, 2026-11-29). 4 KiB holds every frame but a large
+/// `presence_state`, which then takes a few reads.
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096)
+}
 
 /// Raises this process's open-file limit to its hard limit (each client is a socket).
 pub fn raise_fd_limit() -> u64 {
@@ -35,4 +49,12 @@ pub fn fd_limit() -> u64 {
 /// A report value, or `n/a` when it could not be measured (no server pid given, say).
 pub fn or_na<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
     value.map_or_else(|| "n/a".to_owned(), show)
+}
+
+/// A problem worth a line on stderr (stdout carries the report, and a worker's stdout its reports).
+pub fn warn(scenario: &str, message: &str) {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("bench {scenario}: {message}");
+    }
 }

@@ -8,7 +8,9 @@ use bench::{
     chat::{self, ChatConfig},
     idle::{self, IdleConfig},
     ingest::{self, IngestConfig},
+    servers::Servers,
     storm::{self, StormConfig},
+    workers::{self, Workers},
 };
 use clap::{Parser, Subcommand};
 
@@ -53,12 +55,15 @@ enum Scenario {
         /// Rooms.
         #[arg(long, default_value_t = 100)]
         rooms: usize,
-        /// Handshakes in flight at once.
+        /// Handshakes in flight at once, in all (split over the workers).
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
-        /// The server's pid (for its RSS).
-        #[arg(long)]
-        server_pid: Option<u32>,
+        /// The server's pid (for its RSS); repeated or comma separated for a cluster (RSS summed).
+        #[arg(long = "server-pid", value_delimiter = ',')]
+        server_pids: Vec<u32>,
+        /// Worker processes holding the connections (each has its own open-file limit); 0: this process.
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
         /// Seconds to hold the connections before measuring.
         #[arg(long, default_value_t = 3)]
         settle: u64,
@@ -80,15 +85,19 @@ enum Scenario {
         /// Broadcasts in flight at once.
         #[arg(long, default_value_t = 4)]
         inflight: usize,
-        /// Handshakes in flight while the room grows.
+        /// Handshakes in flight while the room grows, in all (split over the workers).
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
         /// Seconds after which a broadcast that has not reached everyone counts as lost.
         #[arg(long, default_value_t = 10)]
         timeout: u64,
-        /// The server's pid (for its CPU time per delivered message).
-        #[arg(long)]
-        server_pid: Option<u32>,
+        /// The server's pid (for its CPU time per delivered message); repeated or comma separated for a cluster.
+        #[arg(long = "server-pid", value_delimiter = ',')]
+        server_pids: Vec<u32>,
+        /// Worker processes holding the members beyond the senders (each has its own open-file limit); 0: this
+        /// process holds them all.
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
         /// The p95 bound in milliseconds.
         #[arg(long, default_value_t = 500.0)]
         bound_ms: f64,
@@ -147,6 +156,13 @@ enum Scenario {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+    /// A worker process of `idle` or `broadcast --workers N` (started by the bench itself).
+    #[command(hide = true)]
+    Worker {
+        /// What to do, as JSON.
+        #[arg(long)]
+        job: String,
+    },
 }
 
 /// Prints the report's table and, given a path, writes the report there as JSON.
@@ -160,17 +176,41 @@ fn emit(report: &(impl std::fmt::Display + serde::Serialize), json: Option<&std:
     }
 }
 
+/// `count` worker processes re-executing this binary; `None` for 0 (or when the binary cannot be found).
+fn worker_processes(count: usize) -> Option<Workers> {
+    let exe = std::env::current_exe().ok()?;
+    (count > 0).then_some(Workers { exe, count })
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     bench::raise_fd_limit();
     match cli.scenario {
-        Scenario::Idle { addr, clients, rooms, concurrency, server_pid, settle, json } => {
-            let config =
-                IdleConfig { addr, clients, rooms, concurrency, server_pid, settle: Duration::from_secs(settle) };
+        Scenario::Idle { addr, clients, rooms, concurrency, server_pids, workers, settle, json } => {
+            let config = IdleConfig {
+                addr,
+                clients,
+                rooms,
+                concurrency,
+                servers: Servers::new(server_pids),
+                settle: Duration::from_secs(settle),
+                workers: worker_processes(workers),
+            };
             emit(&idle::run(config).await, json.as_deref());
         }
-        Scenario::Broadcast { addr, steps, broadcasts, inflight, concurrency, timeout, server_pid, bound_ms, json } => {
+        Scenario::Broadcast {
+            addr,
+            steps,
+            broadcasts,
+            inflight,
+            concurrency,
+            timeout,
+            server_pids,
+            workers,
+            bound_ms,
+            json,
+        } => {
             let config = BroadcastConfig {
                 addr,
                 steps,
@@ -178,8 +218,9 @@ async fn main() -> std::process::ExitCode {
                 inflight,
                 concurrency,
                 timeout: Duration::from_secs(timeout),
-                server_pid,
+                servers: Servers::new(server_pids),
                 bound_ms,
+                workers: worker_processes(workers),
             };
             emit(&broadcast::run(config).await, json.as_deref());
         }
@@ -205,6 +246,12 @@ async fn main() -> std::process::ExitCode {
                 body_bytes,
             };
             emit(&ingest::run(config).await, json.as_deref());
+        }
+        Scenario::Worker { job } => {
+            if let Err(error) = workers::run_job(&job).await {
+                bench::warn("worker", &format!("bad job: {error}"));
+                return std::process::ExitCode::FAILURE;
+            }
         }
         Scenario::Storm { url, clients, room, concurrency, timeout, json } => {
             let config = StormConfig { url, clients, room, concurrency, timeout: Duration::from_secs(timeout) };

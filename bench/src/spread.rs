@@ -1,13 +1,12 @@
 //! Connections spread over loopback source addresses 127.0.0.1–127.0.0.254, so a run is not capped by the ~28k
-//! ephemeral ports of one address, plus the join handshake every scenario shares and the server's CPU time from
-//! `/proc`.
+//! ephemeral ports of one address, plus the join handshake every scenario shares.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use futures::{SinkExt, StreamExt};
 use protocol::{chat::JoinParams, events::PHX_REPLY};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::{WebSocketStream, client_async, tungstenite::Message};
+use tokio_tungstenite::{WebSocketStream, client_async_with_config, tungstenite::Message};
 
 use crate::frames;
 
@@ -24,7 +23,7 @@ pub async fn connect(addr: SocketAddr, index: usize, user: &str) -> Option<Ws> {
     socket.bind(SocketAddr::new(source, 0)).ok()?;
     let stream = socket.connect(addr).await.ok()?;
     let url = format!("ws://{addr}/socket/websocket?vsn=2.0.0&user={user}");
-    let (ws, _) = client_async(url, stream).await.ok()?;
+    let (ws, _) = client_async_with_config(url, stream, Some(crate::ws_config())).await.ok()?;
     Some(ws)
 }
 
@@ -49,24 +48,4 @@ pub async fn connect_and_join(addr: SocketAddr, index: usize, user: &str, topic:
     let mut ws = connect(addr, index, user).await?;
     join(&mut ws, topic).await?;
     Some(ws)
-}
-
-/// CPU time a process has used so far, in seconds: `(user, system)`, from `/proc/<pid>/stat`.
-pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok().map(|t| t / 100.0);
-    Some((ticks(11)?, ticks(12)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_own_cpu_time() {
-        assert!(cpu_seconds(std::process::id()).is_some_and(|(user, system)| user >= 0.0 && system >= 0.0));
-    }
 }

@@ -7,7 +7,9 @@ use bench::{
     broadcast::{self, BroadcastConfig},
     chat::{self, ChatConfig},
     idle::{self, IdleConfig},
+    servers::Servers,
     storm::{self, StormConfig},
+    workers::Workers,
 };
 use server::{Server, config::Config};
 
@@ -63,8 +65,9 @@ async fn broadcasts_reach_every_member_at_each_step() {
         inflight: 4,
         concurrency: 10,
         timeout: Duration::from_secs(10),
-        server_pid: Some(std::process::id()),
+        servers: Servers::new(vec![std::process::id()]),
         bound_ms: 500.0,
+        workers: None,
     })
     .await;
     assert_eq!(report.failed_connections, 0, "{report:?}");
@@ -89,8 +92,9 @@ async fn broadcast_topics_are_off_unless_enabled() {
         inflight: 1,
         concurrency: 3,
         timeout: Duration::from_secs(1),
-        server_pid: None,
+        servers: Servers::default(),
         bound_ms: 500.0,
+        workers: None,
     })
     .await;
     assert_eq!(report.failed_connections, 3, "{report:?}");
@@ -124,10 +128,61 @@ async fn idle_connections_all_join() {
         clients: 40,
         rooms: 4,
         concurrency: 10,
-        server_pid: Some(std::process::id()),
+        servers: Servers::new(vec![std::process::id()]),
         settle: Duration::from_millis(100),
+        workers: None,
     })
     .await;
-    assert_eq!((report.joined, report.failed), (40, 0), "{report:?}");
+    assert_eq!((report.joined, report.failed, report.closed), (40, 0, 0), "{report:?}");
     assert!(report.kib_per_connection.is_some(), "{report:?}");
+}
+
+/// The bench binary, re-executed as `bench worker` by the scenarios that spread connections over processes.
+fn two_workers() -> Option<Workers> {
+    Some(Workers { exe: env!("CARGO_BIN_EXE_bench").into(), count: 2 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_held_by_worker_processes() {
+    let server = start("idle-workers", |_| {}).await;
+    let report = idle::run(IdleConfig {
+        addr: server.addr,
+        clients: 41,
+        rooms: 4,
+        concurrency: 10,
+        servers: Servers::new(vec![std::process::id()]),
+        settle: Duration::from_millis(100),
+        workers: two_workers(),
+    })
+    .await;
+    assert_eq!((report.joined, report.failed, report.closed, report.processes), (41, 0, 0, 2), "{report:?}");
+    // This test process is the server: it holds the 41 accepted sockets while the workers hold theirs.
+    assert!(report.server_sockets.as_ref().is_some_and(|s| s[0] >= 41), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_reach_members_in_worker_processes() {
+    let server = start("broadcast-workers", |config| config.bench_topics = true).await;
+    let report = broadcast::run(BroadcastConfig {
+        addr: server.addr,
+        steps: vec![3, 25],
+        broadcasts: 8,
+        inflight: 2,
+        concurrency: 10,
+        timeout: Duration::from_secs(10),
+        servers: Servers::new(vec![std::process::id()]),
+        bound_ms: 500.0,
+        workers: two_workers(),
+    })
+    .await;
+    assert_eq!((report.failed_connections, report.processes), (0, 3), "{report:?}");
+    let members: Vec<usize> = report.steps.iter().map(|s| s.clients).collect();
+    assert_eq!(members, [3, 25], "{report:?}");
+    for step in &report.steps {
+        assert_eq!((step.completed, step.lost, step.closed_members), (8, 0, 0), "{report:?}");
+        assert!(step.latency.p50_ms > 0.0 && step.latency.p50_ms <= step.latency.max_ms, "{report:?}");
+    }
+    // Every member, in whichever process, got every broadcast once.
+    let delivered: Vec<u64> = report.steps.iter().map(|s| s.delivered).collect();
+    assert_eq!(delivered, [8 * 3, 8 * 25], "{report:?}");
 }
