@@ -4,19 +4,21 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { startServer, serverBinary } from "../support/server.mjs";
-import { clientsFor, uniqueTopic, pushOk, waitFor, rawHandshake } from "./helpers.mjs";
+import { serverBinary } from "../support/server.mjs";
+import { clientsFor, nodesOf, uniqueTopic, pushOk, waitFor, rawHandshake, startTarget } from "./helpers.mjs";
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
 });
 after(async () => {
   await server.stop({ removeData: true });
 });
 
+/** A token for `user`: signed with the generated secret of the server's data directory, or a cluster's shared one. */
 function tokenFor(user) {
-  return execFileSync(serverBinary(), ["token", "--user", user, "--data-dir", server.dataDir]).toString().trim();
+  const secret = server.secretKeyBase ? ["--secret-key-base", server.secretKeyBase] : ["--data-dir", server.dataDir];
+  return execFileSync(serverBinary(), ["token", "--user", user, ...secret]).toString().trim();
 }
 
 test("a token in params fixes the identity", async (t) => {
@@ -49,5 +51,15 @@ test("a tampered or foreign token is refused with 403", async () => {
   for (const bad of [tampered, "SFMyNTY.garbage.garbage", "nonsense"]) {
     const result = await rawHandshake(server.wsUrl, `vsn=2.0.0&token=${encodeURIComponent(bad)}`);
     assert.equal(result.statusCode, 403, bad);
+  }
+});
+
+test("every node accepts the same token (one secret key base)", async (t) => {
+  const c = clientsFor(t, server);
+  const token = tokenFor("Linus");
+  const topic = uniqueTopic("auth-nodes");
+  for (const [node] of nodesOf(server).entries()) {
+    const { reply } = await c.joined(topic, { socket: { node, params: { token, user: "mallory" } } });
+    assert.equal(reply.user, "Linus", `node ${node}`);
   }
 });

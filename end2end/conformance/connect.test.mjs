@@ -4,12 +4,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { startServer } from "../support/server.mjs";
-import { clientsFor, join, joinOk, rawHandshake, uniqueTopic, waitFor } from "./helpers.mjs";
+import { clientsFor, join, joinOk, rawHandshake, startTarget, uniqueTopic, waitFor } from "./helpers.mjs";
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
 });
 after(async () => {
   await server?.stop({ removeData: true });

@@ -1,7 +1,65 @@
-// Shared helpers for the phoenix.js conformance suite: sockets built on the official `phoenix` client with the `ws`
-// transport, promisified join/push, event recorders, deterministic waiting and per-test cleanup.
+// Shared helpers for the phoenix.js conformance suite: the server under test (one node, or a cluster with
+// PARLEY_CLUSTER=N), sockets built on the official `phoenix` client with the `ws` transport, promisified join/push,
+// event recorders, deterministic waiting and per-test cleanup.
+import { after } from "node:test";
+
 import { Socket } from "phoenix";
 import WebSocket from "ws";
+
+import { startCluster } from "../support/cluster.mjs";
+import { startServer } from "../support/server.mjs";
+
+/**
+ * How many nodes the suite runs against: PARLEY_CLUSTER=N (N >= 2) runs every test file against a fresh cluster of N
+ * nodes (one PostgreSQL, one redis), with the sockets of each test spread over the nodes; unset (or 0/1), one server.
+ */
+export const CLUSTER = (() => {
+  const value = process.env.PARLEY_CLUSTER;
+  if (value === undefined || value === "" || value === "0" || value === "1") return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 2) throw new Error(`PARLEY_CLUSTER must be a node count >= 2, not ${value}`);
+  return n;
+})();
+
+/** A test's `skip` option for tests that only make sense on one node: false, or why it is skipped in cluster mode. */
+export function singleNodeOnly(reason) {
+  return CLUSTER ? `single-node only: ${reason}` : false;
+}
+
+/** A test's `skip` option for tests that need a cluster: false in cluster mode, else why it is skipped. */
+export const clusterOnly = CLUSTER ? false : "needs a cluster: runs in the PARLEY_CLUSTER=3 pass of `npm run conformance`";
+
+/**
+ * Starts what a test file runs against: one fresh server, or with PARLEY_CLUSTER=N a fresh N-node cluster.
+ * Either way the result has `url`/`wsUrl` (the first node), `nodes` (every node, each with `url`/`wsUrl`; a cluster
+ * restarts a node in place, same address) and `stop()`; a cluster also has `cluster` (support/cluster.mjs) and
+ * `secretKeyBase`, a single server `dataDir`.
+ */
+export async function startTarget() {
+  if (!CLUSTER) {
+    const server = await startServer();
+    server.nodes = [server];
+    return server;
+  }
+  const cluster = await startCluster({ nodes: CLUSTER });
+  return {
+    cluster,
+    nodes: cluster.nodes,
+    secretKeyBase: cluster.secretKeyBase,
+    get url() {
+      return cluster.nodes[0].url;
+    },
+    get wsUrl() {
+      return cluster.nodes[0].wsUrl;
+    },
+    stop: () => cluster.stop(),
+  };
+}
+
+/** Every node of `server` (a `startTarget` result, or a plain `startServer` one). */
+export function nodesOf(server) {
+  return server.nodes || [server];
+}
 
 /** Default time limit for anything a test waits on. Generous: a debug build on a busy machine is slow. */
 export const TIMEOUT = 5_000;
@@ -68,8 +126,19 @@ export function makeSocket(wsUrl, options = {}) {
   socket.onOpen(() => (socket.opens += 1));
   socket.onError(() => (socket.errors += 1));
   socket.onClose(() => (socket.closes += 1));
+  everySocket.add(socket);
   return socket;
 }
+
+// Every socket this file made. A socket nobody disconnected would keep reconnecting to a stopped server every 50 ms,
+// and node would never exit: after the file's tests (before its own `after` hooks, which stop the server, as this
+// one is registered first) any such socket is disconnected.
+const everySocket = new Set();
+after(async () => {
+  const left = [...everySocket].filter((socket) => socket.isConnected() || socket.conn || socket.reconnectTimer.timer);
+  everySocket.clear();
+  await Promise.all(left.map((socket) => disconnectSocket(socket).catch(() => {})));
+});
 
 /** Connects `socket` and resolves once it is open. */
 export async function connectSocket(socket, ms = TIMEOUT) {
@@ -87,13 +156,25 @@ export function disconnectSocket(socket, ms = TIMEOUT) {
 /**
  * Per-test client registry: every socket made through it is disconnected by `closeAll()`, which tests register with
  * `t.after(...)` so node exits even when an assertion fails half way.
+ *
+ * On a cluster the sockets are spread round-robin: the registry's first socket goes to node 0, the second to node 1,
+ * and so on. Two socket options are the registry's own: `node` pins a socket to that node index (it still counts in
+ * the rotation), `url` sends it to another ws:// base URL (e.g. a load balancer). `socket.node` is the node index
+ * (undefined for `url`).
  */
 export function clients(server) {
   const sockets = [];
+  let made = 0;
   return {
     /** A new, not yet connected socket. */
     socket(options = {}) {
-      const socket = makeSocket(server.wsUrl, options);
+      const { node, url, ...socketOptions } = options;
+      const nodes = nodesOf(server);
+      const index = node ?? made % nodes.length;
+      made += 1;
+      if (!url && !nodes[index]) throw new Error(`no node ${index}: the server has ${nodes.length}`);
+      const socket = makeSocket(url || nodes[index].wsUrl, socketOptions);
+      socket.node = url ? undefined : index;
       sockets.push(socket);
       return socket;
     },
@@ -182,13 +263,17 @@ export const RATE_LIMIT = 20;
 
 /**
  * Stores `bodies` in `topic` as user `user`, in order, using a fresh socket for every RATE_LIMIT messages so the
- * per-socket rate limit never interferes. Resolves the ids. The seeding sockets are disconnected afterwards.
+ * per-socket rate limit never interferes (on a cluster each batch goes to the next node). Resolves the ids. The
+ * seeding sockets are disconnected afterwards.
  */
 export async function seed(server, topic, bodies, user = "seeder") {
   const ids = [];
+  const nodes = nodesOf(server);
   for (let start = 0; start < bodies.length; start += RATE_LIMIT) {
-    const socket = await connectSocket(makeSocket(server.wsUrl, { params: { user } }));
+    const node = nodes[(start / RATE_LIMIT) % nodes.length];
+    const socket = makeSocket(node.wsUrl, { params: { user } });
     try {
+      await connectSocket(socket);
       const channel = socket.channel(topic, {});
       await joinOk(channel);
       for (const body of bodies.slice(start, start + RATE_LIMIT)) {

@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { startServer } from "../support/server.mjs";
 import {
   RATE_LIMIT,
   assertMessageShape,
@@ -15,13 +14,14 @@ import {
   pushOk,
   record,
   seed,
+  startTarget,
   uniqueTopic,
   waitForMessage,
 } from "./helpers.mjs";
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
 });
 after(async () => {
   await server?.stop({ removeData: true });

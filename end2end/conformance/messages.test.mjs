@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 
-import { startServer } from "../support/server.mjs";
 import {
   RATE_LIMIT,
   assertMessageShape,
@@ -14,6 +13,7 @@ import {
   push,
   pushOk,
   record,
+  startTarget,
   uniqueTopic,
   waitFor,
   waitForMessage,
@@ -21,7 +21,7 @@ import {
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
 });
 after(async () => {
   await server?.stop({ removeData: true });

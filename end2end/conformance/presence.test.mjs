@@ -7,12 +7,11 @@ import { after, before, test } from "node:test";
 
 import { Presence } from "phoenix";
 
-import { startServer } from "../support/server.mjs";
-import { TIMEOUT, clientsFor, joinOk, pushOk, uniqueTopic, waitFor } from "./helpers.mjs";
+import { TIMEOUT, clientsFor, joinOk, pushOk, startTarget, uniqueTopic, waitFor } from "./helpers.mjs";
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
 });
 after(async () => {
   await server?.stop({ removeData: true });

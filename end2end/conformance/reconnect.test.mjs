@@ -9,14 +9,24 @@ import net from "node:net";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
 
-import { startServer } from "../support/server.mjs";
-import { clientsFor, joinOk, pushOk, push, record, recordJoins, uniqueTopic, waitFor, waitForMessage } from "./helpers.mjs";
+import {
+  clientsFor,
+  joinOk,
+  push,
+  pushOk,
+  record,
+  recordJoins,
+  startTarget,
+  uniqueTopic,
+  waitFor,
+  waitForMessage,
+} from "./helpers.mjs";
 
 let server;
 let blackhole; // accepts TCP connections and resets them at once: an unreachable server
 let blackholeUrl;
 before(async () => {
-  server = await startServer();
+  server = await startTarget();
   blackhole = net.createServer((conn) => conn.destroy());
   await new Promise((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
   blackholeUrl = `ws://127.0.0.1:${blackhole.address().port}`;

@@ -1,25 +1,7 @@
 // The chat room as people use it: two browser contexts in one room, presence, live messages, history, restarts.
 import { test, expect, waitForHydration } from "../support/fixtures.mjs";
+import { openRoom, send, uniqueRoom } from "../support/room.mjs";
 import { startServer } from "../support/server.mjs";
-
-const uniqueRoom = (name) => `${name}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-
-async function openRoom(browser, url, user) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
-  await page.goto(`${url}${user ? `?user=${encodeURIComponent(user)}` : ""}`);
-  await waitForHydration(page);
-  await expect(page.locator(".banner")).toBeHidden();
-  return { context, page, errors };
-}
-
-async function send(page, text) {
-  const box = page.getByLabel("Message", { exact: true });
-  await box.fill(text);
-  await box.press("Enter");
-}
 
 test("two people see each other online and chat live", async ({ browser, baseURL }) => {
   const room = `${baseURL}/${uniqueRoom("duo")}`;
