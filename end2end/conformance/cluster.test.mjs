@@ -25,6 +25,7 @@ import {
   pushOk,
   record,
   recordJoins,
+  resumingChannel,
   startTarget,
   uniqueTopic,
   waitFor,
@@ -336,24 +337,13 @@ test(
       reconnectAfterMs: () => (hold ? 60_000 : 50),
     });
     assert.deepEqual(balancer.routes, [server.nodes[victim].addr], "the first connection went to node 0");
-    let lastSeen = null;
-    const see = (messages) => {
-      for (const m of messages) lastSeen = Math.max(lastSeen ?? 0, m.id);
-    };
-    const channel = socket.channel(topic, () => (lastSeen === null ? {} : { last_seen_id: lastSeen }));
-    const joins = recordJoins(channel);
-    channel.joinPush.receive("ok", (reply) => see(reply.messages));
-    const broadcasts = [];
-    channel.on("message:new", (m) => {
-      broadcasts.push(m);
-      see([m]);
-    });
+    const { channel, joins, broadcasts, lastSeen } = resumingChannel(socket, topic);
     assert.deepEqual((await joinOk(channel)).messages, []);
     for (const body of ["seen 1", "seen 2"]) {
       const { id } = await pushOk(sender.channel, "message:new", { body });
       await waitForMessage(broadcasts, id);
     }
-    assert.equal(lastSeen, 2);
+    assert.equal(lastSeen(), 2);
 
     // Node 0 crashes; while the roamer is away, three messages are sent on another node.
     hold = true;
@@ -381,7 +371,7 @@ test(
       response.messages.map(({ id, body, user }) => ({ id, body, user })),
       missed,
     );
-    assert.equal(lastSeen, 5);
+    assert.equal(lastSeen(), 5);
 
     // No duplicates afterwards, and the roamer's messages reach the sender from its new node.
     const { id: next } = await pushOk(sender.channel, "message:new", { body: "after" });

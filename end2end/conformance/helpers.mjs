@@ -253,6 +253,26 @@ export function recordJoins(channel) {
   return joins;
 }
 
+/**
+ * A channel on `topic` that resumes like the chat app: its join params send the highest message id it has seen (from
+ * join replies and broadcasts) as `last_seen_id`. Returns {channel, joins, broadcasts, lastSeen()}.
+ */
+export function resumingChannel(socket, topic) {
+  let lastSeen = null;
+  const see = (messages) => {
+    for (const m of messages) lastSeen = Math.max(lastSeen ?? 0, m.id);
+  };
+  const channel = socket.channel(topic, () => (lastSeen === null ? {} : { last_seen_id: lastSeen }));
+  const joins = recordJoins(channel);
+  channel.joinPush.receive("ok", (reply) => see(reply.messages));
+  const broadcasts = [];
+  channel.on("message:new", (m) => {
+    broadcasts.push(m);
+    see([m]);
+  });
+  return { channel, joins, broadcasts, lastSeen: () => lastSeen };
+}
+
 /** Waits until `payloads` holds a message with id `id` and returns it. */
 export function waitForMessage(payloads, id, ms = TIMEOUT) {
   return waitFor(() => payloads.find((m) => m.id === id), ms, `message:new with id ${id}`);

@@ -16,6 +16,7 @@ import {
   pushOk,
   record,
   recordJoins,
+  resumingChannel,
   startTarget,
   uniqueTopic,
   waitFor,
@@ -164,18 +165,7 @@ test("a rejoin through the channel params closure recovers exactly the messages 
   // The dropping client: a channel params closure sends the highest id it has seen.
   const { gate, transport } = gatedTransport();
   const socket = await c.connected({ params: { user: "dropper" }, transport });
-  let lastSeen = null;
-  const seeMessages = (messages) => {
-    for (const m of messages) lastSeen = Math.max(lastSeen ?? 0, m.id);
-  };
-  const channel = socket.channel(topic, () => (lastSeen === null ? {} : { last_seen_id: lastSeen }));
-  const joins = recordJoins(channel);
-  channel.joinPush.receive("ok", (reply) => seeMessages(reply.messages));
-  const broadcasts = [];
-  channel.on("message:new", (m) => {
-    broadcasts.push(m);
-    seeMessages([m]);
-  });
+  const { channel, joins, broadcasts, lastSeen } = resumingChannel(socket, topic);
   assert.deepEqual((await joinOk(channel)).messages, []);
 
   // Two messages while connected.
@@ -183,7 +173,7 @@ test("a rejoin through the channel params closure recovers exactly the messages 
     const { id } = await pushOk(sender.channel, "message:new", { body });
     await waitForMessage(broadcasts, id);
   }
-  assert.equal(lastSeen, 2);
+  assert.equal(lastSeen(), 2);
 
   // The network goes down; three messages are sent meanwhile.
   gate.offline = true;
@@ -207,13 +197,13 @@ test("a rejoin through the channel params closure recovers exactly the messages 
     response.messages.map(({ id, body, user }) => ({ id, body, user })),
     missed.map((m) => ({ ...m, user: "sender" })),
   );
-  assert.equal(lastSeen, 5);
+  assert.equal(lastSeen(), 5);
 
   // No duplicates afterwards: the next message is the first broadcast after the rejoin.
   const { id: next } = await pushOk(sender.channel, "message:new", { body: "after" });
   await waitForMessage(broadcasts, next);
   assert.deepEqual(broadcasts.map((m) => m.id), [1, 2, 6]);
-  assert.equal(lastSeen, 6);
+  assert.equal(lastSeen(), 6);
 
   // A second drop with nothing missed recovers an empty gap.
   socket.conn.terminate();
