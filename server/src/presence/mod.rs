@@ -154,9 +154,12 @@ impl Tracker {
         let meta = meta.with(PHX_REF, phx_ref.clone());
         let mut state = None;
         self.change(topic, |presence| {
-            presence.track(key, meta.clone());
+            // Only a cluster needs its own copy of the meta; a single node moves it straight into the state.
+            if let Some(replica) = self.replica.get() {
+                replica.changed(topic, LocalChange::Joined { key: key.to_owned(), meta: meta.clone() });
+            }
+            presence.track(key, meta);
             state = presence.encoded_state();
-            self.replicate(topic, LocalChange::Joined { key: key.to_owned(), meta });
             true
         });
         (phx_ref, state)
@@ -169,11 +172,12 @@ impl Tracker {
         let meta = meta.with(PHX_REF, new_ref.clone());
         let mut updated = false;
         self.change(topic, |presence| {
-            updated = presence.update(key, old_ref, meta.clone());
-            if updated {
+            let replicated = self.replica.get().map(|replica| (replica, meta.clone()));
+            updated = presence.update(key, old_ref, meta);
+            if updated && let Some((replica, meta)) = replicated {
                 let key = key.to_owned();
-                self.replicate(topic, LocalChange::Left { key: key.clone(), phx_ref: old_ref.to_owned() });
-                self.replicate(topic, LocalChange::Joined { key, meta: meta.with(PHX_REF_PREV, old_ref.to_owned()) });
+                replica.changed(topic, LocalChange::Left { key: key.clone(), phx_ref: old_ref.to_owned() });
+                replica.changed(topic, LocalChange::Joined { key, meta: meta.with(PHX_REF_PREV, old_ref.to_owned()) });
             }
             updated
         });
