@@ -40,6 +40,10 @@ enum Scenario {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// The server's pid (for its RSS per connection once every client converged); repeated or comma separated
+        /// for a cluster.
+        #[arg(long = "server-pid", value_delimiter = ',')]
+        server_pids: Vec<u32>,
         /// Write the report as JSON here.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -55,6 +59,10 @@ enum Scenario {
         /// Rooms.
         #[arg(long, default_value_t = 100)]
         rooms: usize,
+        /// Members per room instead of `--rooms` (the rooms are `clients / room_size`, rounded up): `--room-size
+        /// 5000` with 5,000 clients is one room of 5,000.
+        #[arg(long, conflicts_with = "rooms")]
+        room_size: Option<usize>,
         /// Handshakes in flight at once, in all (split over the workers).
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
@@ -187,11 +195,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     bench::raise_fd_limit();
     match cli.scenario {
-        Scenario::Idle { addr, clients, rooms, concurrency, server_pids, workers, settle, json } => {
+        Scenario::Idle { addr, clients, rooms, room_size, concurrency, server_pids, workers, settle, json } => {
             let config = IdleConfig {
                 addr,
                 clients,
-                rooms,
+                rooms: room_size.map_or(rooms, |size| clients.div_ceil(size.max(1))),
                 concurrency,
                 servers: Servers::new(server_pids),
                 settle: Duration::from_secs(settle),
@@ -253,8 +261,15 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         }
-        Scenario::Storm { url, clients, room, concurrency, timeout, json } => {
-            let config = StormConfig { url, clients, room, concurrency, timeout: Duration::from_secs(timeout) };
+        Scenario::Storm { url, clients, room, concurrency, timeout, server_pids, json } => {
+            let config = StormConfig {
+                url,
+                clients,
+                room,
+                concurrency,
+                timeout: Duration::from_secs(timeout),
+                servers: Servers::new(server_pids),
+            };
             let report = storm::run(config).await;
             emit(&report, json.as_deref());
             // The storm is a pass/fail check: every client must have converged.

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::{
     client::{BenchClient, ClientError},
     frames,
+    servers::Servers,
 };
 
 /// What to run.
@@ -37,6 +38,8 @@ pub struct StormConfig {
     pub concurrency: usize,
     /// Give up after this long.
     pub timeout: Duration,
+    /// The server processes, for their memory once every client converged.
+    pub servers: Servers,
 }
 
 /// What happened.
@@ -60,13 +63,19 @@ pub struct StormReport {
     pub frames: u64,
     /// Bytes of text received by all clients.
     pub bytes: u64,
+    /// Server RSS before the storm, KiB (all server processes).
+    pub rss_before_kib: Option<u64>,
+    /// Server RSS when the storm ended (every client converged and still connected), KiB.
+    pub rss_after_kib: Option<u64>,
+    /// (after − before) / joined, KiB.
+    pub kib_per_connection: Option<f64>,
 }
 
 impl fmt::Display for StormReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "join storm (fd limit {})\n  clients        {}\n  joined         {}\n  failed         {}\n  converged      {}\n  all joined     {:.2} s\n  all converged  {}\n  frames         {}\n  bytes          {:.1} MB",
+            "join storm (fd limit {})\n  clients        {}\n  joined         {}\n  failed         {}\n  converged      {}\n  all joined     {:.2} s\n  all converged  {}\n  frames         {}\n  bytes          {:.1} MB\n  server RSS     {} → {}\n  per connection {}",
             self.fd_limit,
             self.clients,
             self.joined,
@@ -76,6 +85,9 @@ impl fmt::Display for StormReport {
             self.all_converged_s.map_or("no".to_owned(), |s| format!("{s:.2} s")),
             self.frames,
             self.bytes as f64 / 1e6,
+            crate::or_na(self.rss_before_kib, |v| format!("{v} KiB")),
+            crate::or_na(self.rss_after_kib, |v| format!("{v} KiB")),
+            crate::or_na(self.kib_per_connection, |v| format!("{v:.1} KiB")),
         )
     }
 }
@@ -221,6 +233,7 @@ async fn run_client(
 /// Runs the storm and waits until every client converged, or the timeout.
 pub async fn run(config: StormConfig) -> StormReport {
     let config = Arc::new(config);
+    let rss_before = config.servers.rss_kib();
     let shared = Arc::new(Shared {
         start: Instant::now(),
         joined: AtomicUsize::new(0),
@@ -250,15 +263,22 @@ pub async fn run(config: StormConfig) -> StormReport {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Measured while every client is still connected: what the server holds for a room this size.
+    let rss_after = config.servers.rss_kib();
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
     }
     let converged = shared.converged.load(Ordering::Relaxed);
+    let joined = shared.joined.load(Ordering::Relaxed);
+    let kib_per_connection = match (rss_before, rss_after) {
+        (Some(before), Some(after)) if joined > 0 => Some(after.saturating_sub(before) as f64 / joined as f64),
+        _ => None,
+    };
     StormReport {
         fd_limit: crate::fd_limit(),
         clients: config.clients,
-        joined: shared.joined.load(Ordering::Relaxed),
+        joined,
         failed: shared.failed.load(Ordering::Relaxed),
         converged,
         all_joined_s: shared.last_join_us.load(Ordering::Relaxed) as f64 / 1e6,
@@ -266,6 +286,9 @@ pub async fn run(config: StormConfig) -> StormReport {
             .then(|| shared.last_converge_us.load(Ordering::Relaxed) as f64 / 1e6),
         frames: shared.frames.load(Ordering::Relaxed),
         bytes: shared.bytes.load(Ordering::Relaxed),
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        kib_per_connection,
     }
 }
 

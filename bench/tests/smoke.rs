@@ -47,10 +47,13 @@ async fn small_join_storm_converges() {
         room: "smoke".into(),
         concurrency: 20,
         timeout: Duration::from_secs(30),
+        // The server runs in this process, so its RSS is ours.
+        servers: Servers::new(vec![std::process::id()]),
     })
     .await;
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(report.joined, 60, "{report:?}");
+    assert!(report.rss_after_kib.is_some_and(|kib| kib > 0) && report.kib_per_connection.is_some(), "{report:?}");
     assert_eq!(report.converged, 60, "{report:?}");
     assert!(report.frames >= 60 * 2, "{report:?}");
 }

@@ -105,6 +105,10 @@ impl CloseCode {
     /// (clients heartbeat every 30 s, so a silent socket is a dead one), and meant for any deliberate disconnect the
     /// client may come back from (Phoenix's `disconnect` broadcast, after a logout elsewhere).
     pub const GOING_AWAY: Self = Self(1001);
+    /// 1002, protocol error. The client reconnects. Sent when the bytes break WebSocket framing (RFC 6455): an
+    /// unmasked client frame, reserved bits, an unknown opcode, a fragmented or oversized control frame. Browsers
+    /// never send these; a hand-written client may.
+    pub const PROTOCOL_ERROR: Self = Self(1002);
     /// 1007, invalid frame payload data. The client reconnects. Sent when a frame is not valid JSON, has the wrong arity
     /// or wrong field types, or is a binary frame the serializer cannot decode. Phoenix itself crashes the socket (1011
     /// or 1006); 1007 says more and still makes phoenix.js reconnect.
@@ -124,9 +128,10 @@ impl CloseCode {
     pub const SERVICE_RESTART: Self = Self(1012);
 
     /// Every code the server may send, in numeric order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::NORMAL,
         Self::GOING_AWAY,
+        Self::PROTOCOL_ERROR,
         Self::INVALID_FRAME_PAYLOAD,
         Self::POLICY_VIOLATION,
         Self::MESSAGE_TOO_BIG,
@@ -149,6 +154,7 @@ impl CloseCode {
         match self.0 {
             1000 => "normal closure",
             1001 => "going away",
+            1002 => "protocol error",
             1007 => "invalid frame payload data",
             1008 => "policy violation",
             1009 => "message too big",

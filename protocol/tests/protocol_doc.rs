@@ -35,10 +35,11 @@ const REASONS: [(&str, &str); 12] = named![
 ];
 
 /// The names of `CloseCode`'s constants: `ALL` and one per code (checked against `ALL` below).
-const CLOSE_CODE_NAMES: [&str; 8] = [
+const CLOSE_CODE_NAMES: [&str; 9] = [
     "ALL",
     "NORMAL",
     "GOING_AWAY",
+    "PROTOCOL_ERROR",
     "INVALID_FRAME_PAYLOAD",
     "POLICY_VIOLATION",
     "MESSAGE_TOO_BIG",

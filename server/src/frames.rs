@@ -4,15 +4,14 @@
 //! reference-counted buffers, so a broadcast encoded once is handed to every subscriber by cloning a pointer, and the
 //! WebSocket transport sends them without copying.
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use protocol::serializer::{EncodeError, Outgoing, Vsn, WireFrame, encode_server};
 
 /// An encoded frame whose buffer is shared (cloning it is a reference-count increment).
 #[derive(Debug, Clone)]
 pub(crate) enum Encoded {
-    /// A text frame (JSON).
-    Text(Utf8Bytes),
+    /// A text frame (JSON, so always UTF-8).
+    Text(Bytes),
     /// A binary frame (V2 binary serializer).
     Binary(Bytes),
 }
@@ -20,7 +19,7 @@ pub(crate) enum Encoded {
 impl From<WireFrame> for Encoded {
     fn from(frame: WireFrame) -> Self {
         match frame {
-            WireFrame::Text(text) => Self::Text(Utf8Bytes::from(text)),
+            WireFrame::Text(text) => Self::Text(Bytes::from(text.into_bytes())),
             WireFrame::Binary(bytes) => Self::Binary(Bytes::from(bytes)),
         }
     }

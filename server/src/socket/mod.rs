@@ -129,6 +129,11 @@ impl<T: Transport> Connection<T> {
                         Some(Err(TransportError::TooLarge)) => {
                             break self.close(CloseCode::MESSAGE_TOO_BIG.code(), "frame too large").await;
                         }
+                        Some(Err(TransportError::Refused(code, reason))) => {
+                            tracing::debug!(conn = self.info.conn, %reason, "transport refused a frame");
+                            let reason = if code == CloseCode::INVALID_FRAME_PAYLOAD { "invalid frame" } else { "protocol error" };
+                            break self.close(code.code(), reason).await;
+                        }
                         Some(Err(TransportError::Broken(_))) => break Ended::ClientGone,
                         Some(Ok(Inbound::KeepAlive)) => {}
                         Some(Ok(frame)) => {

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use protocol::reasons::CloseCode;
 
 use crate::frames::Encoded;
 
@@ -26,6 +27,9 @@ pub(crate) enum TransportError {
     /// The client sent a frame or message over the size limit.
     #[error("frame too large")]
     TooLarge,
+    /// The client broke the transport's rules (WebSocket framing, UTF-8 of a text frame): close with this code.
+    #[error("refused: {1}")]
+    Refused(CloseCode, String),
     /// The connection broke.
     #[error("transport error: {0}")]
     Broken(String),

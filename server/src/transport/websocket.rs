@@ -1,23 +1,25 @@
 //! `GET /socket/websocket`: the WebSocket transport.
 //!
-//! Checks Origin, serializer version, subprotocols and identity before upgrading (403 otherwise), then runs a
-//! [`Connection`] over the socket. Buffers are kept small on purpose: tungstenite's defaults (128 KiB read buffer,
-//! allocated eagerly) would dominate the memory of an idle connection.
+//! Checks the upgrade request, Origin, serializer version, subprotocols and identity before upgrading (403
+//! otherwise), then runs a [`Connection`] over the socket through the server's own WebSocket implementation
+//! ([`super::ws`]): no read buffer while idle and shared payloads written without a copy, so neither an idle socket
+//! nor one that was once sent a large `presence_state` holds more than its state.
 
 use std::collections::HashMap;
 
 use axum::{
-    extract::{
-        Query, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-    },
-    http::{HeaderMap, HeaderValue, StatusCode},
+    extract::{Query, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::{FutureExt, SinkExt};
-use tokio_tungstenite::tungstenite;
+use futures::FutureExt;
+use hyper_util::rt::TokioIo;
+use protocol::reasons::CloseCode;
 
-use super::connect::{Refusal, SocketRoute};
+use super::{
+    connect::{Refusal, SocketRoute},
+    ws::{FrameError, WsError, WsMessage, WsStream, handshake},
+};
 use crate::{
     frames::Encoded,
     socket::{
@@ -28,12 +30,6 @@ use crate::{
 
 /// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Per-connection read buffer, allocated up front for every socket. Client frames are small JSON (a heartbeat is
-/// ~60 bytes); a larger frame makes tungstenite reserve its full length anyway, so a bigger buffer only costs memory
-/// on idle sockets (4 KiB here was a fifth of an idle connection's footprint).
-const READ_BUFFER_BYTES: usize = 1024;
-/// Writes are batched by the connection (one flush per wakeup), so tungstenite needs no buffering of its own.
-const WRITE_BUFFER_BYTES: usize = 0;
 /// How long a server-initiated close waits for the client's close frame.
 const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Prefix of the phoenix 1.8 `authToken` subprotocol.
@@ -53,9 +49,9 @@ struct Subprotocols {
     auth_token: Option<String>,
 }
 
-fn subprotocols(ws: &WebSocketUpgrade) -> Result<Subprotocols, Refusal> {
+fn subprotocols(headers: &HeaderMap) -> Result<Subprotocols, Refusal> {
     let mut result = Subprotocols { offered_any: false, offered_phoenix: false, auth_token: None };
-    for value in ws.requested_protocols() {
+    for value in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
         let Ok(value) = value.to_str() else {
             return Err(Refusal::Subprotocol);
         };
@@ -84,95 +80,117 @@ fn decode_auth_token(encoded: &str) -> Option<String> {
         .and_then(|b| String::from_utf8(b).ok())
 }
 
-/// `GET /socket/websocket`: admits the client (Origin, version, identity), then upgrades and runs its connection.
+/// `GET /socket/websocket`: admits the client (upgrade headers, Origin, version, identity), then answers 101 and
+/// runs its connection on the upgraded socket.
 pub(crate) async fn upgrade(
     State(route): State<SocketRoute>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    mut ws: WebSocketUpgrade,
-) -> Result<Response, Refusal> {
-    route.origins.check(&headers)?;
-    let offered = subprotocols(&ws)?;
-    let info = route.admit(&params, offered.auth_token.as_deref()).await?;
-    if offered.offered_phoenix {
-        ws.set_selected_protocol(HeaderValue::from_static("phoenix"));
-    }
+    request: Request,
+) -> Response {
+    let (mut request, _body) = request.into_parts();
+    let accept = match handshake::accept(&request.method, &request.headers) {
+        Ok(accept) => accept,
+        Err(refused) => {
+            let version = [(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"))];
+            return (refused.status(), version, refused.to_string()).into_response();
+        }
+    };
+    let admitted = async {
+        route.origins.check(&request.headers)?;
+        let offered = subprotocols(&request.headers)?;
+        let info = route.admit(&params, offered.auth_token.as_deref()).await?;
+        Ok::<_, Refusal>((offered.offered_phoenix, info))
+    };
+    let (phoenix, info) = match admitted.await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(on_upgrade) = request.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        // Only HTTP/1.1 connections can be upgraded (no extended CONNECT over HTTP/2).
+        return (StatusCode::UPGRADE_REQUIRED, "WebSocket needs an HTTP/1.1 connection").into_response();
+    };
     let services = route.services;
-    let response = ws
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| {
-            // The connection future goes to the tracker as it is: wrapping it in another `async` block would keep a
-            // second copy of the captured socket in every connection's task.
-            let tracker = services.connections.clone();
-            let run = Connection::new(WebSocketTransport { socket }, info, services).run();
-            tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed")))
-        });
-    Ok(response)
+    // A short-lived task waits for hyper to hand over the socket, then starts the connection's own task: the
+    // long-lived task holds the connection future alone, nothing captured for the handover.
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return tracing::debug!(%error, "websocket upgrade failed"),
+        };
+        let stream = WsStream::new(TokioIo::new(upgraded), &[], MAX_FRAME_BYTES);
+        let tracker = services.connections.clone();
+        let run = Connection::new(WebSocketTransport { stream }, info, services).run();
+        tokio::spawn(tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed"))));
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if phoenix {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("phoenix"));
+    }
+    response
 }
 
-/// [`Transport`] over an axum WebSocket.
+/// [`Transport`] over the server's WebSocket stream.
 struct WebSocketTransport {
-    socket: WebSocket,
+    stream: WsStream<TokioIo<hyper::upgrade::Upgraded>>,
 }
 
 impl Transport for WebSocketTransport {
     async fn recv(&mut self) -> Option<Result<Inbound, TransportError>> {
-        let message = match self.socket.recv().await? {
+        let message = match self.stream.recv().await? {
             Ok(message) => message,
-            Err(error) => {
-                let too_large = error
-                    .into_inner()
-                    .downcast_ref::<tungstenite::Error>()
-                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-                return Some(Err(if too_large {
-                    TransportError::TooLarge
-                } else {
-                    TransportError::Broken("read".into())
-                }));
+            Err(WsError::Frame(refused)) => {
+                let code = match refused {
+                    FrameError::TooLarge => return Some(Err(TransportError::TooLarge)),
+                    FrameError::InvalidUtf8 => CloseCode::INVALID_FRAME_PAYLOAD,
+                    FrameError::Protocol(_) => CloseCode::PROTOCOL_ERROR,
+                };
+                return Some(Err(TransportError::Refused(code, refused.to_string())));
             }
+            Err(WsError::Io(error)) => return Some(Err(TransportError::Broken(error.to_string()))),
         };
         Some(Ok(match message {
-            Message::Text(text) => Inbound::Text(text.as_str().to_owned()),
-            Message::Binary(bytes) => Inbound::Binary(bytes),
-            Message::Ping(_) | Message::Pong(_) => Inbound::KeepAlive,
-            Message::Close(_) => Inbound::Closed,
+            WsMessage::Text(text) => Inbound::Text(text),
+            WsMessage::Binary(bytes) => Inbound::Binary(bytes),
+            WsMessage::Ping(payload) => {
+                self.stream.queue_pong(payload);
+                if let Err(error) = self.stream.flush().await {
+                    return Some(Err(TransportError::Broken(error.to_string())));
+                }
+                Inbound::KeepAlive
+            }
+            WsMessage::Pong => Inbound::KeepAlive,
+            WsMessage::Close(code) => {
+                // Answer the close (RFC 6455 §5.5.1) if the socket takes it now; the connection ends either way.
+                self.stream.queue_close(code.unwrap_or(CloseCode::NORMAL.code()), "");
+                let _ = self.stream.flush().now_or_never();
+                Inbound::Closed
+            }
         }))
     }
 
     async fn send_all(&mut self, frames: Vec<Encoded>) -> Result<(), TransportError> {
         for frame in frames {
-            let message = match frame {
-                Encoded::Text(text) => Message::Text(text),
-                Encoded::Binary(bytes) => Message::Binary(bytes),
-            };
-            self.socket.feed(message).await.map_err(|e| TransportError::Broken(e.to_string()))?;
+            match frame {
+                Encoded::Text(text) => self.stream.queue(true, text),
+                Encoded::Binary(bytes) => self.stream.queue(false, bytes),
+            }
         }
-        self.socket.flush().await.map_err(|e| TransportError::Broken(e.to_string()))
+        self.stream.flush().await.map_err(|e| TransportError::Broken(e.to_string()))
     }
 
     async fn close(&mut self, code: u16, reason: &str) {
-        let frame = CloseFrame { code, reason: reason.into() };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        // Whatever an interrupted write left queued goes out first, so the peer sees whole frames, then the close.
+        self.stream.queue_close(code, reason);
+        if self.stream.flush().await.is_err() {
+            return;
+        }
         // Linger: read (and discard) until the client answers the close or a short deadline. Dropping the socket
         // with unread bytes (the rest of an oversized frame, say) makes the kernel send a reset, and the client may
         // then lose our close frame and see 1006 instead of the code we sent.
-        let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
-        let mut errors = 0;
-        while let Ok(Some(received)) = tokio::time::timeout_at(deadline, self.socket.recv()).await {
-            match received {
-                Ok(Message::Close(_)) => break,
-                Ok(_) => {}
-                Err(_) => {
-                    errors += 1;
-                    if errors > 1000 {
-                        break;
-                    }
-                }
-            }
-        }
+        let _ = tokio::time::timeout(CLOSE_LINGER, self.stream.read_until_close()).await;
     }
 }

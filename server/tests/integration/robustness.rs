@@ -164,3 +164,106 @@ async fn draining_closes_every_socket_with_1012() {
     assert_eq!(a.assert_closed().await, Some(1012));
     assert_eq!(b.assert_closed().await, Some(1012));
 }
+
+/// A WebSocket opened over a plain TCP stream, so a test can send bytes no client library would.
+mod raw {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+
+    use crate::support::TestServer;
+
+    pub async fn open(server: &TestServer) -> TcpStream {
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        let request = format!(
+            "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            server.addr
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+        tcp
+    }
+
+    /// A masked client frame (`first`: FIN and opcode).
+    pub fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut bytes = vec![first, 0x80 | payload.len() as u8];
+        bytes.extend_from_slice(&mask);
+        bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        bytes
+    }
+
+    /// The next server frame: `(opcode, payload)`.
+    pub async fn next_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+        let first = tcp.read_u8().await.unwrap();
+        let len = match tcp.read_u8().await.unwrap() {
+            126 => usize::from(tcp.read_u16().await.unwrap()),
+            127 => tcp.read_u64().await.unwrap() as usize,
+            short => usize::from(short),
+        };
+        let mut payload = vec![0; len];
+        tcp.read_exact(&mut payload).await.unwrap();
+        (first & 0x0F, payload)
+    }
+
+    /// Reads frames until the close frame; returns its code.
+    pub async fn close_code(tcp: &mut TcpStream) -> u16 {
+        loop {
+            let (opcode, payload) = next_frame(tcp).await;
+            if opcode == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn broken_websocket_framing_closes_with_1002_and_invalid_utf8_with_1007() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let mut bystander = Client::connect(&server, "").await;
+    let unmasked = vec![0x81, 0x02, b'{', b'}'];
+    let reserved_bits = raw::frame(0xC1, b"{}");
+    let stray_continuation = raw::frame(0x80, b"{}");
+    for (bytes, code) in [(unmasked, 1002), (reserved_bits, 1002), (stray_continuation, 1002)] {
+        let mut offender = raw::open(&server).await;
+        offender.write_all(&bytes).await.unwrap();
+        assert_eq!(raw::close_code(&mut offender).await, code, "{bytes:?}");
+    }
+    let mut offender = raw::open(&server).await;
+    offender.write_all(&raw::frame(0x81, &[b'"', 0xC3, 0x28, b'"'])).await.unwrap();
+    assert_eq!(raw::close_code(&mut offender).await, 1007, "invalid UTF-8 in a text frame");
+    bystander.assert_alive().await;
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_fragmented_messages_are_assembled() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let mut client = raw::open(&server).await;
+    client.write_all(&raw::frame(0x89, b"still there?")).await.unwrap();
+    assert_eq!(raw::next_frame(&mut client).await, (0xA, b"still there?".to_vec()));
+    let heartbeat = br#"[null,"7","phoenix","heartbeat",{}]"#;
+    let (head, tail) = heartbeat.split_at(10);
+    let mut bytes = raw::frame(0x01, head);
+    bytes.extend(raw::frame(0x89, b"mid-message"));
+    bytes.extend(raw::frame(0x80, tail));
+    client.write_all(&bytes).await.unwrap();
+    assert_eq!(raw::next_frame(&mut client).await, (0xA, b"mid-message".to_vec()));
+    let (opcode, reply) = raw::next_frame(&mut client).await;
+    assert_eq!(
+        (opcode, String::from_utf8(reply).unwrap()),
+        (0x1, r#"[null,"7","phoenix","phx_reply",{"response":{},"status":"ok"}]"#.to_owned())
+    );
+    client.write_all(&raw::frame(0x88, &1000u16.to_be_bytes())).await.unwrap();
+    assert_eq!(raw::close_code(&mut client).await, 1000, "the server answers a close with a close");
+}
