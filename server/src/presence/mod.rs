@@ -4,7 +4,8 @@
 //! at once (a joiner's `presence_state` is always current) but their `presence_diff` is coalesced per topic: the
 //! first change after a quiet period is broadcast immediately, later ones within the coalescing window are folded
 //! into one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
-//! the wire format stays Phoenix's, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
+//! the wire format stays Phoenix's. The window grows with the topic's members (see [`coalescing_window`]), so one
+//! busy big room causes a bounded number of diff frames per second whatever its churn, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
 //! test in `protocol::presence`).
 //!
 //! In a cluster the tracker also holds the metas of other nodes' members ([`Tracker::apply_remote`]), so a joiner's
@@ -37,11 +38,24 @@ use topic::TopicPresence;
 
 /// Number of shards of the topic map.
 const SHARDS: usize = 32;
+/// Presence diff frames one topic may send per second, at most (a diff goes to every member): past
+/// `base window × this` members, the coalescing window grows in proportion to the members.
+const DIFF_FRAMES_PER_SECOND: u64 = 10_000;
+/// The longest coalescing window (reached at 10,000 members).
+const MAX_WINDOW: Duration = Duration::from_secs(1);
 
 struct TopicEntry {
     presence: TopicPresence,
     last_flush: Option<Instant>,
     flush_scheduled: bool,
+}
+
+/// The coalescing window of a topic with `members`: `base` (50 ms) for rooms up to 500, then 0.1 ms per member
+/// (500 ms at 5,000), at most [`MAX_WINDOW`]. A diff costs one frame per member, so this bounds a topic's diff frames
+/// at [`DIFF_FRAMES_PER_SECOND`] (BENCHMARKS.md, issue 15: the join storm's frame count).
+fn coalescing_window(base: Duration, members: usize) -> Duration {
+    let scaled = Duration::from_micros(members as u64 * 1_000_000 / DIFF_FRAMES_PER_SECOND);
+    scaled.clamp(base, MAX_WINDOW.max(base))
 }
 
 /// A change a connection of this node made to a topic's presence, as other nodes must apply it.
@@ -208,10 +222,11 @@ impl Tracker {
             return;
         }
         let now = Instant::now();
+        let window = coalescing_window(self.window, entry.presence.len());
         match entry.last_flush {
-            Some(last) if now < last + self.window => {
+            Some(last) if now < last + window => {
                 entry.flush_scheduled = true;
-                self.schedule_flush(topic.clone(), last + self.window);
+                self.schedule_flush(topic.clone(), last + window);
             }
             _ => {
                 // Broadcast while holding the shard lock: two diffs of one topic must reach the pubsub in order.
@@ -258,5 +273,21 @@ impl Tracker {
             Ok(payload) => self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), PRESENCE_DIFF, payload))),
             Err(error) => tracing::error!(%error, %topic, "presence diff not encodable"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_grows_with_the_members_between_its_bounds() {
+        let base = Duration::from_millis(50);
+        assert_eq!(coalescing_window(base, 1), base);
+        assert_eq!(coalescing_window(base, 500), base);
+        assert_eq!(coalescing_window(base, 2_000), Duration::from_millis(200));
+        assert_eq!(coalescing_window(base, 5_000), Duration::from_millis(500));
+        assert_eq!(coalescing_window(base, 1_000_000), MAX_WINDOW);
+        assert_eq!(coalescing_window(Duration::from_secs(3), 10), Duration::from_secs(3), "a longer base wins");
     }
 }

@@ -1,0 +1,169 @@
+//! One storm client's view of who is online, and the cheap reading of presence payloads that feeds it.
+//!
+//! A payload is read straight into `(member index, ref hashes)` pairs ([`Members`]), borrowing keys and refs from the
+//! frame text: no map of strings is built per frame. The rules are phoenix.js's: a state replaces the view, a diff's
+//! joins are applied before its leaves, and a leave removes a member only if it names the meta the view holds.
+
+use std::{
+    borrow::Cow,
+    fmt,
+    hash::{DefaultHasher, Hash, Hasher},
+};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{MapAccess, Visitor},
+};
+
+/// The hash a view keeps for a meta's `phx_ref` (never 0, which marks an absent member).
+pub(super) fn ref_hash(phx_ref: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    phx_ref.hash(&mut hasher);
+    hasher.finish() | 1
+}
+
+/// The members of a `presence_state`, or of one half of a diff: storm member index and the hashes of its metas'
+/// refs, in order. Keys that are not storm members (`s<index>`) are skipped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Members(pub(super) Vec<(usize, Vec<u64>)>);
+
+/// A `presence_diff`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(super) struct PresenceChanges {
+    pub(super) joins: Members,
+    pub(super) leaves: Members,
+}
+
+#[derive(Deserialize)]
+struct RefsOnly<'a> {
+    #[serde(borrow)]
+    metas: Vec<RefOnly<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RefOnly<'a> {
+    #[serde(borrow)]
+    phx_ref: Cow<'a, str>,
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of presences by key")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let presence: RefsOnly<'de> = map.next_value()?;
+                    if let Some(index) = View::index(&key) {
+                        members.push((index, presence.metas.iter().map(|meta| ref_hash(&meta.phx_ref)).collect()));
+                    }
+                }
+                Ok(Members(members))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// One client's view of the room: member index → hash of its meta's phx_ref (0 = absent).
+pub(super) struct View {
+    refs: Vec<u64>,
+    /// Members present.
+    pub(super) present: usize,
+}
+
+impl View {
+    pub(super) fn new(size: usize) -> Self {
+        Self { refs: vec![0; size], present: 0 }
+    }
+
+    fn index(key: &str) -> Option<usize> {
+        key.strip_prefix('s')?.parse().ok()
+    }
+
+    fn join(&mut self, index: usize, refs: &[u64]) {
+        let (Some(slot), Some(&last)) = (self.refs.get_mut(index), refs.last()) else {
+            return;
+        };
+        if *slot == 0 {
+            self.present += 1;
+        }
+        *slot = last;
+    }
+
+    fn leave(&mut self, index: usize, refs: &[u64]) {
+        let Some(slot) = self.refs.get_mut(index) else {
+            return;
+        };
+        if *slot != 0 && refs.contains(slot) {
+            *slot = 0;
+            self.present -= 1;
+        }
+    }
+
+    pub(super) fn apply_diff(&mut self, diff: &PresenceChanges) {
+        for (index, refs) in &diff.joins.0 {
+            self.join(*index, refs);
+        }
+        for (index, refs) in &diff.leaves.0 {
+            self.leave(*index, refs);
+        }
+    }
+
+    pub(super) fn apply_state(&mut self, state: &Members) {
+        self.refs.iter_mut().for_each(|r| *r = 0);
+        self.present = 0;
+        for (index, refs) in &state.0 {
+            self.join(*index, refs);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn diff(json: &str) -> PresenceChanges {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn reads_only_storm_members_and_their_refs() {
+        let state: Members = serde_json::from_str(
+            r#"{"s0":{"metas":[{"online_at":1,"phx_ref":"a","typing":false}]},
+                "alice":{"metas":[{"phx_ref":"y"}]},
+                "s1":{"metas":[{"phx_ref":"b0"},{"phx_ref":"b\u0031","phx_ref_prev":"b0"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(state, Members(vec![(0, vec![ref_hash("a")]), (1, vec![ref_hash("b0"), ref_hash("b1")])]));
+    }
+
+    #[test]
+    fn view_applies_state_and_diffs_by_ref() {
+        let mut view = View::new(3);
+        let early = diff(r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{}}"#);
+        view.apply_diff(&early);
+        let state = serde_json::from_str(r#"{"s0":{"metas":[{"phx_ref":"a"}]},"s1":{"metas":[{"phx_ref":"b"}]}}"#);
+        view.apply_state(&state.unwrap());
+        assert_eq!(view.present, 2);
+        view.apply_diff(&diff(
+            r#"{"joins":{"s2":{"metas":[{"phx_ref":"c"}]}},"leaves":{"s0":{"metas":[{"phx_ref":"x"}]}}}"#,
+        ));
+        assert_eq!(view.present, 3, "a leave of an unknown ref removes nothing");
+        view.apply_diff(&diff(r#"{"joins":{},"leaves":{"s0":{"metas":[{"phx_ref":"a"}]}}}"#));
+        assert_eq!(view.present, 2);
+        view.apply_diff(&diff(
+            r#"{"joins":{"s7":{"metas":[{"phx_ref":"z"}]},"alice":{"metas":[{"phx_ref":"y"}]}},"leaves":{}}"#,
+        ));
+        assert_eq!(view.present, 2, "members outside the storm are not counted");
+    }
+}
