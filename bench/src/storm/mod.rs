@@ -18,14 +18,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use protocol::{
-    chat::{JoinParams, JoinReply},
-    events::{PRESENCE_DIFF, PRESENCE_STATE},
-};
+use protocol::chat::{JoinParams, JoinReply};
 use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 
-use self::view::{Members, PresenceChanges, View};
+use self::view::{PresenceChanges, PresenceEvent, View, read_presence};
 use crate::{
     client::{BenchClient, ClientError},
     frames,
@@ -142,24 +139,23 @@ async fn run_client(
         };
         shared.frames.fetch_add(1, Ordering::Relaxed);
         shared.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-        let frame = frames::decode(&text)?;
-        if let Some(reply) = frame.reply() {
-            // The only request is the join, so the only reply is its answer; a refusal fails this client.
-            frames::response::<JoinReply>(&reply)?;
-            shared.joined.fetch_add(1, Ordering::Relaxed);
-            shared.mark(&shared.last_join_us);
-        } else if frame.event() == PRESENCE_STATE {
-            view.apply_state(&frame.payload::<Members>().map_err(frames::FrameError::from)?);
-            for diff in pending.drain(..) {
-                view.apply_diff(&diff);
+        match read_presence(&text).transpose().map_err(frames::FrameError::from)? {
+            Some(PresenceEvent::State(state)) => {
+                view.apply_state(&state);
+                for diff in pending.drain(..) {
+                    view.apply_diff(&diff);
+                }
+                state_seen = true;
             }
-            state_seen = true;
-        } else if frame.event() == PRESENCE_DIFF {
-            let diff = frame.payload::<PresenceChanges>().map_err(frames::FrameError::from)?;
-            if state_seen {
-                view.apply_diff(&diff);
-            } else {
-                pending.push(diff);
+            Some(PresenceEvent::Diff(diff)) if state_seen => view.apply_diff(&diff),
+            Some(PresenceEvent::Diff(diff)) => pending.push(diff),
+            None => {
+                if let Some(reply) = frames::decode(&text)?.reply() {
+                    // The only request is the join, so the only reply is its answer; a refusal fails this client.
+                    frames::response::<JoinReply>(&reply)?;
+                    shared.joined.fetch_add(1, Ordering::Relaxed);
+                    shared.mark(&shared.last_join_us);
+                }
             }
         }
         if state_seen && !converged && view.present == config.clients {

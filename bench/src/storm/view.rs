@@ -10,10 +10,36 @@ use std::{
     hash::{DefaultHasher, Hash, Hasher},
 };
 
+use protocol::events::{PRESENCE_DIFF, PRESENCE_STATE};
 use serde::{
     Deserialize, Deserializer,
-    de::{MapAccess, Visitor},
+    de::{IgnoredAny, MapAccess, Visitor},
 };
+
+/// A presence push, read from its frame text.
+pub(super) enum PresenceEvent {
+    State(Members),
+    Diff(PresenceChanges),
+}
+
+/// How far into a frame its event name is looked for: past `[join_ref,null,"room:<slug>",`.
+const HEAD_BYTES: usize = 200;
+
+/// Reads a `presence_state` or `presence_diff` frame in one pass over its text (`None` for any other event). The
+/// event is told from the frame's head, so the payload is parsed once, straight into [`Members`].
+pub(super) fn read_presence(text: &str) -> Option<Result<PresenceEvent, serde_json::Error>> {
+    let head = &text.as_bytes()[..text.len().min(HEAD_BYTES)];
+    let names = |event: &str| format!(",\"{event}\",");
+    let has = |needle: &str| head.windows(needle.len()).any(|window| window == needle.as_bytes());
+    type Frame<T> = (IgnoredAny, IgnoredAny, IgnoredAny, IgnoredAny, T);
+    if has(&names(PRESENCE_STATE)) {
+        Some(serde_json::from_str::<Frame<Members>>(text).map(|frame| PresenceEvent::State(frame.4)))
+    } else if has(&names(PRESENCE_DIFF)) {
+        Some(serde_json::from_str::<Frame<PresenceChanges>>(text).map(|frame| PresenceEvent::Diff(frame.4)))
+    } else {
+        None
+    }
+}
 
 /// The hash a view keeps for a meta's `phx_ref` (never 0, which marks an absent member).
 pub(super) fn ref_hash(phx_ref: &str) -> u64 {
@@ -34,10 +60,36 @@ pub(super) struct PresenceChanges {
     pub(super) leaves: Members,
 }
 
+/// A presence's `metas`, read as the hashes of their refs (one allocation per member, none per meta).
 #[derive(Deserialize)]
-struct RefsOnly<'a> {
-    #[serde(borrow)]
-    metas: Vec<RefOnly<'a>>,
+struct RefsOnly {
+    metas: RefHashes,
+}
+
+struct RefHashes(Vec<u64>);
+
+impl<'de> Deserialize<'de> for RefHashes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HashesVisitor;
+
+        impl<'de> Visitor<'de> for HashesVisitor {
+            type Value = RefHashes;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of metas")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RefHashes, A::Error> {
+                let mut hashes = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(meta) = seq.next_element::<RefOnly<'de>>()? {
+                    hashes.push(ref_hash(&meta.phx_ref));
+                }
+                Ok(RefHashes(hashes))
+            }
+        }
+
+        deserializer.deserialize_seq(HashesVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -60,9 +112,9 @@ impl<'de> Deserialize<'de> for Members {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let presence: RefsOnly<'de> = map.next_value()?;
+                    let presence: RefsOnly = map.next_value()?;
                     if let Some(index) = View::index(&key) {
-                        members.push((index, presence.metas.iter().map(|meta| ref_hash(&meta.phx_ref)).collect()));
+                        members.push((index, presence.metas.0));
                     }
                 }
                 Ok(Members(members))
@@ -145,6 +197,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(state, Members(vec![(0, vec![ref_hash("a")]), (1, vec![ref_hash("b0"), ref_hash("b1")])]));
+    }
+
+    #[test]
+    fn reads_presence_frames_by_their_event() {
+        let state = r#"["1",null,"room:a","presence_state",{"s3":{"metas":[{"phx_ref":"r"}]}}]"#;
+        let Some(Ok(PresenceEvent::State(members))) = read_presence(state) else { panic!("a state") };
+        assert_eq!(members, Members(vec![(3, vec![ref_hash("r")])]));
+        let diff = r#"[null,null,"room:a","presence_diff",{"joins":{},"leaves":{"s1":{"metas":[{"phx_ref":"q"}]}}}]"#;
+        let Some(Ok(PresenceEvent::Diff(changes))) = read_presence(diff) else { panic!("a diff") };
+        assert_eq!(changes.leaves, Members(vec![(1, vec![ref_hash("q")])]));
+        assert!(read_presence(r#"["1","1","room:a","phx_reply",{"status":"ok","response":{}}]"#).is_none());
+        assert!(matches!(read_presence(r#"[null,null,"t","presence_diff",{"joins":3}]"#), Some(Err(_))));
     }
 
     #[test]
