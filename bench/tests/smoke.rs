@@ -138,6 +138,8 @@ async fn idle_connections_all_join() {
     .await;
     assert_eq!((report.joined, report.failed, report.closed), (40, 0, 0), "{report:?}");
     assert!(report.kib_per_connection.is_some(), "{report:?}");
+    let cpu_measured = |cpu: Option<(f64, f64)>| cpu.is_some_and(|(user, system)| user >= 0.0 && system >= 0.0);
+    assert!(cpu_measured(report.server_us_per_join) && cpu_measured(report.generator_us_per_join), "{report:?}");
 }
 
 /// The bench binary, re-executed as `bench worker` by the scenarios that spread connections over processes.
@@ -161,6 +163,7 @@ async fn idle_connections_held_by_worker_processes() {
     assert_eq!((report.joined, report.failed, report.closed, report.processes), (41, 0, 0, 2), "{report:?}");
     // This test process is the server: it holds the 41 accepted sockets while the workers hold theirs.
     assert!(report.server_sockets.as_ref().is_some_and(|s| s[0] >= 41), "{report:?}");
+    assert!(report.server_us_per_join.is_some() && report.generator_us_per_join.is_none(), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

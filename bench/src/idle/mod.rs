@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use self::share::{Share, serve_share};
 use crate::{
-    servers::Servers,
+    servers::{self, Servers},
     workers::{self, Job, Worker, Workers},
 };
 
@@ -74,6 +74,10 @@ pub struct IdleReport {
     pub kib_per_connection: Option<f64>,
     /// Open sockets of each server process with every connection joined (how `SO_REUSEPORT` spread them).
     pub server_sockets: Option<Vec<usize>>,
+    /// Server CPU per connect+join while connecting, µs: `(user, system)` (all server processes).
+    pub server_us_per_join: Option<(f64, f64)>,
+    /// This process's CPU per connect+join while connecting, µs: `(user, system)`; `None` with workers.
+    pub generator_us_per_join: Option<(f64, f64)>,
 }
 
 impl fmt::Display for IdleReport {
@@ -90,6 +94,11 @@ impl fmt::Display for IdleReport {
         writeln!(f, "  joins/s        {:.0} ({:.1} s)", self.joins_per_s, self.connect_seconds)?;
         writeln!(f, "  server RSS     {} → {}", rss[0], rss[1])?;
         writeln!(f, "  per connection {}", crate::or_na(self.kib_per_connection, |v| format!("{v:.1} KiB")))?;
+        let cpu = |v: Option<(f64, f64)>| {
+            crate::or_na(v, |(user, system)| format!("{user:.1} µs user + {system:.1} µs system"))
+        };
+        writeln!(f, "  server CPU     {} per connect+join", cpu(self.server_us_per_join))?;
+        writeln!(f, "  generator CPU  {} per connect+join", cpu(self.generator_us_per_join))?;
         write!(f, "  server sockets {}", crate::or_na(self.server_sockets.as_ref(), |v| format!("{v:?}")))
     }
 }
@@ -101,6 +110,15 @@ struct Held {
     /// Closed by the server by the time of the measurement.
     closed: usize,
     connect_seconds: f64,
+    /// CPU the servers and this process used while connecting, seconds: `(user, system)` each.
+    server_cpu: Option<(f64, f64)>,
+    generator_cpu: Option<(f64, f64)>,
+}
+
+/// CPU used between two readings, `(user, system)` seconds.
+fn used(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let ((user0, system0), (user1, system1)) = (before?, after?);
+    Some((user1 - user0, system1 - system0))
 }
 
 /// Runs the scenario; the connections are closed when it returns.
@@ -113,6 +131,8 @@ pub async fn run(config: IdleConfig) -> IdleReport {
         }
         _ => {
             let started = Instant::now();
+            let me = std::process::id();
+            let cpu_before = (config.servers.cpu_seconds(), servers::cpu_seconds(me));
             let share = Share {
                 addr: config.addr,
                 indices: 0..config.clients,
@@ -121,10 +141,18 @@ pub async fn run(config: IdleConfig) -> IdleReport {
             };
             let holding = share.hold().await;
             let connect_seconds = started.elapsed().as_secs_f64();
+            let server_cpu = used(cpu_before.0, config.servers.cpu_seconds());
+            let generator_cpu = used(cpu_before.1, servers::cpu_seconds(me));
             tokio::time::sleep(config.settle).await;
             let measured = (config.servers.rss_kib(), config.servers.sockets());
-            let held =
-                Held { joined: holding.joined, failed: holding.failed, closed: holding.closed(), connect_seconds };
+            let held = Held {
+                joined: holding.joined,
+                failed: holding.failed,
+                closed: holding.closed(),
+                connect_seconds,
+                server_cpu,
+                generator_cpu,
+            };
             holding.release().await;
             (held, measured.0, measured.1, 1)
         }
@@ -135,7 +163,13 @@ pub async fn run(config: IdleConfig) -> IdleReport {
         }
         _ => None,
     };
+    let per_join = |cpu: Option<(f64, f64)>| {
+        let joined = held.joined.max(1) as f64;
+        cpu.map(|(user, system)| (user * 1e6 / joined, system * 1e6 / joined))
+    };
     IdleReport {
+        server_us_per_join: per_join(held.server_cpu),
+        generator_us_per_join: per_join(held.generator_cpu),
         clients: config.clients,
         rooms: config.rooms,
         processes,
@@ -156,6 +190,7 @@ pub async fn run(config: IdleConfig) -> IdleReport {
 /// Starts the workers, waits until each has joined its share, measures after the settle time and lets them close.
 async fn hold_in_workers(config: &IdleConfig, workers: &Workers) -> (Held, Option<u64>, Option<Vec<usize>>) {
     let started = Instant::now();
+    let cpu_before = config.servers.cpu_seconds();
     let concurrency = config.concurrency.div_ceil(workers.count).max(1);
     let mut running = Vec::new();
     let mut failed = 0;
@@ -191,6 +226,7 @@ async fn hold_in_workers(config: &IdleConfig, workers: &Workers) -> (Held, Optio
         }
     }
     let connect_seconds = started.elapsed().as_secs_f64();
+    let server_cpu = used(cpu_before, config.servers.cpu_seconds());
     tokio::time::sleep(config.settle).await;
     let (rss_after, sockets) = (config.servers.rss_kib(), config.servers.sockets());
     for (worker, reports) in &mut kept {
@@ -203,7 +239,7 @@ async fn hold_in_workers(config: &IdleConfig, workers: &Workers) -> (Held, Optio
             other => crate::warn("idle", &format!("worker did not count: {other:?}")),
         }
     }
-    let held = Held { joined, failed, closed, connect_seconds };
+    let held = Held { joined, failed, closed, connect_seconds, server_cpu, generator_cpu: None };
     futures::future::join_all(kept.into_iter().map(|(worker, _)| worker.finish(Duration::from_secs(60)))).await;
     (held, rss_after, sockets)
 }

@@ -58,6 +58,23 @@ pub mod tempdir {
     }
 }
 
+/// Waits until the server at `addr` answers HTTP: it has opened its store (and run its migrations), so a test may
+/// open the same database beside it.
+async fn serving(addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..500 {
+        if let Ok(mut tcp) = TcpStream::connect(addr).await {
+            let request = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+            let mut answer = [0u8; 12];
+            if tcp.write_all(request.as_bytes()).await.is_ok() && tcp.read_exact(&mut answer).await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the test server at {addr} never answered");
+}
+
 impl TestServer {
     /// The default server plus the `test:*` channel.
     pub async fn start() -> Self {
@@ -88,6 +105,7 @@ impl TestServer {
                 .await
                 .unwrap();
         });
+        serving(addr).await;
         Self { addr, pubsub, stop: Some(stop), handle: Some(handle), _data: data }
     }
 
@@ -117,6 +135,7 @@ impl TestServer {
                 .await
                 .unwrap();
         }));
+        serving(self.addr).await;
     }
 
     /// Drains the server (sockets get 1012) and waits for it to stop.
