@@ -4,16 +4,12 @@
 //! frame text: no map of strings is built per frame. The rules are phoenix.js's: a state replaces the view, a diff's
 //! joins are applied before its leaves, and a leave removes a member only if it names the meta the view holds.
 
-use std::{
-    borrow::Cow,
-    fmt,
-    hash::{DefaultHasher, Hash, Hasher},
-};
+use std::{borrow::Cow, fmt};
 
 use protocol::events::{PRESENCE_DIFF, PRESENCE_STATE};
 use serde::{
     Deserialize, Deserializer,
-    de::{IgnoredAny, MapAccess, Visitor},
+    de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
 
 /// A presence push, read from its frame text.
@@ -41,17 +37,19 @@ pub(super) fn read_presence(text: &str) -> Option<Result<PresenceEvent, serde_js
     }
 }
 
-/// The hash a view keeps for a meta's `phx_ref` (never 0, which marks an absent member).
+/// The hash a view keeps for a meta's `phx_ref` (never 0, which marks an absent member): FNV-1a, cheap for 16-byte
+/// refs (the generator hashes every ref of every frame).
 pub(super) fn ref_hash(phx_ref: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    phx_ref.hash(&mut hasher);
-    hasher.finish() | 1
+    let hash = phx_ref
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    hash | 1
 }
 
-/// The members of a `presence_state`, or of one half of a diff: storm member index and the hashes of its metas'
-/// refs, in order. Keys that are not storm members (`s<index>`) are skipped.
+/// The metas of a `presence_state`, or of one half of a diff: storm member index and the hash of the meta's ref, one
+/// pair per meta in order. Keys that are not storm members (`s<index>`) are skipped.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Members(pub(super) Vec<(usize, Vec<u64>)>);
+pub(super) struct Members(pub(super) Vec<(usize, u64)>);
 
 /// A `presence_diff`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -60,42 +58,74 @@ pub(super) struct PresenceChanges {
     pub(super) leaves: Members,
 }
 
-/// A presence's `metas`, read as the hashes of their refs (one allocation per member, none per meta).
-#[derive(Deserialize)]
-struct RefsOnly {
-    metas: RefHashes,
-}
-
-struct RefHashes(Vec<u64>);
-
-impl<'de> Deserialize<'de> for RefHashes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct HashesVisitor;
-
-        impl<'de> Visitor<'de> for HashesVisitor {
-            type Value = RefHashes;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of metas")
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RefHashes, A::Error> {
-                let mut hashes = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                while let Some(meta) = seq.next_element::<RefOnly<'de>>()? {
-                    hashes.push(ref_hash(&meta.phx_ref));
-                }
-                Ok(RefHashes(hashes))
-            }
-        }
-
-        deserializer.deserialize_seq(HashesVisitor)
-    }
-}
-
 #[derive(Deserialize)]
 struct RefOnly<'a> {
     #[serde(borrow)]
     phx_ref: Cow<'a, str>,
+}
+
+/// Reads one presence `{"metas": [...], ...}` straight into the pairs of member `index`: no allocation per member.
+struct PresenceSeed<'v> {
+    index: Option<usize>,
+    out: &'v mut Vec<(usize, u64)>,
+}
+
+impl<'de> DeserializeSeed<'de> for PresenceSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PresenceSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a presence with metas")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+            if field == "metas" {
+                map.next_value_seed(MetasSeed { index: self.index, out: &mut *self.out })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a `metas` list into `(index, ref hash)` pairs.
+struct MetasSeed<'v> {
+    index: Option<usize>,
+    out: &'v mut Vec<(usize, u64)>,
+}
+
+impl<'de> DeserializeSeed<'de> for MetasSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetasSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of metas")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(meta) = seq.next_element::<RefOnly<'de>>()? {
+            if let Some(index) = self.index {
+                self.out.push((index, ref_hash(&meta.phx_ref)));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'de> Deserialize<'de> for Members {
@@ -110,14 +140,11 @@ impl<'de> Deserialize<'de> for Members {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let presence: RefsOnly = map.next_value()?;
-                    if let Some(index) = View::index(&key) {
-                        members.push((index, presence.metas.0));
-                    }
+                    map.next_value_seed(PresenceSeed { index: View::index(&key), out: &mut pairs })?;
                 }
-                Ok(Members(members))
+                Ok(Members(pairs))
             }
         }
 
@@ -141,40 +168,42 @@ impl View {
         key.strip_prefix('s')?.parse().ok()
     }
 
-    fn join(&mut self, index: usize, refs: &[u64]) {
-        let (Some(slot), Some(&last)) = (self.refs.get_mut(index), refs.last()) else {
+    /// A joined meta: the member is present and the view holds this meta (a member's last meta wins).
+    fn join(&mut self, index: usize, hash: u64) {
+        let Some(slot) = self.refs.get_mut(index) else {
             return;
         };
         if *slot == 0 {
             self.present += 1;
         }
-        *slot = last;
+        *slot = hash;
     }
 
-    fn leave(&mut self, index: usize, refs: &[u64]) {
+    /// A left meta: removes the member if it is the meta the view holds.
+    fn leave(&mut self, index: usize, hash: u64) {
         let Some(slot) = self.refs.get_mut(index) else {
             return;
         };
-        if *slot != 0 && refs.contains(slot) {
+        if *slot != 0 && *slot == hash {
             *slot = 0;
             self.present -= 1;
         }
     }
 
     pub(super) fn apply_diff(&mut self, diff: &PresenceChanges) {
-        for (index, refs) in &diff.joins.0 {
-            self.join(*index, refs);
+        for &(index, hash) in &diff.joins.0 {
+            self.join(index, hash);
         }
-        for (index, refs) in &diff.leaves.0 {
-            self.leave(*index, refs);
+        for &(index, hash) in &diff.leaves.0 {
+            self.leave(index, hash);
         }
     }
 
     pub(super) fn apply_state(&mut self, state: &Members) {
         self.refs.iter_mut().for_each(|r| *r = 0);
         self.present = 0;
-        for (index, refs) in &state.0 {
-            self.join(*index, refs);
+        for &(index, hash) in &state.0 {
+            self.join(index, hash);
         }
     }
 }
@@ -196,17 +225,23 @@ mod tests {
                 "s1":{"metas":[{"phx_ref":"b0"},{"phx_ref":"b\u0031","phx_ref_prev":"b0"}]}}"#,
         )
         .unwrap();
-        assert_eq!(state, Members(vec![(0, vec![ref_hash("a")]), (1, vec![ref_hash("b0"), ref_hash("b1")])]));
+        assert_eq!(state, Members(vec![(0, ref_hash("a")), (1, ref_hash("b0")), (1, ref_hash("b1"))]));
+        let mut view = View::new(2);
+        view.apply_state(&state);
+        view.apply_diff(&diff(r#"{"joins":{},"leaves":{"s1":{"metas":[{"phx_ref":"b0"}]}}}"#));
+        assert_eq!(view.present, 2, "the view holds s1's last meta, b1");
+        view.apply_diff(&diff(r#"{"joins":{},"leaves":{"s1":{"metas":[{"phx_ref":"b1"}]}}}"#));
+        assert_eq!(view.present, 1);
     }
 
     #[test]
     fn reads_presence_frames_by_their_event() {
         let state = r#"["1",null,"room:a","presence_state",{"s3":{"metas":[{"phx_ref":"r"}]}}]"#;
         let Some(Ok(PresenceEvent::State(members))) = read_presence(state) else { panic!("a state") };
-        assert_eq!(members, Members(vec![(3, vec![ref_hash("r")])]));
+        assert_eq!(members, Members(vec![(3, ref_hash("r"))]));
         let diff = r#"[null,null,"room:a","presence_diff",{"joins":{},"leaves":{"s1":{"metas":[{"phx_ref":"q"}]}}}]"#;
         let Some(Ok(PresenceEvent::Diff(changes))) = read_presence(diff) else { panic!("a diff") };
-        assert_eq!(changes.leaves, Members(vec![(1, vec![ref_hash("q")])]));
+        assert_eq!(changes.leaves, Members(vec![(1, ref_hash("q"))]));
         assert!(read_presence(r#"["1","1","room:a","phx_reply",{"status":"ok","response":{}}]"#).is_none());
         assert!(matches!(read_presence(r#"[null,null,"t","presence_diff",{"joins":3}]"#), Some(Err(_))));
     }

@@ -3,10 +3,13 @@
 //! Pure state, no I/O: the [`Tracker`](super::Tracker) decides when to flush. Every change bumps a version and the
 //! `presence_state` payload is assembled at most once per version. A join is itself a change, so in a join storm
 //! every joiner needs a new `presence_state` of up to N members; to keep that cheap each member's entry is encoded
-//! once, when it changes, and a state is the concatenation of those encodings (a copy, not a serialization: about
-//! 30 times faster in a room of 5,000).
+//! once, when it changes, and a state is the concatenation of those encodings, walked in order: a copy per joiner,
+//! not a serialization (BENCHMARKS.md, issue 15: the join storm).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use protocol::presence::{Meta, PHX_REF_PREV, PresenceDiff, PresenceState};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -16,24 +19,27 @@ use serde_json::{Value, value::RawValue};
 #[derive(Default)]
 pub(super) struct TopicPresence {
     state: PresenceState,
-    /// Each key's `{"metas": […]}`, encoded when the key last changed.
-    encoded_members: HashMap<String, Box<RawValue>>,
+    /// Each key's `{"metas": […]}`, encoded when the key last changed, in the order keys arrived (a key keeps its
+    /// place while it has metas). Assembling a state walks this in order: no lookup per member. Clients order an
+    /// object's keys as JavaScript does (integer-like keys first, the others in text order), so this order is the one
+    /// they see either way.
+    members: BTreeMap<u64, (Arc<str>, Box<RawValue>)>,
+    /// Where each key sits in `members`.
+    slots: HashMap<Arc<str>, u64>,
+    next_slot: u64,
     pending: PresenceDiff,
     version: u64,
     encoded: Option<(u64, Arc<RawValue>)>,
 }
 
-/// A `presence_state` written from the members' stored encodings, in the state's key order.
-struct Assembled<'a>(&'a TopicPresence);
+/// A `presence_state` written from the members' stored encodings.
+struct Assembled<'a>(&'a BTreeMap<u64, (Arc<str>, Box<RawValue>)>);
 
 impl Serialize for Assembled<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let presence = self.0;
-        let mut map = serializer.serialize_map(Some(presence.state.len()))?;
-        for key in presence.state.keys() {
-            if let Some(member) = presence.encoded_members.get(key) {
-                map.serialize_entry(key, member)?;
-            }
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, member) in self.0.values() {
+            map.serialize_entry(&**key, member)?;
         }
         map.end()
     }
@@ -81,15 +87,23 @@ impl TopicPresence {
     fn changed(&mut self, key: &str) {
         self.version += 1;
         let Some(presence) = self.state.get(key) else {
-            self.encoded_members.remove(key);
+            if let Some(slot) = self.slots.remove(key) {
+                self.members.remove(&slot);
+            }
             return;
         };
-        match serde_json::value::to_raw_value(presence) {
-            Ok(encoded) => {
-                self.encoded_members.insert(key.to_owned(), encoded);
-            }
-            Err(error) => tracing::error!(%error, key, "presence entry not encodable"),
+        let encoded = match serde_json::value::to_raw_value(presence) {
+            Ok(encoded) => encoded,
+            Err(error) => return tracing::error!(%error, key, "presence entry not encodable"),
+        };
+        if let Some((_, member)) = self.slots.get(key).and_then(|slot| self.members.get_mut(slot)) {
+            *member = encoded;
+            return;
         }
+        let (key, slot) = (Arc::<str>::from(key), self.next_slot);
+        self.next_slot += 1;
+        self.slots.insert(key.clone(), slot);
+        self.members.insert(slot, (key, encoded));
     }
 
     /// Members (keys) tracked.
@@ -118,7 +132,7 @@ impl TopicPresence {
         if let Some((_, json)) = self.encoded.as_ref().filter(|(v, _)| *v == self.version) {
             return Some(json.clone());
         }
-        let json: Arc<RawValue> = serde_json::value::to_raw_value(&Assembled(self))
+        let json: Arc<RawValue> = serde_json::value::to_raw_value(&Assembled(&self.members))
             .inspect_err(|error| tracing::error!(%error, "presence state not encodable"))
             .ok()?
             .into();
@@ -197,8 +211,13 @@ mod tests {
         assert!(topic.update("bob", "b1", meta("b3").with("typing", true)));
         assert!(topic.untrack("7", "s1"));
         assert!(!topic.untrack("ghost", "g1"));
+        topic.track("zoe", meta("z1"));
+        assert!(topic.untrack("bob", "b2"));
         let assembled = topic.encoded_state().unwrap();
-        assert_eq!(assembled.get(), serde_json::to_string(&topic.state).unwrap(), "same bytes, same key order");
-        assert_eq!(topic.len(), 3);
+        let parsed: PresenceState = serde_json::from_str(assembled.get()).unwrap();
+        assert_eq!(parsed, topic.state, "the same members and metas");
+        let named: Vec<&str> = parsed.keys().filter(|key| key.parse::<u32>().is_err()).collect();
+        assert_eq!(named, ["bob", "ann \"quoted\"", "zoe"], "named keys in the order they arrived, as in JavaScript");
+        assert_eq!(topic.len(), 4);
     }
 }
