@@ -111,16 +111,21 @@ impl<T: Transport> Connection<T> {
         let idle_timeout = self.services.settings.idle_timeout;
         let idle = tokio::time::sleep(idle_timeout);
         tokio::pin!(idle);
+        // The flag futures are made once and polled by reference rather than re-created at every wakeup.
         let drain = self.services.drain.clone();
+        let drained = drain.cancelled();
+        tokio::pin!(drained);
         let overflow = self.inbox.overflow_signal();
+        let overflowed = overflow.wait();
+        tokio::pin!(overflowed);
         let mut batch = Vec::new();
         let ended = loop {
             // Every branch is cancel-safe: `recv` and `recv_many` lose nothing when another branch wins, and the
             // flag/timer branches only observe state.
             tokio::select! {
                 biased;
-                () = overflow.wait() => break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await,
-                () = drain.cancelled() => break self.close(CloseCode::SERVICE_RESTART.code(), "server restarting").await,
+                () = &mut overflowed => break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await,
+                () = &mut drained => break self.close(CloseCode::SERVICE_RESTART.code(), "server restarting").await,
                 () = &mut idle => break self.close(CloseCode::GOING_AWAY.code(), "idle timeout").await,
                 inbound = self.transport.recv() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
@@ -161,7 +166,7 @@ impl<T: Transport> Connection<T> {
                     let write = Box::pin(self.transport.send_all(frames));
                     tokio::select! {
                         written = write => if written.is_err() { break Ended::ClientGone },
-                        () = overflow.wait() => {
+                        () = &mut overflowed => {
                             break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
                         }
                     }
