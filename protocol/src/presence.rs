@@ -75,6 +75,8 @@ impl Meta {
         match self.0.binary_search_by(|(name, _)| name.as_ref().cmp(field.as_str())) {
             Ok(index) => Some(std::mem::replace(&mut self.0[index].1, value.into())),
             Err(index) => {
+                // Exactly as many slots as fields: one meta per connection, rarely changed after it is built.
+                self.0.reserve_exact(1);
                 self.0.insert(index, (field_name(field), value.into()));
                 None
             }

@@ -8,9 +8,10 @@
 //! transport, in [`transport`].
 
 mod dispatch;
+mod joined;
 pub(crate) mod transport;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use protocol::{frame::Payload, reasons::CloseCode, serializer::Outgoing};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ use crate::{
         outbox::{Inbox, Outbound, queue},
     },
 };
+use joined::JoinedChannels;
 use transport::{Inbound, Transport, TransportError};
 
 /// Limits and timeouts of the connection state machine.
@@ -92,7 +94,7 @@ pub(crate) struct Connection<T: Transport> {
     services: Arc<SocketServices>,
     outbox: Outbox,
     inbox: Inbox,
-    channels: HashMap<Arc<str>, JoinedChannel>,
+    channels: JoinedChannels,
     limits: SocketLimits,
     /// Frames answering the inbound frame being handled; written before the queue is drained.
     immediate: Vec<Encoded>,
@@ -103,7 +105,16 @@ impl<T: Transport> Connection<T> {
     pub(crate) fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
         let (outbox, inbox) = queue(services.settings.outbound_capacity);
         let limits = SocketLimits::new(services.settings.message_rate);
-        Self { transport, info, services, outbox, inbox, channels: HashMap::new(), limits, immediate: Vec::new() }
+        Self {
+            transport,
+            info,
+            services,
+            outbox,
+            inbox,
+            channels: JoinedChannels::default(),
+            limits,
+            immediate: Vec::new(),
+        }
     }
 
     /// Runs until the client goes away or the server closes the connection; then terminates every channel.

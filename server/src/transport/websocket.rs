@@ -5,13 +5,17 @@
 //! ([`super::ws`]): no read buffer while idle and shared payloads written without a copy, so neither an idle socket
 //! nor one that was once sent a large `presence_state` holds more than its state.
 
-use std::collections::HashMap;
-
 use axum::{
     extract::{Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use std::{
+    collections::HashMap,
+    future::Future,
+    task::{Context, Poll, ready},
+};
+
 use futures::FutureExt;
 use hyper_util::rt::TokioIo;
 use protocol::reasons::CloseCode;
@@ -138,27 +142,29 @@ struct WebSocketTransport {
     stream: WsStream<TokioIo<hyper::upgrade::Upgraded>>,
 }
 
-impl Transport for WebSocketTransport {
-    async fn recv(&mut self) -> Option<Result<Inbound, TransportError>> {
-        let message = match self.stream.recv().await? {
-            Ok(message) => message,
-            Err(WsError::Frame(refused)) => {
+impl WebSocketTransport {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Inbound, TransportError>>> {
+        let message = match ready!(self.stream.poll_recv(cx)) {
+            None => return Poll::Ready(None),
+            Some(Ok(message)) => message,
+            Some(Err(WsError::Frame(refused))) => {
                 let code = match refused {
-                    FrameError::TooLarge => return Some(Err(TransportError::TooLarge)),
+                    FrameError::TooLarge => return Poll::Ready(Some(Err(TransportError::TooLarge))),
                     FrameError::InvalidUtf8 => CloseCode::INVALID_FRAME_PAYLOAD,
                     FrameError::Protocol(_) => CloseCode::PROTOCOL_ERROR,
                 };
-                return Some(Err(TransportError::Refused(code, refused.to_string())));
+                return Poll::Ready(Some(Err(TransportError::Refused(code, refused.to_string()))));
             }
-            Err(WsError::Io(error)) => return Some(Err(TransportError::Broken(error.to_string()))),
+            Some(Err(WsError::Io(error))) => return Poll::Ready(Some(Err(TransportError::Broken(error.to_string())))),
         };
-        Some(Ok(match message {
+        Poll::Ready(Some(Ok(match message {
             WsMessage::Text(text) => Inbound::Text(text),
             WsMessage::Binary(bytes) => Inbound::Binary(bytes),
             WsMessage::Ping(payload) => {
+                // Written now if the socket takes it, else by the next poll (which `poll_recv` starts with).
                 self.stream.queue_pong(payload);
-                if let Err(error) = self.stream.flush().await {
-                    return Some(Err(TransportError::Broken(error.to_string())));
+                if let Poll::Ready(Err(error)) = self.stream.poll_flush(cx) {
+                    return Poll::Ready(Some(Err(TransportError::Broken(error.to_string()))));
                 }
                 Inbound::KeepAlive
             }
@@ -166,10 +172,18 @@ impl Transport for WebSocketTransport {
             WsMessage::Close(code) => {
                 // Answer the close (RFC 6455 §5.5.1) if the socket takes it now; the connection ends either way.
                 self.stream.queue_close(code.unwrap_or(CloseCode::NORMAL.code()), "");
-                let _ = self.stream.flush().now_or_never();
+                let _ = self.stream.poll_flush(cx);
                 Inbound::Closed
             }
-        }))
+        })))
+    }
+}
+
+impl Transport for WebSocketTransport {
+    fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, TransportError>>> + Send {
+        // A poll function, not an `async` block: the connection re-creates this future at every wakeup, and it sits
+        // in the connection task's state while idle.
+        std::future::poll_fn(move |cx| self.poll_recv(cx))
     }
 
     async fn send_all(&mut self, frames: Vec<Encoded>) -> Result<(), TransportError> {
@@ -192,5 +206,30 @@ impl Transport for WebSocketTransport {
         // with unread bytes (the rest of an oversized frame, say) makes the kernel send a reset, and the client may
         // then lose our close frame and see 1006 instead of the code we sent.
         let _ = tokio::time::timeout(CLOSE_LINGER, self.stream.read_until_close()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{channel::SocketInfo, socket::SocketServices};
+
+    /// The size of what `f` returns, without calling it.
+    fn returned_size<A, B, C, R>(_: &impl Fn(A, B, C) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// An idle connection's task is mostly this future (about 1.2 KiB of the 4 KiB an idle connection costs in a
+    /// release build, BENCHMARKS.md issue 15): a state added to the connection loop that is not boxed shows here.
+    #[test]
+    fn the_connection_future_stays_small() {
+        let run = |transport: WebSocketTransport, info: SocketInfo, services: Arc<SocketServices>| {
+            Connection::new(transport, info, services).run()
+        };
+        let size = returned_size(&run);
+        let bound = if cfg!(debug_assertions) { 1_600 } else { 1_280 };
+        assert!(size <= bound, "the connection future is {size} bytes (bound {bound})");
     }
 }

@@ -115,24 +115,37 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
     }
 
     /// The next message. `None` when the client closed the TCP connection. Cancel-safe. After an error the stream
-    /// only serves [`read_until_close`](Self::read_until_close).
+    /// only serves [`read_until_close`](Self::read_until_close). (The connection uses [`poll_recv`](Self::poll_recv).)
+    #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> Option<Result<WsMessage, WsError>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll: a connection polls it at every wakeup, so it is a plain function rather than
+    /// a future kept in the connection's task. Control answers queued earlier (pongs, a close reply) are written
+    /// first, as far as the socket takes them.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<WsMessage, WsError>>> {
+        if !self.outbound.is_empty()
+            && let Poll::Ready(Err(error)) = self.poll_flush(cx)
+        {
+            return Poll::Ready(Some(Err(error.into())));
+        }
         loop {
             if self.poisoned {
-                return None;
+                return Poll::Ready(None);
             }
             match self.next_buffered() {
-                Ok(Some(message)) => return Some(Ok(message)),
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => {}
                 Err(error) => {
                     self.poisoned = true;
-                    return Some(Err(error.into()));
+                    return Poll::Ready(Some(Err(error.into())));
                 }
             }
-            match poll_fn(|cx| self.poll_fill(cx)).await {
-                Ok(0) => return None,
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) => return Poll::Ready(None),
                 Ok(_) => {}
-                Err(error) => return Some(Err(error.into())),
+                Err(error) => return Poll::Ready(Some(Err(error.into()))),
             }
         }
     }
@@ -195,7 +208,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
         }
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// [`flush`](Self::flush) as a poll.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.outbound.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
