@@ -35,6 +35,8 @@ const READ_CHUNK: usize = 8 * 1024;
 const MAX_IOV: usize = 64;
 /// Queue capacity kept between writes; a larger one (after a big batch) is released.
 const KEPT_QUEUE_CAPACITY: usize = 8;
+/// Chunks (a header and a payload per frame) that may wait for the socket before a further pong is dropped.
+const MAX_WAITING_CHUNKS: usize = 8;
 
 /// A complete message from the client.
 #[derive(Debug, PartialEq, Eq)]
@@ -177,9 +179,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
         self.queue_frame(code, payload);
     }
 
-    /// Queues the answer to a ping.
+    /// Queues the answer to a ping, unless answers are already waiting for the socket: a client that pings without
+    /// reading must not grow the queue, and RFC 6455 §5.5.3 allows answering only the latest ping.
     pub(crate) fn queue_pong(&mut self, payload: Bytes) {
-        self.queue_frame(opcode::PONG, payload);
+        if self.outbound.len() < MAX_WAITING_CHUNKS {
+            self.queue_frame(opcode::PONG, payload);
+        }
     }
 
     /// Queues a close frame with `code` and `reason`.

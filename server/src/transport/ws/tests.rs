@@ -147,3 +147,20 @@ async fn read_until_close_drains_after_a_refused_frame() {
     drop(client);
     tokio::time::timeout(Duration::from_secs(5), stream.read_until_close()).await.unwrap();
 }
+
+#[tokio::test]
+async fn pings_from_a_client_that_never_reads_do_not_grow_the_queue() {
+    let (mut stream, mut client) = pair(64);
+    let mut pings = Vec::new();
+    for _ in 0..1000 {
+        pings.extend(client_frame(0x89, &[7; 100], [1, 2, 3, 4]));
+    }
+    // The writer's result keeps the client end open (and unread) until the test ends.
+    let writer = tokio::spawn(async move { client.write_all(&pings).await.map(|()| client) });
+    for _ in 0..1000 {
+        let Some(Ok(WsMessage::Ping(payload))) = stream.recv().await else { panic!("a ping") };
+        stream.queue_pong(payload);
+    }
+    assert!(stream.held_bytes() < 1024, "the stream holds {} bytes of unsent pongs", stream.held_bytes());
+    drop(writer);
+}
