@@ -121,7 +121,7 @@ pub(crate) async fn upgrade(
             Ok(upgraded) => upgraded,
             Err(error) => return tracing::debug!(%error, "websocket upgrade failed"),
         };
-        let stream = WsStream::new(TokioIo::new(upgraded), &[], MAX_FRAME_BYTES);
+        let stream = WsStream::new(TokioIo::new(upgraded), MAX_FRAME_BYTES);
         let tracker = services.connections.clone();
         let run = Connection::new(WebSocketTransport { stream }, info, services).run();
         tokio::spawn(tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed"))));

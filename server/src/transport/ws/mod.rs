@@ -103,11 +103,12 @@ pub(crate) struct WsStream<Io> {
 }
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
-    /// A WebSocket over `io`, whose handshake is done; `already_read` are bytes the HTTP layer read past the request.
-    pub(crate) fn new(io: Io, already_read: &[u8], max_message: usize) -> Self {
+    /// A WebSocket over `io`, whose handshake is done (hyper's upgraded socket replays any bytes it read past the
+    /// request).
+    pub(crate) fn new(io: Io, max_message: usize) -> Self {
         Self {
             io,
-            inbound: already_read.to_vec(),
+            inbound: Vec::new(),
             fragmented: None,
             outbound: VecDeque::new(),
             written: 0,

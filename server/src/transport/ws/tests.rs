@@ -15,7 +15,7 @@ const MAX: usize = 64 * 1024;
 
 fn pair(capacity: usize) -> (WsStream<DuplexStream>, DuplexStream) {
     let (server, client) = duplex(capacity);
-    (WsStream::new(server, &[], MAX), client)
+    (WsStream::new(server, MAX), client)
 }
 
 /// Splits what the server wrote into `(opcode, payload)` frames (server frames are unmasked and final).
