@@ -44,6 +44,19 @@ impl Servers {
     }
 }
 
+/// Memory gained between two RSS readings per item (connection, member), KiB; `None` if either reading or the items
+/// are missing.
+pub fn kib_per(before: Option<u64>, after: Option<u64>, items: usize) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (items > 0).then(|| after.saturating_sub(before) as f64 / items as f64)
+}
+
+/// CPU used between two [`Servers::cpu_seconds`] readings, `(user, system)` seconds.
+pub fn cpu_between(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let ((user0, system0), (user1, system1)) = (before?, after?);
+    Some((user1 - user0, system1 - system0))
+}
+
 /// `(user, system)` seconds, summable.
 struct Cpu(f64, f64);
 
@@ -100,5 +113,9 @@ mod tests {
         let none = Servers::default();
         assert_eq!((none.rss_kib(), none.cpu_seconds(), none.sockets()), (None, None, None));
         assert_eq!(Servers::new(vec![me, u32::MAX]).rss_kib(), None);
+        assert_eq!(kib_per(Some(100), Some(300), 4), Some(50.0));
+        assert_eq!((kib_per(None, Some(300), 4), kib_per(Some(100), Some(300), 0)), (None, None));
+        assert_eq!(cpu_between(Some((1.0, 2.0)), Some((1.5, 3.0))), Some((0.5, 1.0)));
+        assert_eq!(cpu_between(Some((1.0, 2.0)), None), None);
     }
 }

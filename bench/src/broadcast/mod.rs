@@ -37,7 +37,13 @@ pub use self::{
     report::{BroadcastReport, StepReport},
     share::{Share, serve_share},
 };
-use crate::{frames, latency::Latency, servers::Servers, spread::JOIN_REF, workers::Workers};
+use crate::{
+    frames,
+    latency::Latency,
+    servers::{self, Servers},
+    spread::JOIN_REF,
+    workers::Workers,
+};
 
 /// The payload of a measured broadcast, pushed as `broadcast` and received as `broadcast` by every member (the
 /// `bench:*` channel replies `{}` to the sender).
@@ -139,12 +145,9 @@ pub async fn run(config: BroadcastConfig) -> BroadcastReport {
             + config.broadcasts.saturating_sub(results.iter().map(Vec::len).sum());
         round_trips.sort_unstable();
         let per_message = |seconds: f64| seconds * 1e6 / delivered.max(1) as f64;
-        let (cpu_per_message, user_per_message) = match (cpu_before, cpu_after) {
-            (Some(before), Some(after)) if delivered > 0 => {
-                (Some(per_message(after.0 + after.1 - before.0 - before.1)), Some(per_message(after.0 - before.0)))
-            }
-            _ => (None, None),
-        };
+        let used = servers::cpu_between(cpu_before, cpu_after).filter(|_| delivered > 0);
+        let (cpu_per_message, user_per_message) =
+            (used.map(|(user, system)| per_message(user + system)), used.map(|(user, _)| per_message(user)));
         steps.push(StepReport {
             clients,
             completed: round_trips.len(),

@@ -115,12 +115,6 @@ struct Held {
     generator_cpu: Option<(f64, f64)>,
 }
 
-/// CPU used between two readings, `(user, system)` seconds.
-fn used(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<(f64, f64)> {
-    let ((user0, system0), (user1, system1)) = (before?, after?);
-    Some((user1 - user0, system1 - system0))
-}
-
 /// Runs the scenario; the connections are closed when it returns.
 pub async fn run(config: IdleConfig) -> IdleReport {
     let rss_before = config.servers.rss_kib();
@@ -141,8 +135,8 @@ pub async fn run(config: IdleConfig) -> IdleReport {
             };
             let holding = share.hold().await;
             let connect_seconds = started.elapsed().as_secs_f64();
-            let server_cpu = used(cpu_before.0, config.servers.cpu_seconds());
-            let generator_cpu = used(cpu_before.1, servers::cpu_seconds(me));
+            let server_cpu = servers::cpu_between(cpu_before.0, config.servers.cpu_seconds());
+            let generator_cpu = servers::cpu_between(cpu_before.1, servers::cpu_seconds(me));
             tokio::time::sleep(config.settle).await;
             let measured = (config.servers.rss_kib(), config.servers.sockets());
             let held = Held {
@@ -157,12 +151,7 @@ pub async fn run(config: IdleConfig) -> IdleReport {
             (held, measured.0, measured.1, 1)
         }
     };
-    let per_connection = match (rss_before, rss_after) {
-        (Some(before), Some(after)) if held.joined > 0 => {
-            Some(after.saturating_sub(before) as f64 / held.joined as f64)
-        }
-        _ => None,
-    };
+    let per_connection = servers::kib_per(rss_before, rss_after, held.joined);
     let per_join = |cpu: Option<(f64, f64)>| {
         let joined = held.joined.max(1) as f64;
         cpu.map(|(user, system)| (user * 1e6 / joined, system * 1e6 / joined))
@@ -226,7 +215,7 @@ async fn hold_in_workers(config: &IdleConfig, workers: &Workers) -> (Held, Optio
         }
     }
     let connect_seconds = started.elapsed().as_secs_f64();
-    let server_cpu = used(cpu_before, config.servers.cpu_seconds());
+    let server_cpu = servers::cpu_between(cpu_before, config.servers.cpu_seconds());
     tokio::time::sleep(config.settle).await;
     let (rss_after, sockets) = (config.servers.rss_kib(), config.servers.sockets());
     for (worker, reports) in &mut kept {

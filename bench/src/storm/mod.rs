@@ -26,7 +26,7 @@ use self::view::{PresenceChanges, PresenceEvent, View, read_presence};
 use crate::{
     client::{BenchClient, ClientError},
     frames,
-    servers::Servers,
+    servers::{self, Servers},
 };
 
 /// What to run.
@@ -209,10 +209,7 @@ pub async fn run(config: StormConfig) -> StormReport {
     }
     let converged = shared.converged.load(Ordering::Relaxed);
     let joined = shared.joined.load(Ordering::Relaxed);
-    let kib_per_connection = match (rss_before, rss_after) {
-        (Some(before), Some(after)) if joined > 0 => Some(after.saturating_sub(before) as f64 / joined as f64),
-        _ => None,
-    };
+    let kib_per_connection = servers::kib_per(rss_before, rss_after, joined);
     StormReport {
         fd_limit: crate::fd_limit(),
         clients: config.clients,
