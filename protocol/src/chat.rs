@@ -138,6 +138,11 @@ impl Event for Message {
     const EVENT: &'static str = MESSAGE_NEW;
 }
 
+/// The presence meta field holding [`MemberStatus::online_at`].
+pub const META_ONLINE_AT: &str = "online_at";
+/// The presence meta field holding [`MemberStatus::typing`].
+pub const META_TYPING: &str = "typing";
+
 /// What a room tracks for one connection of a member: the fields of its presence meta besides Phoenix's refs, which
 /// the server's presence tracker adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,14 +156,14 @@ pub struct MemberStatus {
 impl MemberStatus {
     /// The presence meta to track: these fields and no refs yet.
     pub fn to_meta(self) -> Meta {
-        Meta::new().with("online_at", self.online_at).with("typing", self.typing)
+        Meta::new().with(META_ONLINE_AT, self.online_at).with(META_TYPING, self.typing)
     }
 
     /// The status a meta carries; `None` when it lacks one of the fields (a meta some other server tracked).
     pub fn from_meta(meta: &Meta) -> Option<Self> {
         Some(Self {
-            online_at: meta.get("online_at").and_then(Value::as_i64)?,
-            typing: meta.get("typing").and_then(Value::as_bool)?,
+            online_at: meta.get(META_ONLINE_AT).and_then(Value::as_i64)?,
+            typing: meta.get(META_TYPING).and_then(Value::as_bool)?,
         })
     }
 }

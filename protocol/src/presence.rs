@@ -23,6 +23,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::chat::{META_ONLINE_AT, META_TYPING};
+
 /// Meta field holding the unique, opaque reference of one tracked entry (16 URL-safe base64 characters in Phoenix).
 pub const PHX_REF: &str = "phx_ref";
 
@@ -41,7 +43,7 @@ const METAS: &str = "metas";
 pub struct Meta(Vec<(Cow<'static, str>, Value)>);
 
 /// Field names every tracked meta of the chat carries: held as static strings rather than one allocation per meta.
-const COMMON_FIELDS: [&str; 4] = [PHX_REF, PHX_REF_PREV, "online_at", "typing"];
+const COMMON_FIELDS: [&str; 4] = [PHX_REF, PHX_REF_PREV, META_ONLINE_AT, META_TYPING];
 
 /// A field name, borrowed when it is a common one.
 fn field_name(name: String) -> Cow<'static, str> {

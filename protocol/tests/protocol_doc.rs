@@ -65,8 +65,14 @@ const EVENTS: [(&str, &str); 14] = named![
     events::STATUS_ERROR,
 ];
 
-/// Wire names outside `events` that a client must know: the presence meta refs and the room topic prefix.
-const OTHER_NAMES: [(&str, &str); 3] = named![presence::PHX_REF, presence::PHX_REF_PREV, names::ROOM_TOPIC_PREFIX];
+/// Wire names outside `events` that a client must know: the presence meta fields and the room topic prefix.
+const OTHER_NAMES: [(&str, &str); 5] = named![
+    presence::PHX_REF,
+    presence::PHX_REF_PREV,
+    chat::META_ONLINE_AT,
+    chat::META_TYPING,
+    names::ROOM_TOPIC_PREFIX
+];
 
 /// A limit, and the words of the row of the limits table (§10.3) that must state its value.
 struct Limit {

@@ -4,9 +4,9 @@
 //! at once (a joiner's `presence_state` is always current) but their `presence_diff` is coalesced per topic: the
 //! first change after a quiet period is broadcast immediately, later ones within the coalescing window are folded
 //! into one diff. In a join storm of N clients this turns N diffs × N members into (storm length / window) diffs, while
-//! the wire format stays Phoenix's. The window grows with the topic's members (see [`coalescing_window`]), so one
-//! busy big room causes a bounded number of diff frames per second whatever its churn, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
-//! test in `protocol::presence`).
+//! the wire format stays Phoenix's, so phoenix.js clients sync exactly as with Phoenix (see the coalescing property
+//! test in `protocol::presence`). The window grows with the topic's members ([`coalescing_window`]), so a busy big
+//! room sends a bounded number of diff frames per second whatever its churn.
 //!
 //! In a cluster the tracker also holds the metas of other nodes' members ([`Tracker::apply_remote`]), so a joiner's
 //! `presence_state` and every diff cover the whole room; this node's own changes go out through its [`Replica`].

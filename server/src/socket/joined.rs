@@ -2,8 +2,8 @@
 //!
 //! A connection joins one or two topics (the room, maybe a second tab's room) and at most 100, and the lookup is per
 //! queued broadcast; a vector of one entry costs 56 bytes where an empty-then-grown `HashMap` cost about 250 (heaptrack,
-//! BENCHMARKS.md issue 15), and comparing a topic is a pointer check first (broadcasts share the subscription's
-//! `Arc<str>`), then the string.
+//! BENCHMARKS.md issue 15). Comparing a topic is a pointer check first (what this connection's own channels publish
+//! carries the `Arc<str>` it joined with), then the string.
 
 use std::sync::Arc;
 

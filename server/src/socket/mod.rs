@@ -142,12 +142,7 @@ impl<T: Transport> Connection<T> {
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
                     match inbound {
                         None | Some(Ok(Inbound::Closed)) => break Ended::ClientGone,
-                        Some(Err(TransportError::TooLarge)) => {
-                            break self.close(CloseCode::MESSAGE_TOO_BIG.code(), "frame too large").await;
-                        }
-                        Some(Err(TransportError::Refused(code, reason))) => {
-                            tracing::debug!(conn = self.info.conn, %reason, "transport refused a frame");
-                            let reason = if code == CloseCode::INVALID_FRAME_PAYLOAD { "invalid frame" } else { "protocol error" };
+                        Some(Err(TransportError::Refused { code, reason })) => {
                             break self.close(code.code(), reason).await;
                         }
                         Some(Err(TransportError::Broken(_))) => break Ended::ClientGone,

@@ -24,12 +24,10 @@ pub(crate) enum Inbound {
 /// Why receiving or sending failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
-    /// The client sent a frame or message over the size limit.
-    #[error("frame too large")]
-    TooLarge,
-    /// The client broke the transport's rules (WebSocket framing, UTF-8 of a text frame): close with this code.
-    #[error("refused: {1}")]
-    Refused(CloseCode, String),
+    /// The client broke the transport's rules (a frame over the size limit, WebSocket framing, UTF-8 of a text
+    /// frame): close with this code and reason.
+    #[error("refused: {reason}")]
+    Refused { code: CloseCode, reason: &'static str },
     /// The connection broke.
     #[error("transport error: {0}")]
     Broken(String),

@@ -148,33 +148,22 @@ impl WebSocketTransport {
             None => return Poll::Ready(None),
             Some(Ok(message)) => message,
             Some(Err(WsError::Frame(refused))) => {
-                let code = match refused {
-                    FrameError::TooLarge => return Poll::Ready(Some(Err(TransportError::TooLarge))),
-                    FrameError::InvalidUtf8 => CloseCode::INVALID_FRAME_PAYLOAD,
-                    FrameError::Protocol(_) => CloseCode::PROTOCOL_ERROR,
+                tracing::debug!(%refused, "websocket frame refused");
+                let (code, reason) = match refused {
+                    FrameError::TooLarge => (CloseCode::MESSAGE_TOO_BIG, "frame too large"),
+                    FrameError::InvalidUtf8 => (CloseCode::INVALID_FRAME_PAYLOAD, "invalid frame"),
+                    FrameError::Protocol(_) => (CloseCode::PROTOCOL_ERROR, "protocol error"),
                 };
-                return Poll::Ready(Some(Err(TransportError::Refused(code, refused.to_string()))));
+                return Poll::Ready(Some(Err(TransportError::Refused { code, reason })));
             }
             Some(Err(WsError::Io(error))) => return Poll::Ready(Some(Err(TransportError::Broken(error.to_string())))),
         };
+        // Pings and closes were answered by the stream.
         Poll::Ready(Some(Ok(match message {
             WsMessage::Text(text) => Inbound::Text(text),
             WsMessage::Binary(bytes) => Inbound::Binary(bytes),
-            WsMessage::Ping(payload) => {
-                // Written now if the socket takes it, else by the next poll (which `poll_recv` starts with).
-                self.stream.queue_pong(payload);
-                if let Poll::Ready(Err(error)) = self.stream.poll_flush(cx) {
-                    return Poll::Ready(Some(Err(TransportError::Broken(error.to_string()))));
-                }
-                Inbound::KeepAlive
-            }
-            WsMessage::Pong => Inbound::KeepAlive,
-            WsMessage::Close(code) => {
-                // Answer the close (RFC 6455 §5.5.1) if the socket takes it now; the connection ends either way.
-                self.stream.queue_close(code.unwrap_or(CloseCode::NORMAL.code()), "");
-                let _ = self.stream.poll_flush(cx);
-                Inbound::Closed
-            }
+            WsMessage::Ping(_) | WsMessage::Pong => Inbound::KeepAlive,
+            WsMessage::Close(_) => Inbound::Closed,
         })))
     }
 }

@@ -24,6 +24,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use protocol::reasons::CloseCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub(crate) use self::frame::FrameError;
@@ -45,11 +46,11 @@ pub(crate) enum WsMessage {
     Text(String),
     /// A binary message.
     Binary(Bytes),
-    /// A ping; the caller answers it with [`WsStream::queue_pong`].
+    /// A ping (already answered with a pong).
     Ping(Bytes),
     /// A pong.
     Pong,
-    /// A close frame, with its code if it had one.
+    /// A close frame, with its code if it had one (already answered with a close).
     Close(Option<u16>),
 }
 
@@ -125,8 +126,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
     }
 
     /// [`recv`](Self::recv) as a poll: a connection polls it at every wakeup, so it is a plain function rather than
-    /// a future kept in the connection's task. Control answers queued earlier (pongs, a close reply) are written
-    /// first, as far as the socket takes them.
+    /// a future kept in the connection's task. Pings are answered and a close frame is answered with a close
+    /// (RFC 6455 §5.5) here; those answers go out as far as the socket takes them now, and the rest first thing at
+    /// the next poll.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<WsMessage, WsError>>> {
         if !self.outbound.is_empty()
             && let Poll::Ready(Err(error)) = self.poll_flush(cx)
@@ -138,7 +140,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
                 return Poll::Ready(None);
             }
             match self.next_buffered() {
-                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(Some(message)) => {
+                    if let Err(error) = self.answer(&message, cx) {
+                        return Poll::Ready(Some(Err(error.into())));
+                    }
+                    return Poll::Ready(Some(Ok(message)));
+                }
                 Ok(None) => {}
                 Err(error) => {
                     self.poisoned = true;
@@ -180,11 +187,21 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> WsStream<Io> {
         self.queue_frame(code, payload);
     }
 
-    /// Queues the answer to a ping, unless answers are already waiting for the socket: a client that pings without
-    /// reading must not grow the queue, and RFC 6455 §5.5.3 allows answering only the latest ping.
-    pub(crate) fn queue_pong(&mut self, payload: Bytes) {
-        if self.outbound.len() < MAX_WAITING_CHUNKS {
-            self.queue_frame(opcode::PONG, payload);
+    /// Queues the protocol's answer to a received ping (a pong) or close (a close with the same code, 1000 if it had
+    /// none) and writes what the socket takes now. A pong is skipped while answers are already waiting for the
+    /// socket: a client that pings without reading must not grow the queue, and RFC 6455 §5.5.3 allows answering only
+    /// the latest ping.
+    fn answer(&mut self, message: &WsMessage, cx: &mut Context<'_>) -> io::Result<()> {
+        match message {
+            WsMessage::Ping(payload) if self.outbound.len() < MAX_WAITING_CHUNKS => {
+                self.queue_frame(opcode::PONG, payload.clone());
+            }
+            WsMessage::Close(code) => self.queue_close(code.unwrap_or(CloseCode::NORMAL.code()), ""),
+            _ => return Ok(()),
+        }
+        match self.poll_flush(cx) {
+            Poll::Ready(Err(error)) => Err(error),
+            _ => Ok(()),
         }
     }
 

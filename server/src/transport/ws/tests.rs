@@ -158,8 +158,7 @@ async fn pings_from_a_client_that_never_reads_do_not_grow_the_queue() {
     // The writer's result keeps the client end open (and unread) until the test ends.
     let writer = tokio::spawn(async move { client.write_all(&pings).await.map(|()| client) });
     for _ in 0..1000 {
-        let Some(Ok(WsMessage::Ping(payload))) = stream.recv().await else { panic!("a ping") };
-        stream.queue_pong(payload);
+        let Some(Ok(WsMessage::Ping(_))) = stream.recv().await else { panic!("a ping") };
     }
     assert!(stream.held_bytes() < 1024, "the stream holds {} bytes of unsent pongs", stream.held_bytes());
     drop(writer);
