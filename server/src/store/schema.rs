@@ -8,8 +8,9 @@
 
 use std::borrow::Cow;
 
-use sqlx::{
-    AnyPool, Row,
+use sqlx::{Row, SqlSafeStr};
+use sqlx_core::{
+    any::AnyPool,
     migrate::{Migration, MigrationType, Migrator},
 };
 
@@ -53,13 +54,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 fn migrator() -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|(version, description, sql)| {
-            Migration::new(*version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
-        })
-        .collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(*version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
 }
 
 /// Applies every migration not yet recorded, then brings account keys up to the current rule.
