@@ -47,6 +47,7 @@ seeds("v2_json", [
     '["4",null,"room:a","presence_state",{"alice":{"metas":[]}}]',
     '[null,null,"r\\"q","message:new",{"n":1}]',
     '["1",1.5,"t","e",{}]',
+    '["a","|[",",",",[0",7e5780]',  # found by fuzzing: a payload no Value holds (see fuzz/README.md)
 ])
 
 
