@@ -4,7 +4,8 @@
 //! (`Vsn::negotiate`), and, when the text is JSON, every typed payload through `typed::from_payload` (join params,
 //! `message:new`, `history:before`, `typing`, replies, typed presence, error replies, presence metas).
 //!
-//! Checks, beyond "no panic": each rule's result satisfies the rule it documents (trimmed, within its length in
+//! Checks, beyond "no panic": each rule's result satisfies the rule it documents (control and bidirectional
+//! characters stripped from bodies, trimmed, never only invisible characters, within its length in
 //! characters, only allowed characters, idempotent, errors exactly when the rule says), topics and slugs convert
 //! both ways, the history page size is clamped, and every payload that parses serializes back to a payload that
 //! parses to the same value.
@@ -25,20 +26,24 @@ use protocol::names::{
 use protocol::presence::Meta;
 use protocol::reasons::ErrorReply;
 use protocol::serializer::Vsn;
+use protocol::text::{is_invisible, is_stripped_from_body};
 use protocol::typed::{from_payload, to_payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fn check_body(raw: &str) {
-    let trimmed = raw.trim();
+    // The documented rule: strip control and bidirectional characters, then trim; nothing visible left is empty.
+    let stripped: String = raw.chars().filter(|c| !is_stripped_from_body(*c)).collect();
+    let trimmed = stripped.trim();
     match normalize_body(raw) {
         Ok(body) => {
             assert_eq!(body, trimmed);
-            assert!(!body.is_empty() && body.chars().count() <= MAX_BODY_CHARS);
+            assert!(!body.chars().all(is_invisible) && body.chars().count() <= MAX_BODY_CHARS);
+            assert!(!body.chars().any(is_stripped_from_body));
             assert_eq!(normalize_body(&body).as_ref(), Ok(&body), "normalizing is idempotent");
         }
-        Err(BodyError::Empty) => assert!(trimmed.is_empty()),
+        Err(BodyError::Empty) => assert!(trimmed.chars().all(is_invisible)),
         Err(error @ BodyError::TooLong { chars }) => {
             assert_eq!(chars, trimmed.chars().count());
             assert!(chars > MAX_BODY_CHARS);
@@ -54,6 +59,7 @@ fn check_user_name(raw: &str) {
             assert_eq!(name, trimmed);
             assert!((1..=MAX_USER_NAME_CHARS).contains(&name.chars().count()));
             assert!(name.chars().all(|c| !c.is_control()
+                && (c == ' ' || !is_invisible(c))
                 && (c.is_alphabetic() || c.is_numeric() || matches!(c, ' ' | '-' | '_' | '.' | '\''))));
             assert_eq!(normalize_user_name(&name).as_ref(), Ok(&name), "normalizing is idempotent");
         }

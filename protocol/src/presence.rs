@@ -1226,6 +1226,17 @@ mod tests {
 
     // Found by the presence_sync fuzz target: `==` on JSON values let object refs match, and told `1` from `1.0`.
     #[test]
+    fn metas_with_large_floats_survive_a_json_round_trip() {
+        // Found by the presence_wire fuzz target: without serde_json's exactly rounded float parsing, an integer too
+        // large for 64 bits was read one ulp off, so serializing and parsing it again gave another number
+        // (JavaScript's JSON.parse rounds exactly).
+        let text = r#"{"u2":{"metas":[{"id":25555555555755555555555555555555555555555,"phx_ref":"2"}]}}"#;
+        let state: PresenceState = serde_json::from_str(text).unwrap();
+        let again: PresenceState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(again, state);
+    }
+
+    #[test]
     fn refs_compare_like_javascript_strict_equality() {
         let current = state(json!({
             "a": {"metas": [{"phx_ref": {}, "n": 1}, {"phx_ref": [1], "n": 2}, {"phx_ref": 1, "n": 3}]},
