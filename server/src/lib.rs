@@ -3,11 +3,11 @@
 //! Crate map, from the top down (a module only uses the ones listed after it):
 //! * `launch`: [`Server`], which opens the store, wires everything and serves; [`config`]: flags, environment
 //!   variables and limits.
-//! * `serve`: the accept loop (header deadlines, connection budgets, per-address socket caps, client addresses
-//!   through trusted proxies).
 //! * `http`: router assembly (SSR pages, `/healthz`, `/socket/websocket`, security headers, cross-site request
 //!   refusal, body limits); `assets`: the precompressed bundle; `pages`: the backend of the app's server functions.
-//! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows HTTP.
+//! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows WebSocket.
+//! * `serve`: the accept loop (header deadlines, connection budgets, per-address socket caps, client addresses
+//!   through trusted proxies), which `launch` runs and whose admission `transport` completes at the upgrade.
 //! * [`socket`]: the per-connection state machine (dispatch table, writer) and what it needs from a transport.
 //! * `channels`: the chat room channel and the opt-in `bench:*` channel; [`channel`]: the `Channel` contract and the
 //!   topic router.
