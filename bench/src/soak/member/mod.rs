@@ -5,6 +5,8 @@
 //! `last_seen_id`, fills an unrecovered gap with `history:before`, and resends what was not acknowledged with the same
 //! `client_id` (docs/protocol.md §9, the reconnect recipe). Everything it sends and receives goes to the ledger.
 
+mod inbound;
+mod leaving;
 pub mod rooms;
 
 use std::{
@@ -14,19 +16,14 @@ use std::{
 };
 
 use protocol::{
-    chat::{
-        HistoryBefore, HistoryReply, JoinParams, JoinReply, Message, NewMessage, NewMessageReply, Typing,
-        normalize_body,
-    },
-    events::{MESSAGE_NEW, PHX_CLOSE, PHX_ERROR, PHX_REPLY},
-    reasons::{JOIN_CRASHED, RATE_LIMITED, UNAVAILABLE},
+    chat::{HistoryBefore, JoinParams, NewMessage, Typing, normalize_body},
     typed::Request,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
-use self::rooms::{AfterJoin, Channel, RoomSlot};
+use self::rooms::{Channel, RoomSlot};
 use super::{
-    conn::{self, Incoming, Ws},
+    conn::{self, Ws},
     context::{Context, Phase},
     ledger::bump,
     text,
@@ -235,191 +232,6 @@ impl Member {
         Duration::from_secs_f64(self.rng.random_range(low.as_secs_f64()..=high.as_secs_f64()))
     }
 
-    /// Handles what arrived; `Err` when the connection ended.
-    async fn incoming(&mut self, ws: &mut Ws, incoming: Incoming) -> Step {
-        match incoming {
-            Incoming::Text(text) => self.frame(ws, &text).await,
-            Incoming::Binary => {
-                self.violation("a binary frame from a room channel", String::new());
-                Ok(())
-            }
-            Incoming::Closed(code, reason) => {
-                self.closed_by_server(code, &reason);
-                Err(Ended::Lost)
-            }
-            Incoming::Gone(_) => Err(Ended::Lost),
-        }
-    }
-
-    /// The server closed a well-behaved member's socket: only a restart (1012) or, for a reader too slow, 1011 may
-    /// do that; every other code means the server misread something valid or missed heartbeats.
-    fn closed_by_server(&self, code: u16, reason: &str) {
-        match code {
-            1011 => crate::warn("soak", &format!("{} closed as a slow consumer ({reason})", self.spec.name)),
-            1012 => {}
-            _ => self.violation("a well-behaved member was closed", format!("{}: {code} {reason}", self.spec.name)),
-        }
-    }
-
-    async fn frame(&mut self, ws: &mut Ws, text: &str) -> Step {
-        let frame = match frames::decode(text) {
-            Ok(frame) => frame,
-            Err(error) => {
-                self.violation("an undecodable frame", format!("{error}: {text:.200}"));
-                return Ok(());
-            }
-        };
-        match frame.event() {
-            PHX_REPLY => {
-                let Some(purpose) = frame.msg_ref().and_then(|r| self.refs.remove(r)) else { return Ok(()) };
-                let Some(reply) = frame.reply() else {
-                    self.violation("a reply without status", format!("{text:.200}"));
-                    return Ok(());
-                };
-                self.reply(ws, purpose, &reply).await
-            }
-            MESSAGE_NEW => {
-                match frame.payload::<Message>() {
-                    Ok(message) => self.broadcast(frame.topic(), &message),
-                    Err(error) => self.violation("a malformed message:new", format!("{error}: {text:.200}")),
-                }
-                Ok(())
-            }
-            PHX_ERROR => {
-                self.violation("a channel crashed", format!("{}: {text:.200}", self.spec.name));
-                if let Some(slot) = self.slots.iter_mut().find(|s| s.topic == frame.topic()) {
-                    slot.disconnected();
-                }
-                Ok(())
-            }
-            PHX_CLOSE => {
-                let slot = self.slots.iter().find(|s| s.topic == frame.topic());
-                if slot.is_some_and(|s| s.channel == Channel::Joined && s.join_ref.as_deref() == frame.join_ref()) {
-                    self.violation("phx_close of a channel nobody left", format!("{text:.200}"));
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// A `message:new` broadcast.
-    fn broadcast(&mut self, topic: &str, message: &Message) {
-        let Some(slot) = self.slots.iter_mut().find(|s| s.topic == topic) else {
-            self.violation("message:new on a topic never joined", format!("{topic} id {}", message.id));
-            return;
-        };
-        if let Some(broken) = slot.deliver(message, true) {
-            self.violation(broken.kind, broken.detail);
-            return;
-        }
-        let ledger = &self.context.ledger;
-        if let Some(sent_at) = text::client_id_of(&message.body).and_then(|id| ledger.sent_at(id)) {
-            ledger.latency(sent_at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-        }
-    }
-
-    async fn reply(&mut self, ws: &mut Ws, purpose: Purpose, reply: &frames::BorrowedReply<'_>) -> Step {
-        let ledger = self.context.ledger.clone();
-        match purpose {
-            Purpose::Join { room, asked } => match frames::response::<JoinReply>(reply) {
-                Ok(joined) => {
-                    bump(&ledger.counters.joins);
-                    match (asked, joined.recovered) {
-                        (Some(_), true) => bump(&ledger.counters.recovered),
-                        (Some(_), false) => bump(&ledger.counters.not_recovered),
-                        (None, _) => {}
-                    }
-                    let Some(slot) = self.slot_mut(room) else { return Ok(()) };
-                    let (after, broken) = slot.joined(asked, &joined);
-                    for broken in broken {
-                        self.violation(broken.kind, broken.detail);
-                    }
-                    if let AfterJoin::FillGap { before_id, stop_after } = after {
-                        self.request_gap(ws, room, before_id, stop_after).await?;
-                    }
-                    self.flush_outgoing(ws).await
-                }
-                Err(FrameError::Refused(refusal)) if refusal.reason == JOIN_CRASHED => {
-                    // The store was not ready; housekeeping joins again.
-                    if let Some(slot) = self.slot_mut(room) {
-                        slot.disconnected();
-                    }
-                    Ok(())
-                }
-                Err(error) => {
-                    self.violation("a join was refused", format!("{}: {error}", self.context.topics[room]));
-                    Ok(())
-                }
-            },
-            Purpose::Leave { room, for_good } => {
-                if reply.is_ok() {
-                    bump(&ledger.counters.leaves);
-                } else {
-                    self.violation("a leave was refused", self.context.topics[room].clone());
-                }
-                if for_good {
-                    if let Some(at) = self.slots.iter().position(|s| s.room == room) {
-                        ledger.membership(self.slots.swap_remove(at).membership);
-                    }
-                } else if let Some(slot) = self.slot_mut(room) {
-                    slot.disconnected();
-                }
-                Ok(())
-            }
-            Purpose::Send { client_id } => self.send_answered(&client_id, reply),
-            Purpose::Gap { room, stop_after } => match frames::response::<HistoryReply>(reply) {
-                Ok(page) => {
-                    bump(&ledger.counters.gap_pages);
-                    let next =
-                        self.slot_mut(room).and_then(|s| s.gap_page(&page.messages, GAP_PAGE as usize, stop_after));
-                    match next {
-                        Some(before_id) => self.request_gap(ws, room, before_id, stop_after).await,
-                        None => Ok(()),
-                    }
-                }
-                Err(error) => {
-                    self.violation("history:before was refused", format!("{error}"));
-                    Ok(())
-                }
-            },
-            Purpose::Ack { what } => {
-                if !reply.is_ok() {
-                    self.violation("a heartbeat or typing push was refused", what.to_owned());
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn send_answered(&mut self, client_id: &str, reply: &frames::BorrowedReply<'_>) -> Step {
-        let ledger = self.context.ledger.clone();
-        let Some(at) = self.outgoing.iter().position(|o| o.client_id == client_id) else { return Ok(()) };
-        match frames::response::<NewMessageReply>(reply) {
-            Ok(NewMessageReply { id }) => {
-                ledger.acked(client_id, id);
-                self.outgoing.remove(at);
-            }
-            Err(FrameError::Refused(refusal)) if refusal.reason == RATE_LIMITED || refusal.reason == UNAVAILABLE => {
-                let counter = if refusal.reason == RATE_LIMITED {
-                    &ledger.counters.member_rate_limited
-                } else {
-                    &ledger.counters.unavailable
-                };
-                bump(counter);
-                let outgoing = &mut self.outgoing[at];
-                outgoing.in_flight = false;
-                outgoing.retry_at = Some(Instant::now() + RETRY_AFTER);
-            }
-            Err(error) => {
-                self.violation("a valid message was refused", format!("{client_id}: {error}"));
-                ledger.refused(client_id, &error.to_string());
-                self.outgoing.remove(at);
-            }
-        }
-        Ok(())
-    }
-
     /// Joins rooms that are not joined on this connection and sends what is waiting.
     async fn housekeeping(&mut self, ws: &mut Ws) -> Step {
         let unjoined: Vec<usize> =
@@ -544,72 +356,6 @@ impl Member {
         };
         bump(&self.context.ledger.counters.typing);
         self.push(ws, &join_ref, &topic, &Typing { typing }, Purpose::Ack { what: "typing" }).await
-    }
-
-    async fn leave(&mut self, ws: &mut Ws, room: usize, for_good: bool) -> Step {
-        let msg_ref = self.next_ref();
-        let Some(slot) = self.slot_mut(room) else { return Ok(()) };
-        let Some(join_ref) = slot.join_ref.clone() else { return Ok(()) };
-        let frame = frames::leave(&join_ref, &msg_ref, &slot.topic);
-        slot.channel = Channel::Leaving;
-        self.refs.insert(msg_ref, Purpose::Leave { room, for_good });
-        self.send(ws, frame).await
-    }
-
-    /// Settling down before the baseline: no visits left open.
-    async fn leave_visited_rooms(&mut self, ws: &mut Ws) -> Step {
-        let visited: Vec<usize> = self
-            .slots
-            .iter()
-            .filter(|s| s.room != self.spec.home && s.channel == Channel::Joined)
-            .map(|s| s.room)
-            .collect();
-        for room in visited {
-            self.leave(ws, room, true).await?;
-        }
-        Ok(())
-    }
-
-    /// Leaving: take delivery up to `heads` (or, for a visitor, get its messages acknowledged), leave every room,
-    /// close the socket.
-    async fn leave_all(&mut self, ws: &mut Ws, heads: Option<&[u64]>, for_good: bool) -> Ended {
-        let deadline = tokio::time::Instant::now() + CATCH_UP;
-        while !self.caught_up(heads) && tokio::time::Instant::now() < deadline {
-            let step = tokio::select! {
-                incoming = conn::next(ws) => self.incoming(ws, incoming).await,
-                () = tokio::time::sleep(HOUSEKEEPING) => self.housekeeping(ws).await,
-            };
-            if step.is_err() {
-                return if for_good { Ended::Finished } else { Ended::Lost };
-            }
-        }
-        let rooms: Vec<usize> = self.slots.iter().filter(|s| s.channel == Channel::Joined).map(|s| s.room).collect();
-        for room in rooms {
-            if self.leave(ws, room, for_good).await.is_err() {
-                return if for_good { Ended::Finished } else { Ended::Lost };
-            }
-        }
-        let deadline = tokio::time::Instant::now() + LEAVE_REPLIES;
-        while self.refs.values().any(|p| matches!(p, Purpose::Leave { .. })) && tokio::time::Instant::now() < deadline {
-            let step = tokio::select! {
-                incoming = conn::next(ws) => self.incoming(ws, incoming).await,
-                () = tokio::time::sleep_until(deadline) => Ok(()),
-            };
-            if step.is_err() {
-                break;
-            }
-        }
-        let _ = ws.close(None).await;
-        if for_good { Ended::Finished } else { Ended::Away }
-    }
-
-    /// Whether every room it is in has been delivered up to its head (and nothing it sent is unanswered).
-    fn caught_up(&self, heads: Option<&[u64]>) -> bool {
-        let Some(heads) = heads else { return self.outgoing.is_empty() };
-        self.slots.iter().filter(|s| s.channel == Channel::Joined).all(|slot| {
-            let head = heads.get(slot.room).copied().unwrap_or(0);
-            slot.last_seen.unwrap_or(slot.membership.from) >= head
-        })
     }
 
     fn disconnected(&mut self) {
