@@ -1,10 +1,15 @@
 //! A short soak against the real server binary, as `bench soak` runs it: the bench starts the server, kills it with
 //! `kill -9` and restarts it, runs every kind of client, and every end check must pass.
 //!
-//! The binary is `PARLEY_SERVER_BIN` when set; otherwise this test builds the debug `server` with cargo (a no-op
-//! after `cargo test --workspace`, which builds it for the server's own tests).
+//! The binary is `PARLEY_SERVER_BIN` when set; else the debug `server` next to this test when it is newer than every
+//! source it is built from (`cargo test --workspace` builds it for the server's own tests, with their features);
+//! else this test builds it with cargo.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, SystemTime},
+};
 
 use bench::soak::{self, SoakConfig};
 
@@ -12,17 +17,29 @@ fn server_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("PARLEY_SERVER_BIN") {
         return bin.into();
     }
+    // This test runs from <target>/debug/deps.
+    let exe = std::env::current_exe().expect("the test's path");
+    let binary = exe.parent().and_then(|deps| deps.parent()).expect("<target>/debug").join("server");
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let sources = ["server", "app", "protocol", "Cargo.lock"].map(|part| newest(&workspace.join(part)));
+    if built.is_some_and(|built| sources.iter().all(|source| *source <= built)) {
+        return binary;
+    }
     let status = Command::new(env!("CARGO"))
         .args(["build", "-p", "server", "--bin", "server"])
         .current_dir(&workspace)
         .status()
         .expect("run cargo build -p server");
     assert!(status.success(), "cargo build -p server failed");
-    // This test runs from <target>/debug/deps.
-    let exe = std::env::current_exe().expect("the test's path");
-    let debug = exe.parent().and_then(|deps| deps.parent()).expect("<target>/debug");
-    debug.join("server")
+    binary
+}
+
+/// The latest modification time of `path` or of anything under it.
+fn newest(path: &Path) -> SystemTime {
+    let own = std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+    let children = std::fs::read_dir(path).into_iter().flatten().flatten().map(|entry| newest(&entry.path()));
+    children.fold(own, SystemTime::max)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
