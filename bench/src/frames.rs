@@ -7,7 +7,7 @@
 
 use protocol::{
     chat::JoinParams,
-    events::{HEARTBEAT, PHOENIX_TOPIC, PHX_JOIN},
+    events::{HEARTBEAT, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE},
     frame::{Frame, Payload},
     reasons::ErrorReply,
     serializer::{self, DecodeError, EncodeError, WireFrame},
@@ -48,6 +48,11 @@ pub fn join(join_ref: &str, topic: &str, params: &JoinParams) -> Result<String, 
 /// A push of `request` under its event, with ref `msg_ref`, on the channel of `topic` joined with `join_ref`.
 pub fn push<R: Request>(join_ref: &str, msg_ref: &str, topic: &str, request: &R) -> Result<String, FrameError> {
     text(&Frame::new(Some(join_ref), Some(msg_ref), topic, R::EVENT, to_payload(request)?))
+}
+
+/// A `phx_leave` of the channel of `topic` joined with `join_ref`, with ref `msg_ref`.
+pub fn leave(join_ref: &str, msg_ref: &str, topic: &str) -> Result<String, FrameError> {
+    text(&Frame::new(Some(join_ref), Some(msg_ref), topic, PHX_LEAVE, Payload::empty()))
 }
 
 /// A heartbeat with ref `msg_ref` (phoenix.js sends one every 30 s; the server closes a socket silent for 60 s).
@@ -93,6 +98,7 @@ mod tests {
             r#"["1","2","room:a","message:new",{"body":"hi","client_id":"c0"}]"#
         );
         assert_eq!(heartbeat("9").unwrap(), r#"[null,"9","phoenix","heartbeat",{}]"#);
+        assert_eq!(leave("1", "4", "room:a").unwrap(), r#"["1","4","room:a","phx_leave",{}]"#);
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //!   process's open-file limit).
 //! * [`ingest`]: durable `message:new` throughput and ack latency.
 //! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
+//! * [`soak`]: a server binary the bench starts, `kill -9`s and restarts under chat, churn, slow consumers,
+//!   malformed frames and login failures for N minutes; then every acknowledged message must be stored once and
+//!   delivered to every member that stayed, the log free of panics and the memory back at its baseline.
 //!
 //! Each scenario's `run` returns a report that serializes to JSON and prints its own table through `Display`.
 
@@ -24,6 +27,7 @@ pub mod idle;
 pub mod ingest;
 pub mod latency;
 pub mod servers;
+pub mod soak;
 pub mod spread;
 pub mod storm;
 pub mod workers;

@@ -1,5 +1,6 @@
-//! `bench`: load scenarios against a running chat server. Each report prints its own table (`Display`) and can be
-//! written as JSON; the storm exits with failure unless every client converged.
+//! `bench`: load scenarios against a running chat server, and the soak, which runs a server of its own. Each report
+//! prints its own table (`Display`) and can be written as JSON; the storm exits with failure unless every client
+//! converged, the soak unless every check passed.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use bench::{
     idle::{self, IdleConfig},
     ingest::{self, IngestConfig},
     servers::Servers,
+    soak::{self, SoakConfig},
     storm::{self, StormConfig},
     workers::{self, Workers},
 };
@@ -164,6 +166,40 @@ enum Scenario {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+    /// Soak: starts the server binary and runs chat, joins and leaves, reconnects, slow consumers, malformed frames,
+    /// login failures and `kill -9` with restarts for N minutes; exits with failure unless every check passed.
+    Soak {
+        /// Minutes of workload (the end checks take about half a minute more).
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// The server binary to run.
+        #[arg(long, default_value = "target/release/server")]
+        server_bin: std::path::PathBuf,
+        /// The server's data directory (kept); default: a fresh one in the temp dir, removed if the soak passes.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Seed of every random choice (default: from the clock; the report prints it).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Passed to the server; the probes' burst goes over it.
+        #[arg(long)]
+        max_messages_per_10s: Option<usize>,
+        /// `kill -9`s during the run (default: one per four minutes, at least one).
+        #[arg(long)]
+        kills: Option<usize>,
+        /// Chat rooms (a busy room comes on top).
+        #[arg(long, default_value_t = 5)]
+        rooms: usize,
+        /// Residents per chat room.
+        #[arg(long, default_value_t = 4)]
+        residents_per_room: usize,
+        /// One more flag for the server, as given (repeat it: `--server-arg=--flag --server-arg=value`).
+        #[arg(long = "server-arg", allow_hyphen_values = true)]
+        server_args: Vec<String>,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
     /// A worker process of `idle` or `broadcast --workers N` (started by the bench itself).
     #[command(hide = true)]
     Worker {
@@ -259,6 +295,53 @@ async fn main() -> std::process::ExitCode {
             if let Err(error) = workers::run_job(&job).await {
                 bench::warn("worker", &format!("bad job: {error}"));
                 return std::process::ExitCode::FAILURE;
+            }
+        }
+        Scenario::Soak {
+            minutes,
+            server_bin,
+            data_dir,
+            seed,
+            max_messages_per_10s,
+            kills,
+            rooms,
+            residents_per_room,
+            server_args,
+            json,
+        } => {
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            });
+            let config = SoakConfig {
+                duration: Duration::from_secs_f64(minutes.max(0.1) * 60.0),
+                server_bin,
+                data_dir,
+                seed,
+                max_messages_per_10s,
+                kills,
+                rooms,
+                residents_per_room,
+                server_args,
+            };
+            // Ctrl-C drops the soak, and with it the server it started.
+            let report = tokio::select! {
+                report = soak::run(config) => report,
+                _ = tokio::signal::ctrl_c() => {
+                    bench::warn("soak", "interrupted");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match report {
+                Ok(report) => {
+                    emit(&report, json.as_deref());
+                    if !report.passed() {
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+                Err(error) => {
+                    bench::warn("soak", &error.to_string());
+                    return std::process::ExitCode::FAILURE;
+                }
             }
         }
         Scenario::Storm { url, clients, room, concurrency, timeout, server_pids, json } => {

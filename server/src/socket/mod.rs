@@ -174,8 +174,14 @@ impl<T: Transport> Connection<T> {
                             if let Err(code) = Box::pin(self.handle_inbound(frame)).await {
                                 break self.close(code, "invalid frame").await;
                             }
-                            if Box::pin(self.flush_immediate()).await.is_err() {
-                                break Ended::ClientGone;
+                            // A client that stopped reading but still sends (its heartbeats, say) blocks this write
+                            // once its socket is full, like a broadcast's; the overflow flag must end it here too.
+                            let flush = Box::pin(self.flush_immediate());
+                            tokio::select! {
+                                flushed = flush => if flushed.is_err() { break Ended::ClientGone },
+                                () = &mut overflowed => {
+                                    break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
+                                }
                             }
                         }
                     }

@@ -141,6 +141,61 @@ async fn a_slow_consumer_is_closed_with_1011_and_others_keep_going() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_but_keeps_asking_is_still_cut_off() {
+    // A client whose reader is stuck while it still sends (a heartbeat timer, say): the replies to what it asks for
+    // fill its socket and block the connection's write of them. Broadcasts must still overflow its queue and end the
+    // connection, while it is still not reading; a task waiting on such a reply used to wait for ever, holding the
+    // queue and the member's presence.
+    let mut settings = SocketSettings {
+        outbound_capacity: 64,
+        close_timeout: Duration::from_millis(500),
+        ..SocketSettings::default()
+    };
+    settings.message_rate.max = 10_000;
+    let server = TestServer::start_with(settings).await;
+    let topic = "room:stuck";
+    let mut writer = Client::connect(&server, "user=writer").await;
+    let (writer_ref, _) = writer.join(topic, json!({})).await;
+    let body = "é".repeat(4000);
+    for _ in 0..100 {
+        let msg_ref = writer.push(Some(&writer_ref), topic, "message:new", json!({"body": body})).await;
+        writer.assert_reply(&msg_ref, "ok").await;
+    }
+    let mut slow = Client::connect(&server, "user=slow").await;
+    let (slow_ref, _) = slow.join(topic, json!({})).await;
+    // 20 pages of 800 KB each, asked for and not read: far more than the sockets between us hold.
+    for _ in 0..20 {
+        slow.push(Some(&slow_ref), topic, "history:before", json!({"before_id": 101, "limit": 100})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 0..80 {
+        let msg_ref = writer.push(Some(&writer_ref), topic, "message:new", json!({"body": format!("after {n}")})).await;
+        writer.assert_reply(&msg_ref, "ok").await;
+    }
+    // The slow client still reads nothing; the writer sees it leave the room.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the stuck client was never cut off");
+        let frame = writer.next_frame().await;
+        if frame.event == "presence_diff" && frame.payload["leaves"].get("slow").is_some() {
+            break;
+        }
+    }
+    // Its backlog ends, with the close frame if the server could still write it.
+    loop {
+        match slow.next_message().await {
+            Some(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1011));
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    writer.assert_alive().await;
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let settings = SocketSettings { idle_timeout: Duration::from_millis(400), ..SocketSettings::default() };
     let server = TestServer::start_with(settings).await;
