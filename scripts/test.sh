@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, clippy per package and target, the workspace's cargo
-# tests, a short smoke of every fuzz target, the phoenix.js conformance suite and the Playwright browser tests. Installs whatever is missing first.
+# tests, a short smoke of every fuzz target, a one-minute soak of the release server, the phoenix.js conformance suite
+# and the Playwright browser tests. Installs whatever is missing first.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -31,6 +32,10 @@ stage "fuzz smoke: every target of fuzz/ for a few seconds, after replaying its 
 scripts/fuzz.sh --smoke
 
 build_release
+
+stage "soak: one minute of chat, churn, faults and kill -9 against the release server"
+cargo build --release -p bench
+target/release/bench soak --minutes 1 --server-bin target/release/server
 
 stage "phoenix.js conformance suite (node)"
 (cd end2end && npm run --silent conformance)
