@@ -167,7 +167,7 @@ impl fmt::Display for SoakReport {
         let rows: Vec<(&str, String)> = vec![
             ("rooms / residents", format!("{} / {}", self.rooms, self.residents)),
             ("kill -9 / restart s", format!("{} / [{}]", self.kills, restarts.join(", "))),
-            ("messages sent / resent", format!("{} / {}", c.sent, c.resent)),
+            ("messages sent / again, same id", format!("{} / {}", c.sent, c.resent)),
             ("acked / stored", format!("{} / {}", d.acked, d.stored)),
             ("duplicates / missing", format!("{} / {}", d.duplicates, d.missing)),
             ("mismatched / foreign / holes", format!("{} / {} / {}", d.mismatched, d.foreign, d.holes)),

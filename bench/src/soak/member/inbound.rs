@@ -182,10 +182,14 @@ impl Member {
 
     pub(super) fn send_answered(&mut self, client_id: &str, reply: &frames::BorrowedReply<'_>) -> Step {
         let ledger = self.context.ledger.clone();
+        let response = frames::response::<NewMessageReply>(reply);
+        if let Ok(NewMessageReply { id }) = response {
+            // Every ok counts, a double send's second one too: it must carry the first one's id.
+            ledger.acked(client_id, id);
+        }
         let Some(at) = self.outgoing.iter().position(|o| o.client_id == client_id) else { return Ok(()) };
-        match frames::response::<NewMessageReply>(reply) {
-            Ok(NewMessageReply { id }) => {
-                ledger.acked(client_id, id);
+        match response {
+            Ok(_) => {
                 self.outgoing.remove(at);
             }
             Err(FrameError::Refused(refusal)) if refusal.reason == RATE_LIMITED || refusal.reason == UNAVAILABLE => {

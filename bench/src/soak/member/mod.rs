@@ -84,6 +84,9 @@ struct Outgoing {
     raw: String,
     in_flight: bool,
     retry_at: Option<Instant>,
+    /// Pushed twice at once with the same `client_id` (a client that retried too early): stored once, and both
+    /// replies carry the same id.
+    twice: bool,
 }
 
 /// Why a session ended.
@@ -270,7 +273,15 @@ impl Member {
             self.context.ledger.sending(&client_id, outgoing.room, stored);
             let request = NewMessage { body: raw, client_id: Some(client_id.clone()) };
             self.outgoing[at].in_flight = true;
-            self.push(ws, &join_ref, &topic, &request, Purpose::Send { client_id }).await?;
+            self.push(ws, &join_ref, &topic, &request, Purpose::Send { client_id: client_id.clone() }).await?;
+            if std::mem::take(&mut self.outgoing[at].twice) {
+                self.context.ledger.sending(
+                    &client_id,
+                    self.outgoing[at].room,
+                    normalize_body(&request.body).unwrap_or_default(),
+                );
+                self.push(ws, &join_ref, &topic, &request, Purpose::Send { client_id }).await?;
+            }
         }
         Ok(())
     }
@@ -337,7 +348,8 @@ impl Member {
         let (low, high) = self.spec.body_chars;
         let chars = self.rng.random_range(low..=high);
         let raw = text::body(&client_id, chars, &mut self.rng);
-        self.outgoing.push(Outgoing { client_id, room, raw, in_flight: false, retry_at: None });
+        let twice = self.rng.random_bool(0.03);
+        self.outgoing.push(Outgoing { client_id, room, raw, in_flight: false, retry_at: None, twice });
         self.flush_outgoing(ws).await?;
         if typing {
             self.typing(ws, room, false).await?;
