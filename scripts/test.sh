@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, clippy per package and target, the workspace's cargo
-# tests, the phoenix.js conformance suite and the Playwright browser tests. Installs whatever is missing first.
+# tests, a one-minute soak of the release server, the phoenix.js conformance suite and the Playwright browser tests.
+# Installs whatever is missing first.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -28,6 +29,10 @@ stage "cargo test --workspace"
 cargo test --workspace
 
 build_release
+
+stage "soak: one minute of chat, churn, faults and kill -9 against the release server"
+cargo build --release -p bench
+target/release/bench soak --minutes 1 --server-bin target/release/server
 
 stage "phoenix.js conformance suite (node)"
 (cd end2end && npm run --silent conformance)
