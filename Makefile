@@ -1,5 +1,6 @@
-# The two commands of README.md, plus the optional static (Trunk) build. Everything is in scripts/.
-.PHONY: run test trunk
+# The two commands of README.md, plus the optional static (Trunk) build and the long fuzzing run. Everything is in
+# scripts/.
+.PHONY: run test trunk fuzz
 
 run:
 	scripts/run.sh
@@ -9,3 +10,7 @@ test:
 
 trunk:
 	scripts/trunk.sh
+
+# Every fuzz target for FUZZ_SECONDS (default 300) each; FUZZ_RUNS=N for a number of executions instead.
+fuzz:
+	scripts/fuzz.sh

@@ -91,7 +91,7 @@ start_node() {
     cd "$REPO_ROOT"
     exec "$SERVER_BIN" --addr "$ADDR" --reuse-port --data-dir "$DIR/n$n" \
       --database-url "postgres://postgres@127.0.0.1:$PG_PORT/postgres" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
-      --secret-key-base "$SECRET" "$@"
+      --secret-key-base "$SECRET" --max-sockets-per-ip 0 --max-connects-per-ip-per-10s 0 "$@"
   ) >"$DIR/n$n.log" 2>&1 &
   printf 'server %s\n' "$!" >>"$PIDS"
 }

@@ -108,3 +108,17 @@ build_release() {
     gzip -9 -n -c "$asset" >"$asset.gz"
   done
 }
+
+# Fuzzing only (scripts/fuzz.sh): a nightly toolchain, which cargo-fuzz's instrumentation needs, and cargo-fuzz. The
+# product itself builds on stable.
+CARGO_FUZZ_VERSION="0.13.2"
+ensure_fuzz_tools() {
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    log "installing the nightly toolchain (for cargo-fuzz)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, clippy per package and target, the workspace's cargo
-# tests, a one-minute soak of the release server, the phoenix.js conformance suite and the Playwright browser tests.
-# Installs whatever is missing first.
+# tests, a short smoke of every fuzz target, a one-minute soak of the release server, the phoenix.js conformance suite
+# and the Playwright browser tests. Installs whatever is missing first.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -27,6 +27,9 @@ cargo clippy -p bench --all-targets -- -D warnings
 
 stage "cargo test --workspace"
 cargo test --workspace
+
+stage "fuzz smoke: every target of fuzz/ for a few seconds, after replaying its seeds"
+scripts/fuzz.sh --smoke
 
 build_release
 

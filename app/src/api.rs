@@ -66,7 +66,7 @@ impl AccountProblem {
             Self::InvalidName => "Names are 1–32 letters, digits, spaces or -_.' characters.",
             Self::WeakPassword => "Passwords are 8 to 128 characters.",
             Self::WrongCredentials => "Unknown name or wrong password.",
-            Self::TooManyAttempts => "Too many failed attempts. Try again in a few minutes.",
+            Self::TooManyAttempts => "Too many attempts from here. Try again in a few minutes.",
             Self::Unavailable => "Something went wrong on our side. Try again.",
         }
     }
@@ -82,7 +82,8 @@ pub async fn current_user() -> Result<Option<String>, ServerFnError> {
 #[server]
 pub async fn register(username: String, password: String) -> Result<(), ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
-    let outcome = backend.0.register(username.clone(), password).await;
+    let client = ssr::client_address().await;
+    let outcome = backend.0.register(username.clone(), password, client).await;
     ssr::log_in_or_explain(outcome, "/register", &username).await;
     Ok(())
 }
@@ -225,7 +226,12 @@ pub mod ssr {
     /// What the pages need from the server.
     pub trait ChatBackend: Send + Sync + 'static {
         /// Registers an account; returns the name as stored.
-        fn register(&self, username: String, password: String) -> BoxFuture<'_, Result<String, AccountProblem>>;
+        fn register(
+            &self,
+            username: String,
+            password: String,
+            client: String,
+        ) -> BoxFuture<'_, Result<String, AccountProblem>>;
         /// Checks a login (rate limited per client address and per account); returns the account name.
         fn login(
             &self,
@@ -334,7 +340,8 @@ pub mod ssr {
         set_cookie(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"));
     }
 
-    /// The client's address (for login rate limits).
+    /// The client's address (for login and registration limits): the server resolves it through trusted proxies
+    /// before it reaches this request's `ConnectInfo`.
     pub async fn client_address() -> String {
         extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .await

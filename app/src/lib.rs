@@ -9,6 +9,7 @@ pub mod brand;
 pub mod browser;
 pub mod pages;
 pub mod realtime;
+pub mod security;
 pub mod shell;
 pub mod url;
 

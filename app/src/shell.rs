@@ -17,6 +17,8 @@ use crate::pages::{
 
 /// The full HTML document rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    send_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -32,6 +34,20 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// Puts this response's Content Security Policy, with its script nonce, in the response headers.
+#[cfg(feature = "ssr")]
+fn send_security_policy() {
+    use leptos::nonce::use_nonce;
+    use leptos_axum::ResponseOptions;
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return;
+    };
+    let policy = crate::security::content_security_policy(Some(&nonce));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

@@ -31,6 +31,9 @@ async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut config = Config::for_data_dir(&data);
+    // Every bench client comes from 127.0.0.1: the per-address caps are for the open internet, not load tests.
+    config.guard.max_sockets_per_ip = 0;
+    config.guard.max_connects_per_ip_per_10s = 0;
     configure(&mut config);
     let task = tokio::spawn(async move {
         let _ = Server::new(config).run(listener, std::future::pending()).await;

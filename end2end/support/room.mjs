@@ -4,12 +4,21 @@ import { expect, waitForHydration } from "./fixtures.mjs";
 /** A room slug no other test uses. */
 export const uniqueRoom = (name) => `${name}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 
-/** A fresh browser context on `url` (a room page), hydrated and connected; page errors are collected in `errors`. */
+/** Collects `page`'s uncaught errors and Content Security Policy violations into `errors`. */
+export function collectErrors(page, errors) {
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) errors.push(message.text());
+  });
+}
+
+/** A fresh browser context on `url` (a room page), hydrated and connected; page errors and CSP violations are
+ * collected in `errors`. */
 export async function openRoom(browser, url, user) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
+  collectErrors(page, errors);
   await page.goto(`${url}${user ? `?user=${encodeURIComponent(user)}` : ""}`);
   await waitForHydration(page);
   await expect(page.locator(".banner")).toBeHidden();

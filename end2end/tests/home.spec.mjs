@@ -1,5 +1,6 @@
 // The home page is server-rendered HTML whose forms work without scripts; its room picker is an island the WASM wakes.
 import { test, expect, waitForHydration } from "../support/fixtures.mjs";
+import { collectErrors } from "../support/room.mjs";
 
 test("home page is server-rendered before any script runs", async ({ browser, baseURL }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
@@ -18,7 +19,7 @@ test("home page is server-rendered before any script runs", async ({ browser, ba
 
 test("hydration makes the home page interactive", async ({ page }) => {
   const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
+  collectErrors(page, errors);
   await page.goto("/");
   await waitForHydration(page);
   await page.getByLabel("Or go to a room by name").fill("My Room");
@@ -27,6 +28,24 @@ test("hydration makes the home page interactive", async ({ page }) => {
   await page.getByRole("button", { name: "Go" }).click();
   await page.waitForURL(/\/my-room\?user=Zo%C3%AB$/);
   expect(errors).toEqual([]);
+});
+
+test("pages run under a nonce CSP and cannot be framed", async ({ page }) => {
+  const response = await page.goto("/");
+  const policy = response.headers()["content-security-policy"];
+  expect(policy).toContain("frame-ancestors 'none'");
+  expect(policy).not.toContain("unsafe-inline");
+  expect(response.headers()["x-frame-options"]).toBe("DENY");
+  // An inline script without the nonce, as an injected one would be, is blocked.
+  const ran = await page.evaluate(async () => {
+    window.__injected = false;
+    const script = document.createElement("script");
+    script.textContent = "window.__injected = true";
+    document.body.append(script);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return window.__injected;
+  });
+  expect(ran).toBe(false);
 });
 
 test("health check answers 200", async ({ request }) => {

@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::{
     events::{HISTORY_BEFORE, MESSAGE_NEW, PRESENCE_DIFF, PRESENCE_STATE, TYPING},
     presence::Meta,
-    reasons,
+    reasons, text,
     typed::{Event, Request},
 };
 
@@ -246,11 +246,18 @@ impl BodyError {
     }
 }
 
-/// Trims surrounding whitespace (Unicode `White_Space`) and checks the length limits. Inner whitespace and newlines are
-/// kept: the body is exactly what the author typed, minus the edges.
+/// Strips the characters [`crate::text`] names (control characters but newline and tab; bidirectional controls),
+/// trims surrounding whitespace (Unicode `White_Space`) and checks the limits: a body of nothing but invisible
+/// characters is empty. Inner whitespace and newlines are kept: the body is what the author typed, minus the edges
+/// and the stripped characters.
 pub fn normalize_body(raw: &str) -> Result<String, BodyError> {
-    let body = raw.trim();
-    if body.is_empty() {
+    let cleaned: std::borrow::Cow<'_, str> = if raw.chars().any(text::is_stripped_from_body) {
+        raw.chars().filter(|c| !text::is_stripped_from_body(*c)).collect::<String>().into()
+    } else {
+        raw.into()
+    };
+    let body = cleaned.trim();
+    if body.chars().all(text::is_invisible) {
         return Err(BodyError::Empty);
     }
     // Count lazily: stop one past the limit so a huge body costs no more than a legal one.
@@ -378,6 +385,23 @@ mod tests {
             assert_eq!(error, BodyError::Empty);
             assert_eq!(error.reason(), "empty message");
         }
+    }
+
+    #[test]
+    fn invisible_only_bodies_are_empty() {
+        for raw in ["\u{200B}", "\u{200B}\u{200D}\u{FEFF}", " \u{2060} ", "\u{3164}", "\u{0}\u{7}", "\u{202E}"] {
+            assert_eq!(normalize_body(raw), Err(BodyError::Empty), "{raw:?}");
+        }
+        assert_eq!(normalize_body("👩\u{200D}👩\u{200D}👧").unwrap(), "👩\u{200D}👩\u{200D}👧", "ZWJ inside is kept");
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_stripped() {
+        assert_eq!(normalize_body("a\u{0}b\u{7}c").unwrap(), "abc");
+        assert_eq!(normalize_body("\u{1b}[31mred\u{1b}[0m").unwrap(), "[31mred[0m", "no escape sequence survives");
+        assert_eq!(normalize_body("line\r\nnext").unwrap(), "line\nnext");
+        assert_eq!(normalize_body("file\u{202E}gpj.exe").unwrap(), "filegpj.exe");
+        assert_eq!(normalize_body("tab\there\nnewline").unwrap(), "tab\there\nnewline");
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod names;
 pub mod presence;
 pub mod reasons;
 pub mod serializer;
+pub mod text;
 pub mod typed;

@@ -103,8 +103,9 @@ pub enum NameError {
 /// characters. Returns the trimmed name.
 ///
 /// "Letters" and "digits" are Unicode `Alphabetic` and `Numeric`, so `Zoë`, `Ørjan` and `李雷` are fine; only the plain
-/// space is allowed as whitespace so names cannot hide tabs or zero-width tricks. Names are compared as given (no case
-/// folding or Unicode normalization): that policy belongs to the account store, not to the wire format.
+/// space is allowed as whitespace and invisible letters (the Hangul filler) are refused, so names cannot hide tabs or
+/// zero-width tricks. The server also applies NFKC first and refuses a guest or new account whose confusable skeleton
+/// matches an account's: that policy needs Unicode tables the browser does not, so it lives on the server.
 pub fn normalize_user_name(raw: &str) -> Result<String, NameError> {
     let name = raw.trim();
     if name.is_empty() {
@@ -113,7 +114,7 @@ pub fn normalize_user_name(raw: &str) -> Result<String, NameError> {
     if name.chars().any(char::is_control) {
         return Err(NameError::ControlChar);
     }
-    if let Some(bad) = name.chars().find(|c| !is_name_char(*c)) {
+    if let Some(bad) = name.chars().find(|c| !is_name_char(*c) || (*c != ' ' && crate::text::is_invisible(*c))) {
         return Err(NameError::InvalidChar(bad));
     }
     if name.chars().count() > MAX_USER_NAME_CHARS {
@@ -227,5 +228,10 @@ mod tests {
         assert_eq!(normalize_user_name("smile😀"), Err(NameError::InvalidChar('😀')));
         assert_eq!(normalize_user_name("zero\u{200b}width"), Err(NameError::InvalidChar('\u{200b}')));
         assert_eq!(normalize_user_name("nb\u{a0}sp"), Err(NameError::InvalidChar('\u{a0}')));
+        assert_eq!(
+            normalize_user_name("\u{3164}"),
+            Err(NameError::InvalidChar('\u{3164}')),
+            "the Hangul filler is blank"
+        );
     }
 }

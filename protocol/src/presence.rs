@@ -36,8 +36,8 @@ const METAS: &str = "metas";
 
 /// One tracked entry under a presence key: one per connection, so two tabs of one user are two metas under one key.
 ///
-/// A meta is a JSON object identified by its [`PHX_REF`] field. The sync algorithms match metas by comparing that
-/// field as a JSON value, as phoenix.js compares refs with `===`; a meta without `phx_ref` only matches other metas
+/// A meta is a JSON object identified by its [`PHX_REF`] field. The sync algorithms match metas by that field with
+/// JavaScript's `===`, as phoenix.js does (see [`same_ref`]); a meta without `phx_ref` only matches other metas
 /// without one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Meta(Vec<(Cow<'static, str>, Value)>);
@@ -162,7 +162,7 @@ impl Presence {
     /// user, so a handful, and refs are not hashable JSON values.
     fn has_ref_of(&self, meta: &Meta) -> bool {
         let wanted = meta.identity();
-        self.metas.iter().any(|m| m.identity() == wanted)
+        self.metas.iter().any(|m| same_ref(m.identity(), wanted))
     }
 }
 
@@ -211,6 +211,23 @@ impl<'de> Deserialize<'de> for Presence {
         }
 
         deserializer.deserialize_map(PresenceVisitor)
+    }
+}
+
+/// Whether two `phx_ref` values are the same ref for phoenix.js, which compares them with `===` (through `indexOf`)
+/// after `JSON.parse`: absent equals absent, strings, booleans and `null` by value, numbers as doubles (`1` and
+/// `1.0` are one number), and an object or array never equals anything, itself included, because every parse makes a
+/// new one. Comparing `serde_json` values with `==` instead would let such refs match (found by fuzzing): a meta whose
+/// ref is `{}` would leave the Rust client but stay forever in phoenix.js. Servers send string refs, so the difference
+/// only shows with peers that do not.
+fn same_ref(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(Value::String(a)), Some(Value::String(b))) => a == b,
+        (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
+        (Some(Value::Bool(a)), Some(Value::Bool(b))) => a == b,
+        (Some(Value::Null), Some(Value::Null)) => true,
+        _ => false,
     }
 }
 
@@ -1205,6 +1222,41 @@ mod tests {
         let synced = sync_state(&current, new_state, |_, _, _| calls += 1, |_, _, _| {});
         assert_eq!(synced, current);
         assert_eq!(calls, 0);
+    }
+
+    // Found by the presence_sync fuzz target: `==` on JSON values let object refs match, and told `1` from `1.0`.
+    #[test]
+    fn metas_with_large_floats_survive_a_json_round_trip() {
+        // Found by the presence_wire fuzz target: without serde_json's exactly rounded float parsing, an integer too
+        // large for 64 bits was read one ulp off, so serializing and parsing it again gave another number
+        // (JavaScript's JSON.parse rounds exactly).
+        let text = r#"{"u2":{"metas":[{"id":25555555555755555555555555555555555555555,"phx_ref":"2"}]}}"#;
+        let state: PresenceState = serde_json::from_str(text).unwrap();
+        let again: PresenceState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(again, state);
+    }
+
+    #[test]
+    fn refs_compare_like_javascript_strict_equality() {
+        let current = state(json!({
+            "a": {"metas": [{"phx_ref": {}, "n": 1}, {"phx_ref": [1], "n": 2}, {"phx_ref": 1, "n": 3}]},
+        }));
+        let leave = diff(json!({"leaves": {"a": {"metas": [{"phx_ref": {}}, {"phx_ref": [1]}, {"phx_ref": 1.0}]}}}));
+        let after = sync_diff(current.clone(), leave, |_, _, _| {}, |_, _, _| {});
+        // phoenix.js: `{} === {}` is false, so object and array refs never leave; `1 === 1.0` is true.
+        assert_eq!(to_json(&after), json!({"a": {"metas": [{"phx_ref": {}, "n": 1}, {"phx_ref": [1], "n": 2}]}}));
+
+        // syncState sees the same refs: the object ref counts as left and the new one as joined, so both stay.
+        let same = state(json!({"a": {"metas": [{"phx_ref": {}, "n": 1}]}}));
+        let synced = sync_state(&same, same.clone(), |_, _, _| {}, |_, _, _| {});
+        assert_eq!(to_json(&synced), json!({"a": {"metas": [{"phx_ref": {}, "n": 1}, {"phx_ref": {}, "n": 1}]}}));
+        let number = state(json!({"a": {"metas": [{"phx_ref": 2, "n": 1}]}}));
+        let float = state(json!({"a": {"metas": [{"phx_ref": 2.0, "n": 9}]}}));
+        let synced = sync_state(&number, float, |_, _, _| panic!("no join"), |_, _, _| panic!("no leave"));
+        assert_eq!(synced, number, "2 and 2.0 are the same ref, so nothing changed");
+        // Absent refs still match each other, and null only null.
+        assert!(same_ref(None, None) && same_ref(Some(&Value::Null), Some(&Value::Null)));
+        assert!(!same_ref(None, Some(&Value::Null)) && !same_ref(Some(&json!("1")), Some(&json!(1))));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{self, identity::Identities},
     channel::{Channel, ChannelRouter, router::InvalidPattern},
-    channels::{BenchChannel, RoomChannel},
+    channels::{BenchChannel, HistoryBudget, RoomChannel},
     cluster::{Cluster, ClusterError},
     config::Config,
     http,
@@ -17,6 +17,11 @@ use crate::{
     pages,
     presence::Tracker,
     pubsub::{LocalPubSub, PubSub},
+    serve::{
+        self,
+        client_ip::ClientAddresses,
+        gate::{Gate, GateLimits},
+    },
     socket::{SocketServices, SocketSettings},
     store::{self, LocalCache, MessageStore, SqlStore, Store},
     transport::connect::{OriginPolicy, SocketRoute},
@@ -50,6 +55,9 @@ pub enum ServerError {
     /// The flags ask for something this server cannot do.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// A `--trusted-proxies` entry is not an address or CIDR block.
+    #[error("--trusted-proxies: {0}")]
+    Proxy(String),
 }
 
 /// A configured server, before it runs.
@@ -66,6 +74,8 @@ impl Server {
     pub fn new(config: Config) -> Self {
         let mut settings = SocketSettings::default();
         settings.message_rate.max = config.max_messages_per_10s;
+        settings.history_rate.max = config.guard.max_history_per_10s;
+        settings.join_timeout = Duration::from_secs(config.guard.join_timeout_s);
         Self {
             config,
             node: NodeId::random(),
@@ -123,8 +133,13 @@ impl Server {
             Some(cluster) => cluster.clone(),
             None => self.local.clone(),
         };
+        let guard = &self.config.guard;
         let secret = auth::secret::load_or_create(&self.config.data_dir, self.config.secret_key_base.as_deref())?;
-        let auth = Arc::new(auth::Auth::new(&secret).requiring_tokens(self.config.require_accounts));
+        let auth = auth::Auth::new(&secret)
+            .requiring_tokens(self.config.require_accounts)
+            .with_token_age_cap(guard.max_token_age_s)
+            .with_limits(auth::AccountLimits::from(guard));
+        let auth = Arc::new(auth);
         let mut router = ChannelRouter::new();
         for (pattern, channel) in self.extra_channels {
             router = router.route(&pattern, channel)?;
@@ -135,7 +150,9 @@ impl Server {
             cluster.attach_presence(presence.clone());
         }
         let messages: Arc<dyn MessageStore> = store.clone();
-        router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence)))?;
+        let budget =
+            HistoryBudget { join_bytes: guard.max_join_history_bytes, recovery_bytes: guard.max_recovery_bytes };
+        router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence, budget)))?;
         if self.config.bench_topics {
             router = router.route("bench:*", Arc::new(BenchChannel::new(pubsub.clone())))?;
         }
@@ -149,7 +166,10 @@ impl Server {
             connections: connections.clone(),
         });
         let identities = Identities::new(auth.clone(), store.clone());
-        let origins = OriginPolicy { allowed: self.config.allowed_origins.clone() };
+        let origins = OriginPolicy {
+            public: public_origins(&self.config, &listener)?,
+            allowed: self.config.allowed_origins.clone(),
+        };
         let state = http::AppState {
             leptos: http::leptos_options(&self.config),
             socket: SocketRoute::new(origins, identities.clone(), sockets),
@@ -157,20 +177,20 @@ impl Server {
             store: store.clone(),
             node: self.node.clone(),
         };
-        let app = http::router(state, &self.config.site_root);
+        let app = http::router(state, &self.config.site_root, guard.max_body_bytes);
         let signal = async move {
             shutdown.await;
             drain.cancel();
         };
-        // Small frames must go out at once: with Nagle's algorithm a reply waits for the peer's delayed ACK (~40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await?;
+        let front = serve::Front {
+            gate: Gate::new(gate_limits(guard)),
+            addresses: Arc::new(
+                ClientAddresses::new(&guard.trusted_proxies).map_err(|bad| ServerError::Proxy(bad.to_string()))?,
+            ),
+            header_timeout: guard.header_timeout(),
+            grace: DRAIN_GRACE,
+        };
+        serve::serve(listener, app, front, signal).await?;
         connections.close();
         if tokio::time::timeout(DRAIN_GRACE, connections.wait()).await.is_err() {
             tracing::warn!(remaining = connections.len(), "connections still open after the drain grace period");
@@ -180,6 +200,42 @@ impl Server {
         }
         store.close().await;
         Ok(())
+    }
+}
+
+/// Where browsers may come from: `--public-origins`, else the loopback names of the port actually bound (the
+/// configured one may be 0).
+fn public_origins(config: &Config, listener: &TcpListener) -> Result<Vec<String>, ServerError> {
+    if !config.guard.public_origins.is_empty() {
+        return Ok(config.guard.public_origins.clone());
+    }
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "no --public-origins: browsers may only open sockets and post forms from loopback origins; set it to the \
+             site's address (https://chat.example.com)"
+        );
+    }
+    Ok(OriginPolicy::loopback(addr.port()))
+}
+
+/// The gate's budgets from the flags: the descriptor budget is the open-file limit minus the reserve unless set.
+fn gate_limits(guard: &crate::config::Guard) -> GateLimits {
+    let max_connections = match guard.max_connections {
+        0 => {
+            let limit = rlimit::Resource::NOFILE.get().map_or(1024, |(soft, _)| soft);
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            limit.saturating_sub(guard.reserved_descriptors).max(1)
+        }
+        set => set,
+    };
+    tracing::info!(max_connections, max_pending = guard.max_pending_connections, "connection budget");
+    GateLimits {
+        max_connections,
+        max_pending: guard.max_pending_connections.max(1),
+        max_sockets_per_ip: guard.max_sockets_per_ip,
+        max_connects_per_ip: guard.max_connects_per_ip_per_10s,
     }
 }
 

@@ -3,9 +3,11 @@
 //! Crate map, from the top down (a module only uses the ones listed after it):
 //! * `launch`: [`Server`], which opens the store, wires everything and serves; [`config`]: flags, environment
 //!   variables and limits.
-//! * `http`: router assembly (SSR pages, `/healthz`, `/socket/websocket`); `assets`: the precompressed bundle;
-//!   `pages`: the backend of the app's server functions.
-//! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows HTTP.
+//! * `http`: router assembly (SSR pages, `/healthz`, `/socket/websocket`, security headers, cross-site request
+//!   refusal, body limits); `assets`: the precompressed bundle; `pages`: the backend of the app's server functions.
+//! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows WebSocket.
+//! * `serve`: the accept loop (header deadlines, connection budgets, per-address socket caps, client addresses
+//!   through trusted proxies), which `launch` runs and whose admission `transport` completes at the upgrade.
 //! * [`socket`]: the per-connection state machine (dispatch table, writer) and what it needs from a transport.
 //! * `channels`: the chat room channel and the opt-in `bench:*` channel; [`channel`]: the `Channel` contract and the
 //!   topic router.
@@ -35,6 +37,7 @@ pub mod node;
 mod pages;
 mod presence;
 pub mod pubsub;
+mod serve;
 mod shutdown;
 pub mod socket;
 pub mod store;
@@ -50,7 +53,7 @@ use crate::config::{Cli, Command, Config};
 /// Runs what the command line asks for.
 pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Token(args)) => {
             let secret = auth::secret::load_or_create(&args.data_dir, args.secret_key_base.as_deref())?;
             let token = auth::Auth::new(&secret).socket_token(&args.user);

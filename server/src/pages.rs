@@ -1,7 +1,10 @@
 //! What the Leptos pages need from the server: the [`ChatBackend`] behind the app's server functions (accounts and
 //! sessions, who the room page is for, recent rooms, a room's latest history, random room names).
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
 
 use app::api::{
     AccountProblem, RecentRoom,
@@ -13,12 +16,12 @@ use protocol::chat::{JOIN_HISTORY, Message};
 use crate::{
     auth::{
         Auth,
-        identity::{Credential, Identities, Identity, Rejection},
+        identity::{Credential, Identities, Identity, Rejection, display_name},
         password::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
     },
     clock::now_ms,
     names::random_guest_name,
-    store::{Account, Store},
+    store::{Account, Store, username_key},
 };
 
 pub(crate) struct StoreBackend {
@@ -60,18 +63,33 @@ async fn page_identity(identities: &Identities, session: Option<&str>, requested
     }
 }
 
+/// The client address the page layer passes as text (`unknown` when the request had none: tests without a socket
+/// address share one bucket).
+fn client_ip(client: &str) -> IpAddr {
+    client.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
 /// Runs a CPU-heavy password operation off the async workers.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
 }
 
 impl ChatBackend for StoreBackend {
-    fn register(&self, username: String, password: String) -> BoxFuture<'_, Result<String, AccountProblem>> {
+    fn register(
+        &self,
+        username: String,
+        password: String,
+        client: String,
+    ) -> BoxFuture<'_, Result<String, AccountProblem>> {
         async move {
-            let username = protocol::names::normalize_user_name(&username).map_err(|_| AccountProblem::InvalidName)?;
+            let username = display_name(&username).map_err(|_| AccountProblem::InvalidName)?;
             let length = password.chars().count();
             if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
                 return Err(AccountProblem::WeakPassword);
+            }
+            // Counted before the hash: the hash is what an unthrottled flood of registrations would exhaust.
+            if !self.auth.attempts.try_register(client_ip(&client), std::time::Instant::now()) {
+                return Err(AccountProblem::TooManyAttempts);
             }
             let hash = blocking(move || password::hash(&password))
                 .await
@@ -97,9 +115,9 @@ impl ChatBackend for StoreBackend {
         client: String,
     ) -> BoxFuture<'_, Result<String, AccountProblem>> {
         async move {
-            let keys = vec![format!("ip:{client}"), format!("user:{}", username.to_lowercase())];
+            let (account_key, ip) = (username_key(&username), client_ip(&client));
             let now = std::time::Instant::now();
-            if !self.auth.attempts.allowed(&keys, now) {
+            if !self.auth.attempts.login_allowed(&account_key, ip, now) {
                 return Err(AccountProblem::TooManyAttempts);
             }
             let account = self.store.find_account(&username).await.map_err(|_| AccountProblem::Unavailable)?;
@@ -117,11 +135,11 @@ impl ChatBackend for StoreBackend {
             };
             match verified {
                 Some(user) => {
-                    self.auth.attempts.succeeded(&keys[1]);
+                    self.auth.attempts.login_succeeded(&account_key, ip);
                     Ok(user)
                 }
                 None => {
-                    self.auth.attempts.failed(&keys, now);
+                    self.auth.attempts.login_failed(&account_key, ip, now);
                     Err(AccountProblem::WrongCredentials)
                 }
             }

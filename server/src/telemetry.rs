@@ -13,3 +13,66 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// A budget for a log line that clients can trigger at will (a refused connection, an unmatched join): at most
+/// `per_minute` lines a minute, and the next line after a quiet spell says how many were left out (`suppressed`),
+/// so a flood of bad requests costs a few lines a minute instead of one line each.
+pub(crate) struct LogBudget {
+    per_minute: u32,
+    state: std::sync::Mutex<BudgetState>,
+}
+
+struct BudgetState {
+    window_start: Option<std::time::Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// A budget of `per_minute` lines (for a `static`).
+    pub(crate) const fn new(per_minute: u32) -> Self {
+        let state = BudgetState { window_start: None, logged: 0, suppressed: 0 };
+        Self { per_minute, state: std::sync::Mutex::new(state) }
+    }
+
+    /// `Some(lines suppressed since the last one)` when this line may be logged, `None` when it is over budget.
+    pub(crate) fn admit(&self) -> Option<u64> {
+        self.admit_at(std::time::Instant::now())
+    }
+
+    fn admit_at(&self, now: std::time::Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let expired = state.window_start.is_none_or(|start| now.duration_since(start).as_secs() >= 60);
+        if expired {
+            state.window_start = Some(now);
+            state.logged = 0;
+        }
+        if state.logged >= self.per_minute {
+            state.suppressed += 1;
+            return None;
+        }
+        state.logged += 1;
+        Some(std::mem::take(&mut state.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::LogBudget;
+
+    #[test]
+    fn a_flood_is_a_few_lines_and_a_count() {
+        let budget = LogBudget::new(3);
+        let start = Instant::now();
+        let logged: Vec<_> = (0..1000).filter_map(|_| budget.admit_at(start)).collect();
+        assert_eq!(logged, vec![0, 0, 0], "three lines in the first minute");
+        assert_eq!(
+            budget.admit_at(start + Duration::from_secs(60)),
+            Some(997),
+            "then one saying how many were left out"
+        );
+        assert_eq!(budget.admit_at(start + Duration::from_secs(61)), Some(0));
+    }
+}

@@ -51,11 +51,15 @@ pub struct ServerSpec {
     pub extra_args: Vec<String>,
 }
 
-/// The server's command line: every flag the soak passes, in one place. Limits that the soak's traffic would trip
-/// (per-address connection caps, connect rates, login throttles) are raised here when the server grows them.
+/// The server's command line: every flag the soak passes, in one place. Every soak client comes from 127.0.0.1, so
+/// the per-address socket cap and connect rate (meant for the open internet) are off; the slow consumer fills its
+/// socket by scrolling history ten times a second, so the `history:before` rate is raised (its limit has its own
+/// test); the login throttle stays on, and the login loop counts its `too-many-attempts` answers.
 pub fn server_args(spec: &ServerSpec) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--addr".into(), spec.addr.to_string().into(), "--data-dir".into()];
     args.push(spec.data_dir.clone().into_os_string());
+    let raised = ["--max-sockets-per-ip", "0", "--max-connects-per-ip-per-10s", "0", "--max-history-per-10s", "1000"];
+    args.extend(raised.map(OsString::from));
     if let Some(limit) = spec.max_messages_per_10s {
         args.extend(["--max-messages-per-10s".into(), limit.to_string().into()]);
     }
@@ -287,7 +291,21 @@ mod tests {
         let args: Vec<String> = server_args(&spec).into_iter().map(|a| a.into_string().unwrap()).collect();
         assert_eq!(
             args,
-            ["--addr", "127.0.0.1:23456", "--data-dir", "/tmp/soak", "--max-messages-per-10s", "40", "--bench-topics"]
+            [
+                "--addr",
+                "127.0.0.1:23456",
+                "--data-dir",
+                "/tmp/soak",
+                "--max-sockets-per-ip",
+                "0",
+                "--max-connects-per-ip-per-10s",
+                "0",
+                "--max-history-per-10s",
+                "1000",
+                "--max-messages-per-10s",
+                "40",
+                "--bench-topics"
+            ]
         );
     }
 

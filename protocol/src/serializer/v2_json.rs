@@ -147,7 +147,9 @@ impl<'a> BorrowedReply<'a> {
 }
 
 /// Client side: decodes a V2 text frame from the server without building a `Value` (see [`BorrowedFrame`]). Stricter
-/// than [`decode`]: exactly five elements and string or null refs, which is what every Phoenix server sends.
+/// than [`decode`] about the frame: exactly five elements and string or null refs, which is what every Phoenix server
+/// sends. The payload is only checked to be JSON, not read, so a number no `f64` holds (`1e999`) passes here and
+/// fails when the payload is read ([`BorrowedFrame::payload`]), where [`decode`] refuses the whole frame.
 pub fn decode_server_text_borrowed(text: &str) -> Result<BorrowedFrame<'_>, DecodeError> {
     serde_json::from_str(text).map_err(DecodeError::InvalidJson)
 }
@@ -277,6 +279,16 @@ mod tests {
         assert!(push.reply().is_none());
         assert!(decode_server_text_borrowed(r#"[null,null,"t","e"]"#).is_err());
         assert!(decode_server_text_borrowed("nope").is_err());
+    }
+
+    // Found by the v2_json fuzz target: the borrowing decoder is stricter about the frame but does not read the payload.
+    #[test]
+    fn borrowed_decoding_leaves_the_payload_unread() {
+        let text = r#"[null,null,"t","e",{"n":1e999}]"#;
+        assert!(matches!(decode(text), Err(DecodeError::InvalidJson(_))));
+        let frame = decode_server_text_borrowed(text).unwrap();
+        assert_eq!(frame.payload_json(), r#"{"n":1e999}"#);
+        assert!(frame.payload::<Value>().is_err());
     }
 
     #[test]

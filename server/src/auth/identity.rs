@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use protocol::names::normalize_user_name;
+use protocol::names::{NameError, normalize_user_name};
 use thiserror::Error;
 
 use super::Auth;
@@ -54,6 +54,14 @@ pub(crate) enum Rejection {
     NameTaken(String),
 }
 
+/// A requested display name in its canonical form: NFKC (fullwidth and other compatibility forms become the plain
+/// letters they stand for), then the wire rules of [`normalize_user_name`]. Guests and new accounts both go through
+/// this; whether the name looks like an account's is the account key's business (`crate::store`).
+pub(crate) fn display_name(raw: &str) -> Result<String, NameError> {
+    use unicode_normalization::UnicodeNormalization;
+    normalize_user_name(&raw.nfkc().collect::<String>())
+}
+
 /// Decides identities against the token secret and the account store.
 #[derive(Clone)]
 pub(crate) struct Identities {
@@ -86,7 +94,7 @@ impl Identities {
             return Err(Rejection::LoginRequired);
         }
         if let Some(raw) = requested {
-            let name = normalize_user_name(raw).map_err(|_| Rejection::InvalidName)?;
+            let name = display_name(raw).map_err(|_| Rejection::InvalidName)?;
             if self.is_account(&name).await {
                 return Err(Rejection::NameTaken(name));
             }
@@ -151,6 +159,18 @@ mod tests {
         assert_eq!(identities.decide(Credential::None, Some("a\u{7}b")).await, Err(Rejection::InvalidName));
         let taken = identities.decide(Credential::None, Some(" ADA")).await;
         assert_eq!(taken, Err(Rejection::NameTaken("ADA".into())), "accounts are case-insensitive");
+    }
+
+    #[tokio::test]
+    async fn look_alikes_of_an_account_are_refused_to_guests() {
+        let (identities, _) = identities(false).await;
+        // Cyrillic А, fullwidth ａｄａ, and a mix.
+        for impostor in ["\u{410}da", "\u{ff41}\u{ff44}\u{ff41}", "\u{410}D\u{430}"] {
+            let decided = identities.decide(Credential::None, Some(impostor)).await;
+            assert!(matches!(decided, Err(Rejection::NameTaken(_))), "{impostor}: {decided:?}");
+        }
+        let fullwidth = identities.decide(Credential::None, Some("\u{ff22}\u{ff4f}\u{ff42}")).await.unwrap();
+        assert_eq!(fullwidth.name, "Bob", "NFKC: a fullwidth name is the plain one");
     }
 
     #[tokio::test]

@@ -4,16 +4,18 @@
 //! * [`token`]: sign/verify (PBKDF2-SHA256 key derivation, HMAC-SHA256, Erlang term payload); [`etf`]: the Erlang
 //!   External Term Format subset it needs.
 //! * [`secret`]: the secret key base, configured or generated into the data dir on first run.
-//! * `password`: argon2id hashes; `attempts`: login rate limits per address and per account.
+//! * `password`: argon2id hashes; [`attempts`]: failed-login limits per (account, address) and per address,
+//!   registration limits per address.
 //! * `identity`: who someone is, the one rule the socket upgrade and the room page share.
 
-pub(crate) mod attempts;
+pub mod attempts;
 pub mod etf;
 pub(crate) mod identity;
 pub(crate) mod password;
 pub mod secret;
 pub mod token;
 
+pub use attempts::AccountLimits;
 pub use token::{TokenError, TokenSigner};
 
 /// Salt of socket tokens (Phoenix's convention for `Phoenix.Token.sign(endpoint, "user socket", user)`).
@@ -29,8 +31,8 @@ use crate::clock::now_ms;
 pub struct Auth {
     socket: TokenSigner,
     session: TokenSigner,
-    /// Failed logins per address and per account.
-    pub(crate) attempts: attempts::LoginAttempts,
+    /// Failed logins and registrations per address.
+    pub(crate) attempts: attempts::AccountThrottle,
     /// Only accounts may connect: a socket without a valid token is refused.
     pub(crate) require_token: bool,
 }
@@ -41,9 +43,22 @@ impl Auth {
         Self {
             socket: TokenSigner::new(secret_key_base, SOCKET_SALT),
             session: TokenSigner::new(secret_key_base, SESSION_SALT),
-            attempts: attempts::LoginAttempts::default(),
+            attempts: attempts::AccountThrottle::new(attempts::AccountLimits::default()),
             require_token: false,
         }
+    }
+
+    /// Expires socket tokens and sessions older than `seconds`, whatever max age they carry.
+    pub fn with_token_age_cap(mut self, seconds: u64) -> Self {
+        self.socket = self.socket.with_age_cap(seconds);
+        self.session = self.session.with_age_cap(seconds);
+        self
+    }
+
+    /// Replaces the login and registration limits.
+    pub fn with_limits(mut self, limits: attempts::AccountLimits) -> Self {
+        self.attempts = attempts::AccountThrottle::new(limits);
+        self
     }
 
     /// Refuses sockets without a valid token (no guests).

@@ -51,6 +51,8 @@ pub enum TokenError {
 pub struct TokenSigner {
     salt: String,
     key: [u8; KEY_BYTES],
+    /// The longest a token may live here whatever it says (`:infinity` included), in milliseconds.
+    age_cap_ms: Option<i128>,
 }
 
 impl fmt::Debug for TokenSigner {
@@ -78,7 +80,14 @@ impl TokenSigner {
     pub fn new(secret_key_base: &[u8], salt: &str) -> Self {
         let mut key = [0u8; KEY_BYTES];
         pbkdf2::pbkdf2_hmac::<Sha256>(secret_key_base, salt.as_bytes(), KEY_ITERATIONS, &mut key);
-        Self { salt: salt.to_owned(), key }
+        Self { salt: salt.to_owned(), key, age_cap_ms: None }
+    }
+
+    /// Refuses tokens older than `seconds` as expired, whatever max age they carry: a leaked token signed with
+    /// `:infinity` (or a year) stops working after the cap.
+    pub fn with_age_cap(mut self, seconds: u64) -> Self {
+        self.age_cap_ms = Some(i128::from(seconds) * 1000);
+        self
     }
 
     /// A token carrying `data`, dated `signed_at_ms` (Unix milliseconds) and valid for `max_age_s` seconds unless the
@@ -115,6 +124,11 @@ impl TokenSigner {
         let max_age = match max_age_override {
             Some(seconds) => MaxAge::Finite { positive: seconds > 0, millis: i128::from(seconds) * 1000 },
             None => embedded,
+        };
+        let max_age = match (max_age, self.age_cap_ms) {
+            (MaxAge::Infinity, Some(cap)) => MaxAge::Finite { positive: true, millis: cap },
+            (MaxAge::Finite { positive, millis }, Some(cap)) => MaxAge::Finite { positive, millis: millis.min(cap) },
+            (max_age, None) => max_age,
         };
         check_age(signed_ms, &max_age, i128::from(now_ms))?;
         Ok(data)
@@ -323,6 +337,21 @@ mod tests {
         assert_eq!(signer.verify(ROW2, T0, Some(0)), Err(TokenError::Expired));
         assert_eq!(signer.verify(ROW2, T0, Some(-1)), Err(TokenError::Expired));
         assert_eq!(signer.verify(ROW2, T0, Some(i64::MAX)), Ok(Term::Int(99)));
+    }
+
+    #[test]
+    fn the_age_cap_expires_old_tokens_whatever_they_carry() {
+        let day_ms = 86_400_000;
+        let capped = signer().with_age_cap(30 * 86_400);
+        let infinite = Term::Tuple(vec![Term::Int(1), Term::Int(i128::from(T0)), Term::Atom("infinity".into())]);
+        let forever = forge(&capped, HS256, &infinite);
+        assert_eq!(capped.verify(&forever, T0 + 30 * day_ms, None), Ok(Term::Int(1)));
+        assert_eq!(capped.verify(&forever, T0 + 400 * day_ms, None), Err(TokenError::Expired), "400 days old");
+        let year = capped.sign(&Term::Int(2), T0, 365 * 86_400);
+        assert_eq!(capped.verify(&year, T0 + 31 * day_ms, None), Err(TokenError::Expired));
+        let hour = capped.sign(&Term::Int(3), T0, 3600);
+        assert_eq!(capped.verify(&hour, T0 + 3_600_001, None), Err(TokenError::Expired), "shorter ages still hold");
+        assert_eq!(signer().verify(&forever, T0 + 400 * day_ms, None), Ok(Term::Int(1)), "uncapped: Phoenix's rule");
     }
 
     #[test]

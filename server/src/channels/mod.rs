@@ -5,4 +5,4 @@ mod bench;
 mod room;
 
 pub(crate) use bench::BenchChannel;
-pub(crate) use room::RoomChannel;
+pub(crate) use room::{HistoryBudget, RoomChannel};

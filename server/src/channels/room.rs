@@ -32,16 +32,53 @@ use crate::{
 /// Longest accepted `client_id` (a UUID is 36 characters).
 const MAX_CLIENT_ID_CHARS: usize = 64;
 
+/// Bytes a message adds to a reply beyond its author and body (ids, timestamp, keys, punctuation).
+const MESSAGE_OVERHEAD_BYTES: usize = 64;
+
+/// How large a join reply's history may grow, in bytes of JSON (approximately: names and bodies plus a fixed
+/// overhead per message). Every joiner gets its own encoded reply, so without a byte bound 2,000 joins of a room full
+/// of 4,000-emoji messages would each cost 800 KB at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HistoryBudget {
+    /// The latest history of a plain join: the newest messages that fit.
+    pub(crate) join_bytes: usize,
+    /// A rejoin's gap after `last_seen_id`: recovered whole if it fits, else the reply falls back to the latest
+    /// history with `recovered: false`.
+    pub(crate) recovery_bytes: usize,
+}
+
+fn reply_bytes(message: &Message) -> usize {
+    message.user.len() + message.body.len() + MESSAGE_OVERHEAD_BYTES
+}
+
+/// The newest messages of `messages` (oldest first) whose size fits `budget`.
+fn newest_within(mut messages: Vec<Message>, budget: usize) -> Vec<Message> {
+    let mut total = 0;
+    let keep = messages.iter().rev().take_while(|m| {
+        total += reply_bytes(m);
+        total <= budget
+    });
+    let first_kept = messages.len() - keep.count();
+    messages.drain(..first_kept);
+    messages
+}
+
 /// The router entry for `room:*`.
 pub(crate) struct RoomChannel {
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
     presence: Arc<Tracker>,
+    budget: HistoryBudget,
 }
 
 impl RoomChannel {
-    pub(crate) fn new(store: Arc<dyn MessageStore>, pubsub: Arc<dyn PubSub>, presence: Arc<Tracker>) -> Self {
-        Self { store, pubsub, presence }
+    pub(crate) fn new(
+        store: Arc<dyn MessageStore>,
+        pubsub: Arc<dyn PubSub>,
+        presence: Arc<Tracker>,
+        budget: HistoryBudget,
+    ) -> Self {
+        Self { store, pubsub, presence, budget }
     }
 
     /// The join reply's history: the gap after `last_seen_id` when it is small enough, else the latest messages.
@@ -50,7 +87,8 @@ impl RoomChannel {
             tracing::error!(%error, room, "history unavailable");
             ErrorReply::new(reasons::JOIN_CRASHED)
         };
-        let latest = self.store.latest(room, JOIN_HISTORY).await.map_err(unavailable)?;
+        let latest =
+            newest_within(self.store.latest(room, JOIN_HISTORY).await.map_err(unavailable)?, self.budget.join_bytes);
         let Some(last_seen) = last_seen_id else {
             return Ok((latest, true));
         };
@@ -60,7 +98,9 @@ impl RoomChannel {
             return Ok((latest, false));
         }
         let gap = self.store.after(room, last_seen, MAX_RECOVERY + 1).await.map_err(unavailable)?;
-        if gap.len() > MAX_RECOVERY { Ok((latest, false)) } else { Ok((gap, true)) }
+        let too_big =
+            gap.len() > MAX_RECOVERY || gap.iter().map(reply_bytes).sum::<usize>() > self.budget.recovery_bytes;
+        if too_big { Ok((latest, false)) } else { Ok((gap, true)) }
     }
 }
 
@@ -160,10 +200,13 @@ impl RoomInstance {
         }
     }
 
-    async fn history_before(&self, payload: &Payload) -> Result<Outcome, ChannelFailure> {
+    async fn history_before(&self, payload: &Payload, context: ChannelContext<'_>) -> Result<Outcome, ChannelFailure> {
         let Ok(request) = from_payload::<HistoryBefore>(payload) else {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
+        if !context.limits.allow_history(Instant::now()) {
+            return Ok(Outcome::error(reasons::RATE_LIMITED));
+        }
         let limit = request.effective_limit() as usize;
         match self.store.before(&self.room, request.before_id, limit).await {
             Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
@@ -202,7 +245,7 @@ impl ChannelInstance for RoomInstance {
     ) -> Result<Outcome, ChannelFailure> {
         match event {
             NewMessage::EVENT => self.new_message(&payload, context).await,
-            HistoryBefore::EVENT => self.history_before(&payload).await,
+            HistoryBefore::EVENT => self.history_before(&payload, context).await,
             Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }

@@ -34,6 +34,7 @@ use super::{
 use crate::{
     channel::{ChannelContext, JoinRequest, Outcome, Push, Termination},
     pubsub::Subscriber,
+    telemetry::LogBudget,
 };
 
 fn empty() -> Payload {
@@ -105,7 +106,11 @@ impl<T: Transport> Connection<T> {
     async fn join(&mut self, topic: Arc<str>, join_ref: Option<String>, msg_ref: Option<&str>, payload: Payload) {
         let join_ref: Option<Arc<str>> = join_ref.map(Arc::from);
         let Some(channel) = self.services.router.find(&topic).cloned() else {
-            tracing::warn!(conn = self.info.conn, %topic, "ignoring unmatched topic");
+            // Any client can send these as fast as it likes: a budgeted line, not one per join.
+            static UNMATCHED: LogBudget = LogBudget::new(10);
+            if let Some(suppressed) = UNMATCHED.admit() {
+                tracing::info!(conn = self.info.conn, %topic, suppressed, "join to an unmatched topic refused");
+            }
             self.reply(None, msg_ref, &topic, STATUS_ERROR, &reason(reasons::UNMATCHED_TOPIC));
             return;
         };
@@ -181,7 +186,10 @@ impl<T: Transport> Connection<T> {
                 self.lifecycle(join_ref, &topic, PHX_CLOSE, &empty());
             }
             Ok(Err(failure)) => {
-                tracing::warn!(conn = self.info.conn, %topic, event, %failure, "channel failed");
+                static FAILED: LogBudget = LogBudget::new(30);
+                if let Some(suppressed) = FAILED.admit() {
+                    tracing::warn!(conn = self.info.conn, %topic, event, %failure, suppressed, "channel failed");
+                }
                 self.fail_channel(&topic, join_ref);
             }
             Err(_panic) => {

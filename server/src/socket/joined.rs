@@ -47,6 +47,10 @@ impl JoinedChannels {
         self.0.len()
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Takes every channel out.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = (Arc<str>, JoinedChannel)> {
         std::mem::take(&mut self.0).into_iter()

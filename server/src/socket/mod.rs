@@ -41,6 +41,11 @@ pub struct SocketSettings {
     pub write_batch: usize,
     /// `message:new` rate limit per connection.
     pub message_rate: RateLimit,
+    /// `history:before` rate limit per connection.
+    pub history_rate: RateLimit,
+    /// A socket with no joined topic for this long is closed (1008): an upgraded socket that never joins only
+    /// holds a descriptor.
+    pub join_timeout: Duration,
     /// How long a closing connection may take to write its last answers and the close frame. A slow consumer's close
     /// frame waits behind everything already in its socket buffers, so a peer that stopped reading holds its task
     /// this long at most.
@@ -55,6 +60,8 @@ impl Default for SocketSettings {
             outbound_capacity: 1024,
             write_batch: 128,
             message_rate: RateLimit { max: 20, window: Duration::from_secs(10) },
+            history_rate: RateLimit { max: 10, window: Duration::from_secs(10) },
+            join_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(2),
         }
     }
@@ -98,13 +105,15 @@ pub(crate) struct Connection<T: Transport> {
     limits: SocketLimits,
     /// Frames answering the inbound frame being handled; written before the queue is drained.
     immediate: Vec<Encoded>,
+    /// Since when no topic is joined (`None` while one is); see [`SocketSettings::join_timeout`].
+    unjoined_since: Option<std::time::Instant>,
 }
 
 impl<T: Transport> Connection<T> {
     /// A connection for an accepted transport and identity.
     pub(crate) fn new(transport: T, info: SocketInfo, services: Arc<SocketServices>) -> Self {
         let (outbox, inbox) = queue(services.settings.outbound_capacity);
-        let limits = SocketLimits::new(services.settings.message_rate);
+        let limits = SocketLimits::new(services.settings.message_rate, services.settings.history_rate);
         Self {
             transport,
             info,
@@ -114,7 +123,19 @@ impl<T: Transport> Connection<T> {
             channels: JoinedChannels::default(),
             limits,
             immediate: Vec::new(),
+            unjoined_since: Some(std::time::Instant::now()),
         }
+    }
+
+    /// Whether this socket has gone too long without a joined topic. Checked whenever the client sends something;
+    /// a client that sends nothing at all meets the idle timeout instead.
+    fn join_overdue(&mut self) -> bool {
+        if !self.channels.is_empty() {
+            self.unjoined_since = None;
+            return false;
+        }
+        let since = *self.unjoined_since.get_or_insert_with(std::time::Instant::now);
+        since.elapsed() >= self.services.settings.join_timeout
     }
 
     /// Runs until the client goes away or the server closes the connection; then terminates every channel.
@@ -163,6 +184,9 @@ impl<T: Transport> Connection<T> {
                                 }
                             }
                         }
+                    }
+                    if self.join_overdue() {
+                        break self.close(CloseCode::POLICY_VIOLATION.code(), "join timeout").await;
                     }
                 }
                 received = self.inbox.recv_many(&mut batch, self.services.settings.write_batch) => {

@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 
 use protocol::chat::Message;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{AssertSqlSafe, Row, Transaction};
+use sqlx_core::any::{Any, AnyPool};
 
 use super::{Appended, NewRecord, engine::Engine, rows};
 
@@ -145,7 +146,7 @@ async fn lock_rooms(tx: &mut Transaction<'static, Any>, engine: Engine, rooms: &
     let mut sql = String::from("INSERT INTO rooms (slug, last_id, last_message_at) VALUES ");
     engine.rows(&mut sql, rooms.len(), 3);
     sql.push_str(" ON CONFLICT (slug) DO UPDATE SET last_id = rooms.last_id");
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(AssertSqlSafe(sql));
     for room in rooms {
         query = query.bind(*room).bind(0i64).bind(0i64);
     }
@@ -171,7 +172,7 @@ async fn allocate_ids(
                                  THEN rooms.last_message_at ELSE excluded.last_message_at END
           RETURNING slug, last_id",
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(AssertSqlSafe(sql));
     for (room, indexes) in rooms {
         let count = i64::try_from(indexes.len()).unwrap_or(i64::MAX);
         let newest = indexes.iter().map(|i| records[*i].timestamp).max().unwrap_or_default();
@@ -199,7 +200,7 @@ async fn insert(
 ) -> Result<(), sqlx::Error> {
     let mut sql = String::from("INSERT INTO messages (room, id, author, body, client_id, sent_at) VALUES ");
     engine.rows(&mut sql, rows.len(), 6);
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(AssertSqlSafe(sql));
     for (record, id) in rows {
         query = query
             .bind(record.room.as_str())
@@ -224,7 +225,7 @@ async fn existing_client_ids<'r>(
     for chunk in wanted.chunks(INSERT_CHUNK) {
         let mut sql = format!("SELECT {}, room, client_id FROM messages WHERE client_id IN ", rows::MESSAGE_COLUMNS);
         engine.row(&mut sql, 0, chunk.len());
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for record in chunk {
             query = query.bind(record.client_id.as_deref());
         }

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use protocol::chat::Message;
 use thiserror::Error;
 
-pub use accounts::{Account, AccountStore};
+pub use accounts::{Account, AccountStore, username_key};
 pub use local::LocalCache;
 pub use memory::MemoryStore;
 pub use sql::SqlStore;

@@ -2,7 +2,8 @@
 //! through here, so a column order lives next to the one function that depends on it.
 
 use protocol::chat::Message;
-use sqlx::{Row, any::AnyRow};
+use sqlx::Row;
+use sqlx_core::any::AnyRow;
 
 use super::{Account, RoomActivity};
 

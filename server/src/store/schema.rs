@@ -8,12 +8,13 @@
 
 use std::borrow::Cow;
 
-use sqlx::{
-    AnyPool,
+use sqlx::{Row, SqlSafeStr};
+use sqlx_core::{
+    any::AnyPool,
     migrate::{Migration, MigrationType, Migrator},
 };
 
-use super::StoreError;
+use super::{StoreError, accounts::username_key};
 
 /// (version, description, SQL) in order.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -53,16 +54,47 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 fn migrator() -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|(version, description, sql)| {
-            Migration::new(*version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
-        })
-        .collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(*version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
 }
 
-/// Applies every migration not yet recorded.
+/// Applies every migration not yet recorded, then brings account keys up to the current rule.
 pub async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
-    migrator().run(pool).await.map_err(StoreError::backend)
+    migrator().run(pool).await.map_err(StoreError::backend)?;
+    rekey_accounts(pool).await
+}
+
+/// Re-keys accounts stored under an older [`username_key`] rule (plain lowercase, before NFKC and confusable
+/// skeletons). SQL cannot compute the key, so this is Rust, run at every start: a scan that updates nothing once the
+/// keys are current, and harmless when several nodes run it at once. When two old accounts share a new key (`alice`
+/// and a Cyrillic `аlice` registered before the rule), the older keeps it and the other keeps its old key, so both
+/// owners can still log in with the exact spelling; a warning names it.
+async fn rekey_accounts(pool: &AnyPool) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT username_key, username FROM accounts ORDER BY created_at")
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::backend)?;
+    for row in rows {
+        let (old, name): (String, String) =
+            (row.try_get(0).map_err(StoreError::backend)?, row.try_get(1).map_err(StoreError::backend)?);
+        let key = username_key(&name);
+        if key == old {
+            continue;
+        }
+        let updated = sqlx::query("UPDATE accounts SET username_key = $1 WHERE username_key = $2")
+            .bind(&key)
+            .bind(&old)
+            .execute(pool)
+            .await;
+        if let Err(error) = updated {
+            tracing::warn!(account = name, %error, "account keeps its old key: an older account has its new one");
+        }
+    }
+    Ok(())
 }

@@ -1,18 +1,19 @@
 //! The durable [`MessageStore`]: SQLite (the embedded default) or PostgreSQL (shared history for a cluster), one
-//! implementation over sqlx's `Any` driver because every statement is SQL both accept.
+//! implementation over sqlx's `Any` driver because every statement is SQL both accept. `Any` and the migrator come
+//! from `sqlx-core` rather than the `sqlx` facade (see server/Cargo.toml for why); everything else is the facade's.
+//! Statements built at run time (here and in [`super::batch`], marked `AssertSqlSafe`) are assembled only from
+//! constants and generated placeholders: every value is bound.
 //!
 //! SQLite runs in WAL mode with `synchronous = FULL`: every commit is fsynced, so an acknowledged message survives a
 //! process crash *and* a power loss. That costs one fsync per commit, which group commit ([`super::writer`]) spreads
 //! over every message of the batch; `NORMAL` would only protect against process crashes.
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Once, time::Duration};
 
 use async_trait::async_trait;
 use protocol::chat::Message;
-use sqlx::{
-    AnyPool, Executor, Row,
-    any::{AnyPoolOptions, install_default_drivers},
-};
+use sqlx::{AssertSqlSafe, Executor, Row};
+use sqlx_core::any::{Any, AnyArguments, AnyPool, AnyPoolOptions, driver::install_drivers};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
@@ -41,7 +42,7 @@ impl SqlStore {
 
     /// Connects to `url`, applies migrations and starts the writer.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        install_default_drivers();
+        install_sql_drivers();
         let engine = Engine::of(url)?;
         let options = AnyPoolOptions::new()
             // SQLite: one writer plus readers (WAL lets them read during a commit). PostgreSQL: a few more readers.
@@ -78,13 +79,21 @@ impl SqlStore {
         self.engine
     }
 
-    async fn messages<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> Result<Vec<Message>, StoreError> {
+    async fn messages(&self, query: sqlx::query::Query<'_, Any, AnyArguments>) -> Result<Vec<Message>, StoreError> {
         let found = query.fetch_all(&self.pool).await.map_err(StoreError::backend)?;
         found.iter().map(|row| rows::message(row).map_err(StoreError::backend)).collect()
     }
+}
+
+/// Registers the two drivers `Any` dispatches to, once per process (sqlx refuses a second registration).
+fn install_sql_drivers() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        if let Err(error) = install_drivers(&[sqlx::sqlite::any::DRIVER, sqlx::postgres::any::DRIVER]) {
+            // Only if something else in the process registered drivers first; its list is used then.
+            tracing::warn!(%error, "sqlx Any drivers were already installed");
+        }
+    });
 }
 
 /// Rooms per head lookup (one parameter each).
@@ -110,10 +119,10 @@ impl MessageStore for SqlStore {
     async fn latest(&self, room: &str, n: usize) -> Result<Vec<Message>, StoreError> {
         let mut newest_first = self
             .messages(
-                sqlx::query(&format!(
+                sqlx::query(AssertSqlSafe(format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 ORDER BY id DESC LIMIT $2"
-                ))
-                .bind(room.to_owned())
+                )))
+                .bind(room)
                 .bind(limit(n)),
             )
             .await?;
@@ -123,10 +132,10 @@ impl MessageStore for SqlStore {
 
     async fn after(&self, room: &str, after_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
         self.messages(
-            sqlx::query(&format!(
+            sqlx::query(AssertSqlSafe(format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
-            ))
-            .bind(room.to_owned())
+            )))
+            .bind(room)
             .bind(id(after_id))
             .bind(limit(n)),
         )
@@ -136,10 +145,10 @@ impl MessageStore for SqlStore {
     async fn before(&self, room: &str, before_id: u64, n: usize) -> Result<Vec<Message>, StoreError> {
         let mut newest_first = self
             .messages(
-                sqlx::query(&format!(
+                sqlx::query(AssertSqlSafe(format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-                ))
-                .bind(room.to_owned())
+                )))
+                .bind(room)
                 .bind(id(before_id))
                 .bind(limit(n)),
             )
@@ -153,7 +162,7 @@ impl MessageStore for SqlStore {
         for chunk in rooms.chunks(HEADS_CHUNK) {
             let mut sql = String::from("SELECT slug, last_id FROM rooms WHERE last_id > 0 AND slug IN ");
             self.engine.row(&mut sql, 0, chunk.len());
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for room in chunk {
                 query = query.bind(room.as_str());
             }

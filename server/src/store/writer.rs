@@ -5,7 +5,7 @@
 //! acknowledged message is durable. Throughput comes from batching (one fsync per batch), durability from acking after
 //! commit; under light load a batch is a single message and nothing waits for a timer.
 
-use sqlx::AnyPool;
+use sqlx_core::any::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AfterCommit, Appended, NewRecord, StoreError, engine::Engine};

@@ -87,10 +87,15 @@ impl SocketRoute {
     }
 }
 
-/// Who may open sockets: the request's own host, plus an allow-list.
+/// Who may open sockets and post forms: the site's public origins, plus an allow-list.
+///
+/// The request's `Host` is never trusted for this: a DNS-rebinding page can make it say anything, so comparing the
+/// `Origin` against it would let any site in.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OriginPolicy {
-    /// Extra allowed origins: `https://example.com`, `//example.com:8080`, `//*.example.com`.
+    /// Where the site is served from (`--public-origins`, or the loopback names of the listening port).
+    pub(crate) public: Vec<String>,
+    /// Extra allowed origins (`--allowed-origins`): `https://example.com`, `//example.com:8080`, `//*.example.com`.
     pub(crate) allowed: Vec<String>,
 }
 
@@ -118,27 +123,22 @@ fn parse_origin(origin: &str) -> Option<OriginParts<'_>> {
     Some(OriginParts { scheme, host, port })
 }
 
-fn host_only(host_header: &str) -> &str {
-    match host_header.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => host_header,
-    }
-}
-
 impl OriginPolicy {
-    /// Phoenix's `check_origin`: no Origin header is allowed; otherwise the origin's host must equal the request's
-    /// host, or match an allow-list entry (scheme and port compared when the entry has them, `*.` for subdomains).
+    /// The default public origins of a server listening on `port`: its loopback names, any scheme.
+    pub(crate) fn loopback(port: u16) -> Vec<String> {
+        ["localhost", "127.0.0.1", "[::1]"].iter().map(|host| format!("//{host}:{port}")).collect()
+    }
+
+    /// Phoenix's `check_origin` against a fixed list: no Origin header is allowed (not a browser); otherwise the
+    /// origin must match a public origin or an allow-list entry (scheme and port compared when the entry has them,
+    /// `*.` for subdomains).
     pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return Ok(());
         };
         let origin = origin.to_str().map_err(|_| Refusal::Origin)?;
         let parts = parse_origin(origin).ok_or(Refusal::Origin)?;
-        let request_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(host_only);
-        if request_host.is_some_and(|host| host.eq_ignore_ascii_case(parts.host)) {
-            return Ok(());
-        }
-        let allowed = self.allowed.iter().filter_map(|entry| parse_origin(entry)).any(|entry| {
+        let allowed = self.public.iter().chain(&self.allowed).filter_map(|entry| parse_origin(entry)).any(|entry| {
             let host_ok = match entry.host.strip_prefix("*.") {
                 Some(domain) => {
                     parts.host.eq_ignore_ascii_case(domain)
@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn origin_matrix() {
-        let policy = OriginPolicy { allowed: vec!["https://app.example.com".into(), "//*.other.org".into()] };
+        let policy = OriginPolicy {
+            public: vec!["//chat.local".into()],
+            allowed: vec!["https://app.example.com".into(), "//*.other.org".into()],
+        };
         let host = "chat.local:3000";
         assert_eq!(policy.check(&headers(None, host)), Ok(()), "no Origin header is allowed");
         assert_eq!(policy.check(&headers(Some("http://chat.local:3000"), host)), Ok(()));
@@ -185,6 +188,18 @@ mod tests {
         assert_eq!(policy.check(&headers(Some("http://a.b.other.org"), host)), Ok(()));
         assert_eq!(policy.check(&headers(Some("http://other.org"), host)), Ok(()));
         assert_eq!(policy.check(&headers(Some("http://notother.org"), host)), Err(Refusal::Origin));
+    }
+
+    #[test]
+    fn the_host_header_is_not_trusted() {
+        // DNS rebinding: evil.example resolves to this server, so the browser sends its own name as Host.
+        let policy = OriginPolicy { public: OriginPolicy::loopback(3000), allowed: vec![] };
+        let rebound = headers(Some("http://evil.example:3000"), "evil.example:3000");
+        assert_eq!(policy.check(&rebound), Err(Refusal::Origin));
+        assert_eq!(policy.check(&headers(Some("http://localhost:3000"), "evil.example:3000")), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://[::1]:3000"), "[::1]:3000")), Ok(()));
+        assert_eq!(policy.check(&headers(Some("http://127.0.0.1:4000"), "127.0.0.1:4000")), Err(Refusal::Origin));
     }
 
     fn socket_route(auth: Auth) -> SocketRoute {

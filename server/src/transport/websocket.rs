@@ -6,13 +6,14 @@
 //! nor one that was once sent a large `presence_state` holds more than its state.
 
 use axum::{
-    extract::{Query, Request, State},
+    extract::{ConnectInfo, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use std::{
     collections::HashMap,
     future::Future,
+    net::SocketAddr,
     task::{Context, Poll, ready},
 };
 
@@ -26,10 +27,15 @@ use super::{
 };
 use crate::{
     frames::Encoded,
+    serve::{
+        ConnectionSlot,
+        gate::{Crowded, SocketPermit},
+    },
     socket::{
         Connection,
         transport::{Inbound, Transport, TransportError},
     },
+    telemetry::LogBudget,
 };
 
 /// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
@@ -39,9 +45,14 @@ const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Prefix of the phoenix 1.8 `authToken` subprotocol.
 const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
 
+/// Refused connections are logged within a budget: a client can retry as fast as it likes.
+static REFUSED: LogBudget = LogBudget::new(30);
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        tracing::info!(reason = %self, "socket connection refused");
+        if let Some(suppressed) = REFUSED.admit() {
+            tracing::info!(reason = %self, suppressed, "socket connection refused");
+        }
         (StatusCode::FORBIDDEN, self.to_string()).into_response()
     }
 }
@@ -99,8 +110,15 @@ pub(crate) async fn upgrade(
             return (refused.status(), version, refused.to_string()).into_response();
         }
     };
+    if let Err(refusal) = route.origins.check(&request.headers) {
+        return refusal.into_response();
+    }
+    // The per-address caps come before anything that costs (token checks, account lookups).
+    let permit = match admission(&request.extensions) {
+        Ok(permit) => permit,
+        Err(crowded) => return crowded.into_response(),
+    };
     let admitted = async {
-        route.origins.check(&request.headers)?;
         let offered = subprotocols(&request.headers)?;
         let info = route.admit(&params, offered.auth_token.as_deref()).await?;
         Ok::<_, Refusal>((offered.offered_phoenix, info))
@@ -123,7 +141,7 @@ pub(crate) async fn upgrade(
         };
         let stream = WsStream::new(TokioIo::new(upgraded), MAX_FRAME_BYTES);
         let tracker = services.connections.clone();
-        let run = Connection::new(WebSocketTransport { stream }, info, services).run();
+        let run = Connection::new(WebSocketTransport { stream, _permit: permit }, info, services).run();
         tokio::spawn(tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed"))));
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -137,9 +155,30 @@ pub(crate) async fn upgrade(
     response
 }
 
+/// This connection's place among the client address's sockets (see [`crate::serve::gate`]); `None` when the
+/// request did not come through the server's accept loop.
+fn admission(extensions: &axum::http::Extensions) -> Result<Option<SocketPermit>, Crowded> {
+    let Some(ConnectionSlot(slot)) = extensions.get::<ConnectionSlot>() else {
+        return Ok(None);
+    };
+    let client = extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    client.map(|ip| slot.upgrade(ip)).transpose()
+}
+
+impl IntoResponse for Crowded {
+    fn into_response(self) -> Response {
+        if let Some(suppressed) = REFUSED.admit() {
+            tracing::info!(reason = %self, suppressed, "socket connection refused");
+        }
+        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "10")], self.to_string()).into_response()
+    }
+}
+
 /// [`Transport`] over the server's WebSocket stream.
 struct WebSocketTransport {
     stream: WsStream<TokioIo<hyper::upgrade::Upgraded>>,
+    /// Released when the socket closes.
+    _permit: Option<SocketPermit>,
 }
 
 impl WebSocketTransport {

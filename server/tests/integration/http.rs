@@ -1,53 +1,12 @@
 //! The HTTP surface around the socket: precompressed assets, compressed pages, and the account forms answering plain
 //! (no-JavaScript) posts with redirects.
 
+use crate::support::{
+    TestServer,
+    http::{Response, form_post, get, request},
+};
 use app::api::{GoToRoom, Login, Register};
 use leptos::server_fn::ServerFn;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::support::TestServer;
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`, so the body runs to the end of the stream).
-async fn request(server: &TestServer, head: &str, body: &str) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let request =
-        format!("{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", server.addr, body.len());
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    Response { status, headers, body: raw[split + 4..].to_vec() }
-}
-
-/// What a browser sends when a plain `<form method="post">` on `referer` is submitted.
-fn form_post(path: &str, referer: &str) -> String {
-    format!(
-        "POST {path} HTTP/1.1\r\nAccept: text/html\r\nReferer: {referer}\r\nContent-Type: application/x-www-form-urlencoded"
-    )
-}
-
-async fn get(server: &TestServer, path: &str, accept_encoding: &str) -> Response {
-    request(server, &format!("GET {path} HTTP/1.1\r\nAccept-Encoding: {accept_encoding}"), "").await
-}
 
 /// A site root holding a `pkg/` with one asset and its precompressed twins (marked so the test sees which was sent).
 async fn server_with_assets() -> TestServer {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod dispatch;
+mod hardening;
 mod http;
 mod presence;
 mod robustness;

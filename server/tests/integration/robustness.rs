@@ -221,7 +221,7 @@ async fn draining_closes_every_socket_with_1012() {
 }
 
 /// A WebSocket opened over a plain TCP stream, so a test can send bytes no client library would.
-mod raw {
+pub(crate) mod raw {
     use tokio::{
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpStream,

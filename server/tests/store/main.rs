@@ -7,7 +7,7 @@ mod postgres;
 
 use std::sync::Arc;
 
-use server::store::{Account, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
+use server::store::{Account, AccountStore, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
 
 fn record(room: &str, body: &str) -> NewRecord {
     NewRecord {
@@ -109,6 +109,10 @@ async fn accounts_are_unique_case_insensitively(store: Arc<dyn Store>) {
     let found = store.find_account("ADA").await.unwrap().unwrap();
     assert_eq!(found, account("Ada"), "the spelling chosen at registration is kept");
     assert_eq!(store.find_account("nobody").await.unwrap(), None);
+    // Look-alikes are the same account: Cyrillic А, fullwidth ａｄａ.
+    assert!(!store.create_account(account("\u{410}da"), 4).await.unwrap(), "a Cyrillic look-alike is taken");
+    let fullwidth = store.find_account("\u{ff41}\u{ff44}\u{ff41}").await.unwrap().unwrap();
+    assert_eq!(fullwidth.username, "Ada");
 }
 
 /// Where a reopen test finds its database again.
@@ -233,6 +237,31 @@ suite!(memory_store, memory());
 suite!(sqlite_store, sqlite());
 suite!(cached_sqlite_store, cached_sqlite());
 suite!(postgres_store, pg());
+
+/// A database whose accounts were keyed by the older rule (lowercase only) is re-keyed on open, so a look-alike of
+/// an old account is refused too.
+#[tokio::test]
+async fn old_account_keys_are_brought_up_to_the_current_rule() {
+    let dir = temp_dir();
+    let store = SqlStore::open_sqlite_dir(&dir.0).await.unwrap();
+    store.close().await;
+    let url = format!("sqlite://{}", dir.0.join("chat.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    // `Аda` with a Cyrillic А, as the lowercase-only rule stored it.
+    sqlx::query("INSERT INTO accounts (username_key, username, password_hash, created_at) VALUES ($1, $2, 'x', 1)")
+        .bind("\u{430}da")
+        .bind("\u{410}da")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let reopened = SqlStore::open_sqlite_dir(&dir.0).await.unwrap();
+    let found = reopened.find_account("ada").await.unwrap().expect("found by the current key");
+    assert_eq!(found.username, "\u{410}da");
+    let plain = Account { username: "ada".into(), password_hash: "y".into() };
+    assert!(!reopened.create_account(plain, 2).await.unwrap(), "the Latin look-alike is taken");
+    reopened.close().await;
+}
 
 #[tokio::test]
 async fn sqlite_is_durable_across_reopen() {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod http;
 pub mod test_channel;
 
 use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};

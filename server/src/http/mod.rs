@@ -1,7 +1,10 @@
-//! Router assembly: which URL goes where. SSR pages, the built assets, `/healthz` and the socket endpoint.
+//! Router assembly: which URL goes where. SSR pages, the built assets, `/healthz` and the socket endpoint, all
+//! behind the [`protect`] layers (security headers, cross-site request refusal) and a request body limit (413).
 //!
 //! Each route gets the narrowest state it needs ([`FromRef`]): the socket route sees only [`SocketRoute`], pages only
 //! the Leptos options and their backend.
+
+mod protect;
 
 use std::{path::Path, sync::Arc};
 
@@ -10,11 +13,12 @@ use axum::{
     Router,
     extract::{FromRef, State},
     http::StatusCode,
+    middleware,
     routing::get,
 };
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::compression::CompressionLayer;
+use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer};
 
 use crate::{
     config::Config,
@@ -57,10 +61,12 @@ impl FromRef<AppState> for SocketRoute {
     }
 }
 
-/// The complete HTTP surface of the server; `site_root` holds the built bundle (`pkg/`).
-pub(crate) fn router(state: AppState, site_root: &Path) -> Router {
+/// The complete HTTP surface of the server; `site_root` holds the built bundle (`pkg/`); bodies over
+/// `max_body_bytes` are refused with 413.
+pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -> Router {
     let routes = generate_route_list(App);
     let pages = state.pages.clone();
+    let origins = state.socket.origins.clone();
     Router::new()
         // Single-segment paths are rooms; these two are not (docs/protocol.md's reserved segments).
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -77,6 +83,9 @@ pub(crate) fn router(state: AppState, site_root: &Path) -> Router {
         .route("/healthz", get(healthz))
         .route("/socket/websocket", get(websocket::upgrade))
         .with_state(state)
+        .layer(middleware::from_fn_with_state(origins, protect::cross_origin_protection))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(middleware::from_fn(protect::security_headers))
 }
 
 /// `GET /healthz`: 200 `{"status": "ok", "node": …}` while the store answers, 503 `{"status": "unavailable", …}`

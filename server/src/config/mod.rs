@@ -3,9 +3,12 @@
 //! Every flag has an environment equivalent so the binary can be configured by a process manager as easily as by
 //! hand. Limits live here as named fields with the reason for their default next to them.
 
+mod guard;
+
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+pub use guard::Guard;
 
 /// The `server` command line.
 #[derive(Debug, Parser)]
@@ -23,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the app and the channel sockets (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Print a socket token for a user (valid 24 h), signed with this server's secret: for scripts and tests.
     Token(TokenArgs),
 }
@@ -76,14 +79,17 @@ pub struct Config {
     /// Accounts only: sockets need a valid token (guests are refused with 403, and pages ask them to log in).
     #[arg(long, env = "CHAT_REQUIRE_ACCOUNTS")]
     pub require_accounts: bool,
-    /// Extra origins allowed to open sockets besides the request's own host, comma separated:
-    /// `https://example.com`, `//example.com:8080`, `//*.example.com`.
+    /// Extra origins allowed to open sockets besides `--public-origins`, comma separated (Phoenix's
+    /// `check_origin` forms): `https://example.com`, `//example.com:8080`, `//*.example.com`.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// Serve the `bench:*` topics (`echo` and `broadcast` without presence or storage) for `bench broadcast`. Off in
     /// production: anyone could broadcast on them.
     #[arg(long, env = "CHAT_BENCH_TOPICS")]
     pub bench_topics: bool,
+    /// Admission and abuse limits.
+    #[command(flatten)]
+    pub guard: Guard,
 }
 
 impl Config {
@@ -101,6 +107,7 @@ impl Config {
             secret_key_base: None,
             require_accounts: false,
             bench_topics: false,
+            guard: Guard::default(),
         }
     }
 }
