@@ -6,8 +6,8 @@
 //!
 //! * residents ([`member`]): a few per room, chatting under the rate limit in multi-byte text, with `typing` around
 //!   some messages, visiting another room and leaving it, dropping their connection now and then, reconnecting with
-//!   backoff and recovering with `last_seen_id` after every drop and kill; three of them post long bodies to a busy
-//!   room;
+//!   backoff and recovering with `last_seen_id` after every drop and kill, pushing a few messages twice with one
+//!   `client_id`; three of them post long bodies to a busy room;
 //! * visitors: come, chat a little, leave;
 //! * slow consumers ([`slow`]): stop reading while heartbeating; the server must cut them off and nobody may stall;
 //! * probes ([`probes`]): malformed and oversized frames, refused requests and names, each with its documented answer;
