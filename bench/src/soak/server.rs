@@ -51,6 +51,10 @@ pub struct ServerSpec {
     pub extra_args: Vec<String>,
 }
 
+/// glibc malloc settings for the server process: two arenas, and blocks of 128 KiB and more from `mmap` (returned
+/// on free) with the threshold fixed, so large transient buffers such as history pages do not stay in the heap.
+pub const ALLOCATOR_ENV: [(&str, &str); 2] = [("MALLOC_ARENA_MAX", "2"), ("MALLOC_MMAP_THRESHOLD_", "131072")];
+
 /// The server's command line: every flag the soak passes, in one place. Every soak client comes from 127.0.0.1, so
 /// the per-address socket cap and connect rate (meant for the open internet) are off; the slow consumer fills its
 /// socket by scrolling history ten times a second, so the `history:before` rate is raised (its limit has its own
@@ -208,6 +212,14 @@ fn spawn(spec: &ServerSpec, start: u32) -> Result<Child, ServerError> {
     note(&spec.log, &format!("soak: server start #{start}: {} {:?}", spec.bin.display(), server_args(spec)));
     let mut command = Command::new(&spec.bin);
     command.args(server_args(spec)).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log).stderr(stderr);
+    // The allocator settings the server is run with (scripts/run.sh, README "Memory"): glibc gives
+    // freed large blocks back and keeps two arenas, so the memory check sees leaks rather than the allocator's
+    // retention (BENCHMARKS.md, "Soak (issue 16)"). A value already in the environment wins.
+    for (name, value) in ALLOCATOR_ENV {
+        if std::env::var_os(name).is_none() {
+            command.env(name, value);
+        }
+    }
     for name in SERVER_ENV {
         command.env_remove(name);
     }
