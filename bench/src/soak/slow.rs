@@ -126,8 +126,13 @@ impl<'a> Episode<'a> {
             let _ = slot.joined(None, &reply);
         }
         for topic in self.side_rooms() {
-            if slow.join(&topic, &JoinParams::default(), |_| {}).await.is_err() {
+            // Broadcasts of the rooms joined above keep coming meanwhile: they are deliveries too.
+            let mut early = Vec::new();
+            if slow.join(&topic, &JoinParams::default(), |t| early.push(t.to_owned())).await.is_err() {
                 return Outcome::Interrupted;
+            }
+            for text in early {
+                self.deliver(&text);
             }
         }
         let stopped = Instant::now();
@@ -242,7 +247,14 @@ impl<'a> Episode<'a> {
             if let AfterJoin::FillGap { mut before_id, stop_after } = after {
                 loop {
                     let page = HistoryBefore { before_id, limit: Some(100) };
-                    let Ok(reply) = client.push(&join_ref, &topic, &page, |_| {}).await else { return };
+                    let mut early = Vec::new();
+                    let Ok(reply) = client.push(&join_ref, &topic, &page, |t| early.push(t.to_owned())).await else {
+                        return;
+                    };
+                    for text in early {
+                        self.deliver(&text);
+                    }
+                    let ledger = &self.context.ledger;
                     bump(&ledger.counters.gap_pages);
                     match self.slots[room].gap_page(&reply.messages, 100, stop_after) {
                         Some(next) => before_id = next,
