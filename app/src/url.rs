@@ -1,17 +1,6 @@
 //! Tiny URL helpers shared by the server functions and the browser code.
 
-/// Percent-encodes a query component (RFC 3986 unreserved characters stay as they are).
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub use protocol::url::encode;
 
 /// Reverses [`encode`] (and any other percent-encoding); invalid escapes and invalid UTF-8 are kept as they are.
 pub fn decode(text: &str) -> String {

@@ -14,3 +14,4 @@ pub mod reasons;
 pub mod serializer;
 pub mod text;
 pub mod typed;
+pub mod url;

@@ -65,18 +65,8 @@ pub fn guest_name(run: &str, n: usize) -> String {
     format!("{base}-{run}-{n}")
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters (for query strings and form bodies).
-pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encoding for query strings and form bodies: the protocol crate's, which the app uses too.
+pub use protocol::url::encode as url_encode;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
