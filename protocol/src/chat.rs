@@ -32,6 +32,9 @@ pub const MAX_RECOVERY: usize = 1000;
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
 /// Largest `history:before` page; bigger requests are clamped so a page stays a bounded store query and frame.
 pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// Largest [`WatchReply::unread`]: a room with more unread messages than this answers exactly this, which a client
+/// shows as "99+".
+pub const MAX_UNREAD: u32 = 100;
 
 /// One stored chat message, as sent in join replies, history replies and `message:new` broadcasts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,12 +49,20 @@ pub struct Message {
     pub timestamp: i64,
 }
 
-/// Payload of `phx_join` on `room:<slug>`: `{}` or `{"last_seen_id": N}`. Unknown fields are ignored.
+/// Payload of `phx_join` on `room:<slug>`: `{}`, `{"last_seen_id": N}`, optionally with `"watch": true`. Unknown
+/// fields are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinParams {
-    /// Highest message id the client already has in this room; asks the server to recover the gap after it.
+    /// Highest message id the client already has in this room; asks the server to recover the gap after it (or, for
+    /// a watch, to count the messages after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_id: Option<u64>,
+    /// Watch the room instead of joining it: the reply is a [`WatchReply`] instead of a [`JoinReply`], the socket
+    /// gets the room's `message:new` broadcasts and nothing else, does not appear in its presence and may not send
+    /// `message:new` or `typing`. Absent means `false`, and `false` is left out when serialized, so a plain join's
+    /// params are unchanged on the wire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watch: bool,
 }
 
 /// Response of a successful room join.
@@ -63,6 +74,32 @@ pub struct JoinReply {
     pub messages: Vec<Message>,
     /// `true` when `messages` is exactly the gap after `last_seen_id` (always `true` without it).
     pub recovered: bool,
+}
+
+/// Response of a successful room join with `"watch": true`: where the room stands, without history or presence.
+///
+/// On the wire `last_id` is always present, `null` for a room without messages:
+/// `{"last_id": 42, "unread": 3}` or `{"last_id": null, "unread": 0}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchReply {
+    /// The room's newest message id when the watch began (`None` for an empty room). Every `message:new` broadcast
+    /// the watcher gets afterwards has a larger id.
+    pub last_id: Option<u64>,
+    /// Messages with an id above the join's `last_seen_id`, at most [`MAX_UNREAD`]; 0 without `last_seen_id` (and
+    /// when `last_seen_id` is at or above `last_id`).
+    pub unread: u32,
+}
+
+impl WatchReply {
+    /// The reply for a room whose newest id is `last_id`, to a client that has seen up to `last_seen_id`. Counts by
+    /// ids because a room's ids are dense (1, 2, 3, … with none skipped or reused).
+    pub fn new(last_id: Option<u64>, last_seen_id: Option<u64>) -> Self {
+        let unread = match (last_id, last_seen_id) {
+            (Some(last), Some(seen)) => u32::try_from(last.saturating_sub(seen)).unwrap_or(u32::MAX).min(MAX_UNREAD),
+            _ => 0,
+        };
+        Self { last_id, unread }
+    }
 }
 
 /// Payload of a client `message:new` push.
@@ -291,6 +328,46 @@ mod tests {
         assert_eq!(params.last_seen_id, Some(10));
         assert!(from_value::<JoinParams>(json!({"last_seen_id": "10"})).is_err());
         assert!(from_value::<JoinParams>(json!({"last_seen_id": -1})).is_err());
+    }
+
+    #[test]
+    fn join_params_watch_is_an_optional_boolean() {
+        assert!(!from_value::<JoinParams>(json!({})).unwrap().watch, "absent is false");
+        assert!(!from_value::<JoinParams>(json!({"watch": false})).unwrap().watch);
+        let params: JoinParams = from_value(json!({"watch": true, "last_seen_id": 4, "extra": 1})).unwrap();
+        assert_eq!(params, JoinParams { last_seen_id: Some(4), watch: true });
+        for bad in [json!("true"), json!(1), json!(null), json!({})] {
+            assert!(from_value::<JoinParams>(json!({"watch": bad})).is_err(), "watch: {bad}");
+        }
+        assert_eq!(to_value(JoinParams::default()).unwrap(), json!({}), "a plain join is unchanged on the wire");
+        assert_eq!(to_value(JoinParams { last_seen_id: Some(3), watch: false }).unwrap(), json!({"last_seen_id": 3}));
+        let watch = JoinParams { last_seen_id: None, watch: true };
+        assert_eq!(to_value(&watch).unwrap(), json!({"watch": true}));
+        assert_eq!(from_value::<JoinParams>(to_value(&watch).unwrap()).unwrap(), watch);
+    }
+
+    #[test]
+    fn watch_reply_wire_shape() {
+        let reply = WatchReply { last_id: Some(42), unread: 3 };
+        assert_eq!(to_value(reply).unwrap(), json!({"last_id": 42, "unread": 3}));
+        assert_eq!(from_value::<WatchReply>(json!({"last_id": 42, "unread": 3})).unwrap(), reply);
+        assert_eq!(to_value(WatchReply::default()).unwrap(), json!({"last_id": null, "unread": 0}), "null, not absent");
+        assert_eq!(from_value::<WatchReply>(json!({"unread": 0})).unwrap(), WatchReply::default());
+        assert!(from_value::<WatchReply>(json!({"last_id": 1})).is_err(), "unread is required");
+    }
+
+    #[test]
+    fn watch_reply_counts_unread_after_last_seen_up_to_the_cap() {
+        assert_eq!(WatchReply::new(None, None), WatchReply { last_id: None, unread: 0 });
+        assert_eq!(WatchReply::new(None, Some(5)), WatchReply { last_id: None, unread: 0 });
+        assert_eq!(WatchReply::new(Some(10), None), WatchReply { last_id: Some(10), unread: 0 }, "no cursor: 0");
+        assert_eq!(WatchReply::new(Some(10), Some(7)).unread, 3);
+        assert_eq!(WatchReply::new(Some(10), Some(0)).unread, 10);
+        assert_eq!(WatchReply::new(Some(10), Some(10)).unread, 0);
+        assert_eq!(WatchReply::new(Some(10), Some(12)).unread, 0, "a cursor from another server counts nothing");
+        assert_eq!(WatchReply::new(Some(100), Some(0)).unread, MAX_UNREAD);
+        assert_eq!(WatchReply::new(Some(101), Some(0)).unread, MAX_UNREAD);
+        assert_eq!(WatchReply::new(Some(u64::MAX), Some(0)).unread, MAX_UNREAD);
     }
 
     #[test]

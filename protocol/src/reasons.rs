@@ -11,7 +11,7 @@
 //! | `invalid room` | [`INVALID_ROOM`] | join of `room:<slug>` with a malformed or reserved slug | do not retry |
 //! | `too many channels joined` | [`TOO_MANY_CHANNELS`] | join beyond the per-socket channel limit (100) | leave something first |
 //! | `join crashed` | [`JOIN_CRASHED`] | the join handler failed unexpectedly | phoenix.js rejoins with backoff |
-//! | `unauthorized` | [`UNAUTHORIZED`] | the socket's identity may not join this topic | do not retry |
+//! | `unauthorized` | [`UNAUTHORIZED`] | a push this channel may not make: `message:new` or `typing` on a room joined with `"watch": true` (also reserved for joins the socket's identity may not make) | do not retry; join without `watch` to take part |
 //! | `empty message` | [`EMPTY_MESSAGE`] | `message:new` whose body is empty after trimming | fix the input |
 //! | `message too long` | [`MESSAGE_TOO_LONG`] | `message:new` body over 4000 characters | fix the input |
 //! | `invalid payload` | [`INVALID_PAYLOAD`] | a known event whose payload does not have the documented shape | fix the client |
@@ -72,7 +72,8 @@ pub const INVALID_ROOM: &str = "invalid room";
 pub const TOO_MANY_CHANNELS: &str = "too many channels joined";
 /// The join handler failed; Phoenix's wording for a crash during `join/3`.
 pub const JOIN_CRASHED: &str = "join crashed";
-/// The socket's identity is not allowed to join the topic.
+/// The channel may not do what was asked: `message:new` or `typing` on a room watched (`"watch": true`) rather than
+/// joined. Also reserved for joins the socket's identity may not make.
 pub const UNAUTHORIZED: &str = "unauthorized";
 /// A `message:new` body that is empty after trimming surrounding whitespace.
 pub const EMPTY_MESSAGE: &str = "empty message";

@@ -81,7 +81,7 @@ struct Limit {
     row_label: &'static str,
 }
 
-fn limits() -> [Limit; 7] {
+fn limits() -> [Limit; 8] {
     let usize_of = |value: u32| usize::try_from(value).unwrap();
     [
         Limit { constant: "chat::MAX_BODY_CHARS", value: chat::MAX_BODY_CHARS, row_label: "message body" },
@@ -97,6 +97,7 @@ fn limits() -> [Limit; 7] {
             value: usize_of(chat::HISTORY_MAX_LIMIT),
             row_label: "largest page",
         },
+        Limit { constant: "chat::MAX_UNREAD", value: usize_of(chat::MAX_UNREAD), row_label: "unread count" },
         Limit { constant: "names::MAX_SLUG_LEN", value: names::MAX_SLUG_LEN, row_label: "room slug" },
         Limit { constant: "names::MAX_USER_NAME_CHARS", value: names::MAX_USER_NAME_CHARS, row_label: "user name" },
     ]

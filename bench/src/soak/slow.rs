@@ -229,7 +229,7 @@ impl<'a> Episode<'a> {
             let asked = self.slots[room].join_param();
             let topic = self.slots[room].topic.clone();
             let mut early = Vec::new();
-            let params = JoinParams { last_seen_id: asked };
+            let params = JoinParams { last_seen_id: asked, ..JoinParams::default() };
             let Ok((join_ref, reply)) = client.join(&topic, &params, |t| early.push(t.to_owned())).await else {
                 return;
             };

@@ -60,6 +60,20 @@ pub struct Joined {
     pub delivered_up_to: Option<u64>,
     /// Pushes to write right after the join reply, in order (e.g. `presence_state`).
     pub pushes: Vec<Push>,
+    /// Which of the topic's broadcasts this connection writes.
+    pub broadcasts: Broadcasts,
+}
+
+/// Which broadcasts on its topic a joined channel delivers. The connection's writer applies it per queued item, so a
+/// channel that wants less than everything costs nothing to the channels that want it all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Broadcasts {
+    /// Everything published on the topic.
+    #[default]
+    All,
+    /// Only the broadcasts that carry a message id (`Broadcast::seq`: a room's `message:new`); `presence_diff` and
+    /// anything else published on the topic are skipped. A room watch (`"watch": true`) wants this.
+    MessagesOnly,
 }
 
 /// A push to the joining client, `[join_ref, null, topic, event, payload]`.

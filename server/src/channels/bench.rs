@@ -16,7 +16,9 @@ use protocol::{
 use serde_json::json;
 
 use crate::{
-    channel::{Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Termination},
+    channel::{
+        Broadcasts, Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Termination,
+    },
     pubsub::{Broadcast, PubSub},
 };
 
@@ -39,6 +41,7 @@ impl Channel for BenchChannel {
             instance: Box::new(BenchInstance { topic: request.topic.clone(), pubsub: self.pubsub.clone() }),
             delivered_up_to: None,
             pushes: Vec::new(),
+            broadcasts: Broadcasts::All,
         })
     }
 }

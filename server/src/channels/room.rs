@@ -3,6 +3,10 @@
 //! Business logic only: validate, store, broadcast, track who is online. The socket layer handles refs, join_refs and
 //! ordering; the store assigns ids and makes messages durable before [`RoomChannel`] acknowledges them. Every payload
 //! is read and written through the typed `protocol::chat` requests.
+//!
+//! A join with `"watch": true` (docs/protocol.md §7.5) is a [`WatchInstance`] instead of a [`RoomInstance`]: no
+//! history, no presence, read-only, and its connection writes only the room's `message:new` broadcasts
+//! ([`Broadcasts::MessagesOnly`]).
 
 use std::{sync::Arc, time::Instant};
 
@@ -10,7 +14,7 @@ use async_trait::async_trait;
 use protocol::{
     chat::{
         HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
-        NewMessage, NewMessageReply, Typing, normalize_body,
+        NewMessage, NewMessageReply, Typing, WatchReply, normalize_body,
     },
     events::PRESENCE_STATE,
     frame::Payload,
@@ -21,7 +25,8 @@ use protocol::{
 
 use crate::{
     channel::{
-        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
+        Broadcasts, Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push,
+        Termination,
     },
     clock::now_ms,
     presence::Tracker,
@@ -102,6 +107,28 @@ impl RoomChannel {
             gap.len() > MAX_RECOVERY || gap.iter().map(reply_bytes).sum::<usize>() > self.budget.recovery_bytes;
         if too_big { Ok((latest, false)) } else { Ok((gap, true)) }
     }
+
+    /// The rest of a join with `"watch": true`, once the room is valid and aligned: the room's newest id and the
+    /// unread count, no presence. `delivered_up_to` is the newest id, so the broadcasts the watcher gets are exactly
+    /// the messages stored after the reply's `last_id`, in order.
+    async fn watch(&self, topic: &Arc<str>, room: &str, last_seen_id: Option<u64>) -> Result<Joined, ErrorReply> {
+        let newest = self.store.latest(room, 1).await.map_err(|error| {
+            tracing::error!(%error, room, "newest id unavailable");
+            ErrorReply::new(reasons::JOIN_CRASHED)
+        })?;
+        let last_id = newest.last().map(|m| m.id);
+        // A room's ids are dense, so the unread count is a subtraction rather than a read of up to MAX_UNREAD rows.
+        let reply = WatchReply::new(last_id, last_seen_id);
+        let reply = serde_json::to_value(reply).map_err(|_| ErrorReply::new(reasons::JOIN_CRASHED))?;
+        let instance = WatchInstance { room: room.to_owned(), topic: topic.clone(), store: self.store.clone() };
+        Ok(Joined {
+            reply,
+            instance: Box::new(instance),
+            delivered_up_to: last_id,
+            pushes: Vec::new(),
+            broadcasts: Broadcasts::MessagesOnly,
+        })
+    }
 }
 
 #[async_trait]
@@ -116,6 +143,9 @@ impl Channel for RoomChannel {
         // below reaches this member in id order, whichever node stored it.
         if !self.pubsub.align(request.topic).await {
             return Err(ErrorReply::new(reasons::JOIN_CRASHED));
+        }
+        if params.watch {
+            return self.watch(request.topic, slug, params.last_seen_id).await;
         }
         let (messages, recovered) = self.history(slug, params.last_seen_id).await?;
         let newest_sent = messages.last().map(|m| m.id);
@@ -141,7 +171,7 @@ impl Channel for RoomChannel {
             status,
         };
         let pushes = state.map(|json| Push::Encoded { event: PRESENCE_STATE, json }).into_iter().collect();
-        Ok(Joined { reply, instance: Box::new(instance), delivered_up_to, pushes })
+        Ok(Joined { reply, instance: Box::new(instance), delivered_up_to, pushes, broadcasts: Broadcasts::All })
     }
 }
 
@@ -196,28 +226,8 @@ impl RoomInstance {
         });
         match self.store.append_then(record, broadcast).await {
             Ok(appended) => Outcome::answer::<NewMessage>(&NewMessageReply { id: appended.message.id }),
-            Err(error) => Ok(self.unavailable(&error)),
+            Err(error) => Ok(unavailable(&self.room, &error)),
         }
-    }
-
-    async fn history_before(&self, payload: &Payload, context: ChannelContext<'_>) -> Result<Outcome, ChannelFailure> {
-        let Ok(request) = from_payload::<HistoryBefore>(payload) else {
-            return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
-        };
-        if !context.limits.allow_history(Instant::now()) {
-            return Ok(Outcome::error(reasons::RATE_LIMITED));
-        }
-        let limit = request.effective_limit() as usize;
-        match self.store.before(&self.room, request.before_id, limit).await {
-            Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
-            Err(error) => Ok(self.unavailable(&error)),
-        }
-    }
-
-    /// The answer when the store cannot serve a request: nothing was stored, the client may retry.
-    fn unavailable(&self, error: &StoreError) -> Outcome {
-        tracing::warn!(%error, room = %self.room, "store unavailable");
-        Outcome::error(reasons::UNAVAILABLE)
     }
 
     fn typing(&mut self, payload: &Payload) -> Result<Outcome, ChannelFailure> {
@@ -245,7 +255,7 @@ impl ChannelInstance for RoomInstance {
     ) -> Result<Outcome, ChannelFailure> {
         match event {
             NewMessage::EVENT => self.new_message(&payload, context).await,
-            HistoryBefore::EVENT => self.history_before(&payload, context).await,
+            HistoryBefore::EVENT => history_before(&*self.store, &self.room, &payload, context).await,
             Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
@@ -255,4 +265,61 @@ impl ChannelInstance for RoomInstance {
         self.presence.untrack(&self.topic, &self.user, &self.phx_ref);
         tracing::trace!(room = %self.room, user = %self.user, ?reason, "left room");
     }
+}
+
+/// One connection's watch of one room (`"watch": true`): read-only and not in the room's presence. Its connection
+/// writes only the room's `message:new` broadcasts.
+struct WatchInstance {
+    room: String,
+    topic: Arc<str>,
+    store: Arc<dyn MessageStore>,
+}
+
+#[async_trait]
+impl ChannelInstance for WatchInstance {
+    async fn handle_in(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        context: ChannelContext<'_>,
+    ) -> Result<Outcome, ChannelFailure> {
+        match event {
+            // Refused whatever the payload, before the rate limit: a watcher is not a member.
+            NewMessage::EVENT | Typing::EVENT => Ok(Outcome::error(reasons::UNAUTHORIZED)),
+            // Read-only, and nothing its broadcasts do not already show: allowed, with the socket's rate limit.
+            HistoryBefore::EVENT => history_before(&*self.store, &self.room, &payload, context).await,
+            _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
+        }
+    }
+
+    fn terminate(&mut self, reason: Termination) {
+        // Nothing was tracked, so there is nothing to untrack.
+        tracing::trace!(topic = %self.topic, ?reason, "stopped watching room");
+    }
+}
+
+/// `history:before` on `room`, for members and watchers alike.
+async fn history_before(
+    store: &dyn MessageStore,
+    room: &str,
+    payload: &Payload,
+    context: ChannelContext<'_>,
+) -> Result<Outcome, ChannelFailure> {
+    let Ok(request) = from_payload::<HistoryBefore>(payload) else {
+        return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
+    };
+    if !context.limits.allow_history(Instant::now()) {
+        return Ok(Outcome::error(reasons::RATE_LIMITED));
+    }
+    let limit = request.effective_limit() as usize;
+    match store.before(room, request.before_id, limit).await {
+        Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
+        Err(error) => Ok(unavailable(room, &error)),
+    }
+}
+
+/// The answer when the store cannot serve a request: nothing was stored, the client may retry.
+fn unavailable(room: &str, error: &StoreError) -> Outcome {
+    tracing::warn!(%error, room, "store unavailable");
+    Outcome::error(reasons::UNAVAILABLE)
 }

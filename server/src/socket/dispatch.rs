@@ -32,7 +32,7 @@ use super::{
     transport::{Inbound, Transport},
 };
 use crate::{
-    channel::{ChannelContext, JoinRequest, Outcome, Push, Termination},
+    channel::{ChannelContext, JoinRequest, Joined, Outcome, Push, Termination},
     pubsub::Subscriber,
     telemetry::LogBudget,
 };
@@ -126,9 +126,9 @@ impl<T: Transport> Connection<T> {
         let request = JoinRequest { topic: &topic, payload: &payload };
         let result = AssertUnwindSafe(channel.join(request, context)).catch_unwind().await;
         match result {
-            Ok(Ok(joined)) => {
-                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_OK, &Payload::Json(joined.reply));
-                for push in &joined.pushes {
+            Ok(Ok(Joined { reply, instance, delivered_up_to, pushes, broadcasts })) => {
+                self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_OK, &Payload::Json(reply));
+                for push in &pushes {
                     match push {
                         Push::Payload { event, payload } => self.answer(&Outgoing::Push {
                             join_ref: join_ref.as_deref(),
@@ -144,9 +144,9 @@ impl<T: Transport> Connection<T> {
                         }),
                     }
                 }
-                let channel =
-                    JoinedChannel { join_ref, instance: joined.instance, delivered_up_to: joined.delivered_up_to };
-                self.channels.insert(topic, channel);
+                // 0 for none: message ids start at 1, so no `seq` is at or below it.
+                let delivered_up_to = delivered_up_to.unwrap_or(0);
+                self.channels.insert(topic, JoinedChannel { join_ref, instance, delivered_up_to, broadcasts });
             }
             Ok(Err(refusal)) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);

@@ -492,6 +492,65 @@ async fn presence_across_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_watcher_gets_another_nodes_messages_in_order_and_is_in_no_presence() {
+    let cluster = Cluster::start(2);
+    let topic = "room:watched";
+    let mut alice = Conn::join(&cluster.url(0, "alice"), topic, json!({})).await;
+    for n in 1..=2 {
+        assert_eq!(alice.send(&format!("early {n}"), &format!("a{n}"), REPLY_WAIT).await, Sent::Acked(n));
+    }
+    // The watcher is on node1; the messages are stored by node2.
+    let mut viewer = Conn::join(&cluster.url(0, "viewer"), topic, json!({"watch": true, "last_seen_id": 1})).await;
+    viewer.user = "viewer".to_owned();
+    assert_eq!(viewer.joined, json!({"last_id": 2, "unread": 1}));
+    let mut bob = Conn::join(&cluster.url(1, "bob"), topic, json!({})).await;
+    const LAST: u64 = 40;
+    for n in 3..=LAST {
+        assert_eq!(bob.send(&format!("m{n}"), &format!("b{n}"), REPLY_WAIT).await, Sent::Acked(n));
+    }
+    viewer.wait_for_ids(3, LAST, DELIVERY_WAIT).await;
+    alice.wait_for_ids(1, LAST, DELIVERY_WAIT).await;
+    let messages = viewer.messages();
+    assert!(messages.iter().all(|m| m["user"] == json!("bob")), "only bob's, none before last_id");
+
+    // Not in the registry: bob's presence_state (read from it, on the other node) and alice's view lack the watcher.
+    let state = presence_state(&bob).await;
+    let mut keys: Vec<&String> = state.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["alice", "bob"], "bob's presence_state: {state}");
+    eventually(PRESENCE_WAIT, || {
+        let view = alice.presence();
+        if view.keys() == ["alice", "bob"] { Ok(()) } else { Err(format!("alice sees {:?}", view.keys())) }
+    })
+    .await;
+    let typing_ref = bob.push("typing", json!({"typing": true})).await;
+    assert_eq!(bob.reply(&typing_ref, REPLY_WAIT).await["status"], json!("ok"));
+    eventually(PRESENCE_WAIT, || {
+        let typing = alice.presence().metas("bob").iter().any(|meta| meta["typing"] == json!(true));
+        if typing { Ok(()) } else { Err("alice does not see bob typing".to_owned()) }
+    })
+    .await;
+    assert_eq!(alice.send("after the typing", "a3", REPLY_WAIT).await, Sent::Acked(LAST + 1));
+    viewer.wait_for_ids(3, LAST + 1, DELIVERY_WAIT).await;
+    let (state, diffs) = viewer.seen(|seen| (seen.presence_state.clone(), seen.diffs.len()));
+    assert_eq!((state, diffs), (None, 0), "the watcher got presence");
+
+    // Read-only, and leaving leaves nothing behind.
+    assert_eq!(viewer.send("let me in", "v1", REPLY_WAIT).await, Sent::Refused(json!({"reason": "unauthorized"})));
+    viewer.leave().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for member in [&alice, &bob] {
+        let mentions = member.seen(|seen| {
+            seen.diffs
+                .iter()
+                .filter(|(_, diff)| diff["joins"].get("viewer").is_some() || diff["leaves"].get("viewer").is_some())
+                .count()
+        });
+        assert_eq!(mentions, 0, "{} got a presence_diff with the watcher", member.user);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_node_while_chatting() {
     let mut cluster = Cluster::start(3);
     let topic = "room:kill-9";

@@ -11,3 +11,4 @@ mod robustness;
 mod room;
 mod serializers;
 mod support;
+mod watch;

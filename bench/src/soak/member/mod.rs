@@ -249,7 +249,7 @@ impl Member {
         let join_ref = self.next_ref();
         let Some(slot) = self.slot_mut(room) else { return Ok(()) };
         let asked = slot.join_param();
-        let frame = frames::join(&join_ref, &slot.topic, &JoinParams { last_seen_id: asked });
+        let frame = frames::join(&join_ref, &slot.topic, &JoinParams { last_seen_id: asked, ..JoinParams::default() });
         slot.channel = Channel::Joining;
         slot.join_ref = Some(join_ref.clone());
         self.refs.insert(join_ref, Purpose::Join { room, asked });

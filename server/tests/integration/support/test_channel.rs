@@ -8,7 +8,8 @@ use protocol::{frame::Payload, reasons::ErrorReply};
 use serde_json::{Value, json};
 use server::{
     channel::{
-        Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push, Termination,
+        Broadcasts, Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push,
+        Termination,
     },
     pubsub::{Broadcast, PubSub},
 };
@@ -42,6 +43,7 @@ impl Channel for TestChannel {
             instance: Box::new(TestInstance { topic: request.topic.clone(), pubsub: self.pubsub.clone() }),
             delivered_up_to: None,
             pushes,
+            broadcasts: Broadcasts::All,
         })
     }
 }
