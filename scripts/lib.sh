@@ -83,6 +83,14 @@ ensure_postgres() {
 
 # The cluster tests start their own throwaway redis-server on a free port. Debian's package also enables a system
 # service on the default port; the tests never use it.
+# The browser tests write history with old timestamps straight into a stopped server's SQLite file.
+ensure_sqlite3() {
+  if ! command -v sqlite3 >/dev/null 2>&1; then
+    log "installing Debian's sqlite3 (the browser tests seed old history with it)"
+    apt_install sqlite3
+  fi
+}
+
 ensure_redis() {
   if ! command -v redis-server >/dev/null 2>&1; then
     log "installing Debian's redis-server (binary for the cluster tests)"

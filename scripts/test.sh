@@ -12,6 +12,7 @@ ensure_build_tools
 ensure_chromium
 ensure_postgres
 ensure_redis
+ensure_sqlite3
 ensure_end2end_packages
 
 stage "cargo fmt --check"

@@ -130,6 +130,13 @@ pub struct RoomPageData {
     pub login_required: bool,
     /// The latest messages, oldest first.
     pub messages: Vec<Message>,
+    /// The server's clock when it rendered the page (ms since the epoch): "Today" in the server's HTML means this day,
+    /// so the page hydrates to the same rows.
+    pub now: i64,
+    /// Why the last change of guest name was refused (from the room URL's `?rename=`; set by the route, not the
+    /// server function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename_problem: Option<String>,
 }
 
 /// Recently active rooms.
@@ -165,7 +172,37 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
         name_refused: identity.name_refused,
         login_required: identity.login_required,
         messages,
+        now: ssr::now_ms(),
+        rename_problem: None,
     })
+}
+
+/// A guest's new display name, from the room's form: checked by the same rule as `?user=` (valid, and not an
+/// account's) and remembered for this browser, then back to the room, which connects under it. A refused name goes
+/// back with the reason (`?rename=<problem code>`); a logged-in browser keeps its account's name.
+#[server]
+pub async fn rename_guest(room: String, name: String) -> Result<(), ServerFnError> {
+    let room = if protocol::names::validate_room_slug(&room).is_ok() { room } else { String::new() };
+    let problem = match protocol::names::normalize_user_name(&name) {
+        Err(_) => Some(AccountProblem::InvalidName),
+        Ok(name) => {
+            let backend = expect_context::<ssr::Backend>();
+            let identity = backend.0.room_identity(ssr::cookie(ssr::SESSION_COOKIE).await, Some(name)).await;
+            if identity.name_refused.is_some() {
+                Some(AccountProblem::NameTaken)
+            } else {
+                if !identity.account && !identity.login_required {
+                    ssr::remember_guest(&identity.user).await;
+                }
+                None
+            }
+        }
+    };
+    match problem {
+        Some(problem) => leptos_axum::redirect(&format!("/{room}?rename={}", problem.code())),
+        None => leptos_axum::redirect(&format!("/{room}")),
+    }
+    Ok(())
 }
 
 /// Creates a fresh memorable room name and sends the browser there (works without JavaScript too).
@@ -332,6 +369,11 @@ pub mod ssr {
         name.and_then(|n| protocol::names::normalize_user_name(n).ok())
             .map(|n| format!("?user={}", crate::url::encode(&n)))
             .unwrap_or_default()
+    }
+
+    /// The server's clock, ms since the epoch.
+    pub fn now_ms() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
 
     /// Clears the session cookie.

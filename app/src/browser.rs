@@ -64,3 +64,174 @@ pub fn local_offset_minutes(timestamp_ms: i64) -> Option<i64> {
         None
     }
 }
+
+/// A day's date in the reader's locale ("Monday, 24 November", with the year when it is not this year); `None` off
+/// the browser.
+pub fn long_date(timestamp_ms: i64) -> Option<String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use js_sys::{Array, Date, Intl::DateTimeFormat, Object, Reflect};
+        use wasm_bindgen::JsValue;
+        let date = Date::new(&JsValue::from_f64(timestamp_ms as f64));
+        let options = Object::new();
+        let set = |key: &str, value: &str| Reflect::set(&options, &key.into(), &value.into()).ok();
+        set("weekday", "long");
+        set("month", "long");
+        set("day", "numeric");
+        if date.get_full_year() != Date::new_0().get_full_year() {
+            set("year", "numeric");
+        }
+        let format = DateTimeFormat::new(&Array::new(), &options).format();
+        format.call1(&JsValue::NULL, &date).ok()?.as_string()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = timestamp_ms;
+        None
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// A value this browser kept under `key` (`localStorage`); `None` off the browser or when storage is blocked.
+pub fn stored(key: &str) -> Option<String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        local_storage()?.get_item(key).ok().flatten()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = key;
+        None
+    }
+}
+
+/// Keeps `value` under `key` in `localStorage` (quietly nothing when storage is blocked or full).
+pub fn store(key: &str, value: &str) {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(storage) = local_storage() {
+        let _ = storage.set_item(key, value);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (key, value);
+}
+
+/// Whether the page is hidden (a background tab, a minimised window).
+pub fn page_hidden() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+}
+
+/// Sets the document title.
+pub fn set_title(title: &str) {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(title);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = title;
+}
+
+/// The page's own origin (`https://chat.example`), for links to share.
+pub fn origin() -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        String::new()
+    }
+}
+
+/// Puts `text` on the clipboard; `true` once it is there.
+pub async fn copy_text(text: &str) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let Some(window) = web_sys::window() else { return false };
+        let promise = window.navigator().clipboard().write_text(text);
+        wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = text;
+        false
+    }
+}
+
+/// Asks for permission to show notifications (call from a click only); `true` when granted.
+pub async fn allow_notifications() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let Ok(promise) = web_sys::Notification::request_permission() else { return false };
+        let answer = wasm_bindgen_futures::JsFuture::from(promise).await;
+        answer.ok().and_then(|a| a.as_string()).is_some_and(|a| a == "granted")
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+}
+
+/// Whether notifications were granted before (nothing is asked).
+pub fn notifications_allowed() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::Notification::permission() == web_sys::NotificationPermission::Granted
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+}
+
+/// Shows a notification, if allowed.
+pub fn notify(title: &str, body: &str) {
+    #[cfg(target_arch = "wasm32")]
+    if notifications_allowed() {
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(body);
+        options.set_tag(title);
+        let _ = web_sys::Notification::new_with_options(title, &options);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (title, body);
+}
+
+/// POSTs `fields` as a form to this server's `path` (a server function) and returns the answer's body when it is a
+/// success. A bare `fetch`: the generic server-function client would add its request machinery to the WASM.
+pub async fn post_form(path: &str, fields: &[(&str, &str)]) -> Option<String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen_futures::JsFuture;
+
+        let form = web_sys::UrlSearchParams::new().ok()?;
+        for (name, value) in fields {
+            form.append(name, value);
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&form);
+        let promise = web_sys::window()?.fetch_with_str_and_init(path, &init);
+        let response: web_sys::Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+        if !response.ok() {
+            return None;
+        }
+        JsFuture::from(response.text().ok()?).await.ok()?.as_string()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (path, fields);
+        None
+    }
+}

@@ -14,7 +14,8 @@ test("two people see each other online and chat live", async ({ browser, baseURL
     await expect(page.locator(".online-list")).toContainText("bob");
     await expect(page.locator(".online-list .since").first()).toContainText(/online since \d\d:\d\d/);
   }
-  await expect(alice.page.locator(".where")).toHaveText("Currently chatting in " + room.split("/").pop() + " as alice");
+  await expect(alice.page.getByRole("heading", { level: 1 })).toHaveText("#" + room.split("/").pop());
+  await expect(alice.page.locator(".my-name")).toHaveText("alice");
 
   await send(alice.page, "hello bob");
   await expect(alice.page.getByLabel("Message", { exact: true })).toHaveValue("", { timeout: 2000 });

@@ -1,13 +1,18 @@
 //! The live room in the browser: connects the realtime client, feeds what arrives to the [`RoomSession`], sends
 //! what the session returns, serves the views' actions, and publishes the session into [`RoomState`].
 //!
-//! Glue only: every rule lives in the session, which is tested natively. What is here needs a browser: the socket,
-//! timers, and the token refresh over `fetch`.
+//! Glue only: every rule lives in the session (and in `reading` and `visited`), which are tested natively. What is
+//! here needs a browser: the socket, timers, the token refresh over `fetch`, the document title while the
+//! tab is hidden, notifications, and `watch` (the sidebar's other rooms on the same socket).
 
-use std::{cell::RefCell, rc::Rc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    time::Duration,
+};
 
 use futures::{StreamExt, channel::mpsc::UnboundedReceiver};
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use protocol::{
     chat::{JoinReply, Message, Typing},
     typed::{Event, from_json, from_payload},
@@ -16,11 +21,14 @@ use serde_json::Value;
 
 use super::{
     actions::Action,
+    reading::mentions,
     session::{RoomSession, TYPING_IDLE_MS},
     state::{Connection, RoomState},
+    watch,
 };
 use crate::{
     api::RoomPageData,
+    brand::PRODUCT_NAME,
     browser,
     realtime::{
         client::{ChannelEvent, ChannelHandle, Socket, SocketEvent},
@@ -51,6 +59,8 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
         keep_token_fresh(session.clone());
     }
     let socket = Socket::new(options, WebSocketConnector);
+    watch::start(&socket, room, &page);
+    let attention = Attention::new(&page.slug);
     let cursor = session.clone();
     let channel = socket.channel(
         &protocol::names::room_topic(&page.slug),
@@ -66,9 +76,13 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
         }
     });
     let events_session = session.clone();
+    let slug = page.slug.clone();
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(event) = channel_events.next().await {
-            on_channel_event(room, &events_session, event);
+            on_channel_event(room, &events_session, &attention, event);
+            if let Some(seen) = events_session.borrow().join_params().last_seen_id {
+                watch::saw(&slug, seen);
+            }
         }
     });
     let live = Live { room, session, channel: channel.clone(), _socket: socket.clone() };
@@ -88,7 +102,45 @@ fn publish(room: RoomState, session: &RoomSession) {
     room.lines.set(session.lines());
 }
 
-fn on_channel_event(room: RoomState, session: &Shared, event: ChannelEvent) {
+/// The document title's unread count while the tab is hidden, and notifications for mentions.
+#[derive(Clone)]
+struct Attention {
+    title: Rc<str>,
+    slug: Rc<str>,
+    unread: Rc<Cell<u32>>,
+}
+
+impl Attention {
+    /// Starts counting for the room `slug`; the count clears when the tab is shown again.
+    fn new(slug: &str) -> Self {
+        let attention =
+            Self {
+                title: format!("{slug} · {PRODUCT_NAME}").into(), slug: slug.into(), unread: Rc::new(Cell::new(0))
+            };
+        let shown = attention.clone();
+        let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            if !browser::page_hidden() {
+                shown.unread.set(0);
+                browser::set_title(&shown.title);
+            }
+        });
+        attention
+    }
+
+    /// Someone else's message arrived.
+    fn arrived(&self, message: &Message, me: &str, notify: bool) {
+        if !browser::page_hidden() {
+            return;
+        }
+        self.unread.set(self.unread.get() + 1);
+        browser::set_title(&format!("({}) {}", self.unread.get(), self.title));
+        if notify && mentions(&message.body, me) {
+            browser::notify(&format!("{} in #{}", message.user, self.slug), &message.body);
+        }
+    }
+}
+
+fn on_channel_event(room: RoomState, session: &Shared, attention: &Attention, event: ChannelEvent) {
     match event {
         ChannelEvent::Joined(reply) => {
             if let Ok(reply) = from_json::<JoinReply>(&reply) {
@@ -106,6 +158,9 @@ fn on_channel_event(room: RoomState, session: &Shared, event: ChannelEvent) {
             let mut session = session.borrow_mut();
             if event == Message::EVENT {
                 if let Ok(message) = from_payload::<Message>(&payload) {
+                    if message.user != session.me() {
+                        attention.arrived(&message, session.me(), room.notify.get_untracked());
+                    }
                     session.message(message);
                     publish(room, &session);
                 }
@@ -196,21 +251,9 @@ impl Live {
     }
 }
 
-/// Asks the `socket_token` server function for a fresh token with a bare `fetch` (the generic server-function client
-/// would add its whole request and streaming machinery to the WASM for this one call).
+/// Asks the `socket_token` server function for a fresh token.
 async fn fetch_socket_token() -> Option<String> {
-    use leptos::server_fn::ServerFn;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    let promise = web_sys::window()?.fetch_with_str_and_init(crate::api::SocketToken::PATH, &init);
-    let response: web_sys::Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let text = JsFuture::from(response.text().ok()?).await.ok()?.as_string()?;
+    let text = browser::post_form(crate::api::SocketToken::PATH, &[]).await?;
     serde_json::from_str::<Option<String>>(&text).ok().flatten()
 }
 

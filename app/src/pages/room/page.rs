@@ -8,12 +8,17 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::{
     actions::RoomActions,
     connect::go_live,
-    parts::{Banner, Composer, MessageList, OnlinePanel},
+    header::{NOTIFY_KEY, RoomHeader},
+    messages::MessageList,
+    parts::{Banner, Composer},
+    people::OnlinePanel,
+    sidebar::RoomsNav,
     state::{Connection, Line, RoomState},
 };
 use crate::{
-    api::{RoomPageData, room_page},
+    api::{AccountProblem, RoomPageData, room_page},
     brand::PRODUCT_NAME,
+    browser,
 };
 
 /// The route component: loads the page data (blocking, so the server's HTML holds the history).
@@ -29,7 +34,12 @@ pub fn RoomPage() -> impl IntoView {
         <Suspense fallback=|| view! { <main class="room loading">"Loading…"</main> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) if page.valid => {
+                    Ok(mut page) if page.valid => {
+                        page.rename_problem = query
+                            .read_untracked()
+                            .get("rename")
+                            .and_then(|code| AccountProblem::from_code(&code))
+                            .map(|problem| problem.message().to_owned());
                         let title = format!("{} · {PRODUCT_NAME}", page.slug);
                         view! { <Title text=title /><Room page /> }.into_any()
                     }
@@ -69,16 +79,20 @@ fn Room(page: RoomPageData) -> impl IntoView {
         more_above: RwSignal::new(page.messages.len() >= protocol::chat::JOIN_HISTORY),
         unseen: RwSignal::new(0),
         local_time: RwSignal::new(false),
+        rooms: RwSignal::new(Vec::new()),
+        notify: RwSignal::new(false),
     };
     let actions = RoomActions::new();
     provide_context(room);
     provide_context(actions);
     let hydrated = RwSignal::new(false);
+    let guest = page.token.is_none() && !page.login_required;
     // Effects run only in the browser, once the island is hydrated.
     let live_page = page.clone();
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
             room.local_time.set(true);
+            room.notify.set(browser::stored(NOTIFY_KEY).as_deref() == Some("1") && browser::notifications_allowed());
             if live_page.login_required {
                 // Nothing to connect to as a guest; the notice says why, so no "connecting" banner either.
                 room.connection.set(Connection::Online);
@@ -90,15 +104,7 @@ fn Room(page: RoomPageData) -> impl IntoView {
     });
     view! {
         <main class="room" data-hydrated=move || hydrated.get().to_string()>
-            <header class="room-header">
-                <a class="home-link" href="/" aria-label="Home">
-                    {PRODUCT_NAME}
-                </a>
-                <p class="where">
-                    "Currently chatting in " <strong class="room-name">{page.slug.clone()}</strong> " as "
-                    <strong class="my-name">{move || room.me.get()}</strong>
-                </p>
-            </header>
+            <RoomHeader slug=page.slug.clone() guest rename_problem=page.rename_problem.clone() />
             {page.login_required.then(|| view! {
                 <p class="notice" role="status">
                     "This server is for members only. " <a href="/login">"Log in"</a>" or "
@@ -113,8 +119,9 @@ fn Room(page: RoomPageData) -> impl IntoView {
             })}
             <Banner />
             <div class="room-body">
-                <section class="conversation" aria-label="Messages">
-                    <MessageList />
+                <RoomsNav slug=page.slug.clone() />
+                <section class="conversation" aria-label="Conversation">
+                    <MessageList rendered_at=page.now />
                     <Composer />
                 </section>
                 <OnlinePanel />

@@ -93,7 +93,7 @@ impl RoomSession {
 
     /// The join params of the next (re)join: what I have seen, so the server sends exactly what I missed.
     pub fn join_params(&self) -> JoinParams {
-        JoinParams { last_seen_id: self.history.last_seen_id() }
+        JoinParams { last_seen_id: self.history.last_seen_id(), watch: false }
     }
 
     /// A join or rejoin succeeded.

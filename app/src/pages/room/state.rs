@@ -114,6 +114,14 @@ pub fn clock(timestamp: i64, local: bool) -> String {
     format!("{:02}:{:02}", minutes.div_euclid(60).rem_euclid(24), minutes.rem_euclid(60))
 }
 
+/// Another room this browser visited, as the sidebar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomLink {
+    pub slug: String,
+    /// Messages by others since I last read the room (capped by the server at `MAX_UNREAD`).
+    pub unread: u32,
+}
+
 /// Everything the room page's components read and write.
 #[derive(Clone, Copy)]
 pub struct RoomState {
@@ -133,6 +141,10 @@ pub struct RoomState {
     pub unseen: RwSignal<usize>,
     /// Times are shown in the browser's zone (set after hydration).
     pub local_time: RwSignal<bool>,
+    /// Other rooms this browser visited (filled in the browser).
+    pub rooms: RwSignal<Vec<RoomLink>>,
+    /// Notifications for messages that mention me (opted in by a click).
+    pub notify: RwSignal<bool>,
 }
 
 #[cfg(test)]

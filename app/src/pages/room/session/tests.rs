@@ -22,6 +22,8 @@ fn page(user: &str, token: Option<&str>, messages: Vec<Message>) -> RoomPageData
         name_refused: None,
         login_required: false,
         messages,
+        now: 0,
+        rename_problem: None,
     }
 }
 
