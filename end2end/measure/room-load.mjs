@@ -15,6 +15,7 @@ const watchJoined = () => {
   const check = () => {
     if (window.__joinedAt) return;
     const hydrated = document.querySelector("main.room[data-hydrated=true]");
+    if (hydrated && !window.__hydratedAt) window.__hydratedAt = performance.now();
     const banner = document.querySelector(".banner");
     if (hydrated && banner && banner.classList.contains("hidden")) {
       window.__joinedAt = performance.now();
@@ -43,6 +44,7 @@ try {
   await seed.close();
 
   const times = [];
+  const phases = [];
   let resources = null;
   for (let i = 0; i < runs; i++) {
     const context = await browser.newContext();
@@ -51,6 +53,12 @@ try {
     await page.goto(`${server.url}/measured-room?user=Reader${i}`);
     await page.waitForFunction(() => window.__joinedAt, null, { timeout: 20_000 });
     times.push(await page.evaluate(() => window.__joinedAt));
+    phases.push(
+      await page.evaluate(() => {
+        const wasm = performance.getEntriesByType("resource").find((e) => e.name.endsWith(".wasm"));
+        return { wasm: wasm ? wasm.responseEnd : 0, hydrated: window.__hydratedAt, joined: window.__joinedAt };
+      }),
+    );
     if (!resources) {
       resources = await page.evaluate(() => [
         ...performance.getEntriesByType("navigation").map((e) => ({ name: "document", bytes: e.encodedBodySize })),
@@ -70,6 +78,13 @@ try {
         pkg_bytes: assets.reduce((sum, r) => sum + r.bytes, 0),
         total_bytes: resources.reduce((sum, r) => sum + r.bytes, 0),
         joined_ms: { p50: pick(0.5), p90: pick(0.9), min: Math.round(times[0]), max: Math.round(times.at(-1)) },
+        // Medians of when the WASM finished downloading, the island was hydrated, and the room was joined and rendered.
+        phases_p50_ms: Object.fromEntries(
+          ["wasm", "hydrated", "joined"].map((k) => {
+            const sorted = phases.map((p) => p[k]).sort((a, b) => a - b);
+            return [k, Math.round(sorted[Math.floor(sorted.length / 2)])];
+          }),
+        ),
       },
       null,
       2,
