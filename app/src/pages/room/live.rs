@@ -79,8 +79,14 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
     let slug = page.slug.clone();
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(event) = channel_events.next().await {
+            // Only a join or a new message moves what has been read here (presence events do not).
+            let read = match &event {
+                ChannelEvent::Joined(_) => true,
+                ChannelEvent::Message { event, .. } => event == Message::EVENT,
+                _ => false,
+            };
             on_channel_event(room, &events_session, &attention, event);
-            if let Some(seen) = events_session.borrow().join_params().last_seen_id {
+            if let Some(seen) = read.then(|| events_session.borrow().join_params().last_seen_id).flatten() {
                 watch::saw(&slug, seen);
             }
         }
