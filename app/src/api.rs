@@ -183,26 +183,32 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
 #[server]
 pub async fn rename_guest(room: String, name: String) -> Result<(), ServerFnError> {
     let room = if protocol::names::validate_room_slug(&room).is_ok() { room } else { String::new() };
-    let problem = match protocol::names::normalize_user_name(&name) {
-        Err(_) => Some(AccountProblem::InvalidName),
-        Ok(name) => {
-            let backend = expect_context::<ssr::Backend>();
-            let identity = backend.0.room_identity(ssr::cookie(ssr::SESSION_COOKIE).await, Some(name)).await;
-            if identity.name_refused.is_some() {
-                Some(AccountProblem::NameTaken)
-            } else {
-                if !identity.account && !identity.login_required {
-                    ssr::remember_guest(&identity.user).await;
-                }
-                None
-            }
+    let backend = expect_context::<ssr::Backend>();
+    let identity = backend.0.room_identity(ssr::cookie(ssr::SESSION_COOKIE).await, Some(name)).await;
+    let problem = if identity.name_invalid {
+        Some(AccountProblem::InvalidName)
+    } else if identity.name_refused.is_some() {
+        Some(AccountProblem::NameTaken)
+    } else {
+        if !identity.account && !identity.login_required {
+            ssr::remember_guest(&identity.user).await;
         }
+        None
     };
     match problem {
         Some(problem) => leptos_axum::redirect(&format!("/{room}?rename={}", problem.code())),
         None => leptos_axum::redirect(&format!("/{room}")),
     }
     Ok(())
+}
+
+/// The reason shown after a refused change of name, from the room URL's `?rename=` (only the two problems
+/// `rename_guest` reports; anything else shows nothing).
+pub fn rename_problem(code: &str) -> Option<&'static str> {
+    [AccountProblem::InvalidName, AccountProblem::NameTaken]
+        .into_iter()
+        .find(|problem| problem.code() == code)
+        .map(AccountProblem::message)
 }
 
 /// Creates a fresh memorable room name and sends the browser there (works without JavaScript too).
@@ -256,6 +262,8 @@ pub mod ssr {
         pub account: bool,
         /// The guest name that was asked for but belongs to an account.
         pub name_refused: Option<String>,
+        /// The guest name asked for breaks the display-name rules (after NFKC normalization), so `user` is random.
+        pub name_invalid: bool,
         /// Only accounts may chat and there is no session.
         pub login_required: bool,
     }

@@ -207,21 +207,16 @@ pub fn notify(title: &str, body: &str) {
     let _ = (title, body);
 }
 
-/// POSTs `fields` as a form to this server's `path` (a server function) and returns the answer's body when it is a
+/// POSTs to this server's `path` (a server function without arguments) and returns the answer's body when it is a
 /// success. A bare `fetch`: the generic server-function client would add its request machinery to the WASM.
-pub async fn post_form(path: &str, fields: &[(&str, &str)]) -> Option<String> {
+pub async fn post(path: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
     {
         use wasm_bindgen::JsCast;
         use wasm_bindgen_futures::JsFuture;
 
-        let form = web_sys::UrlSearchParams::new().ok()?;
-        for (name, value) in fields {
-            form.append(name, value);
-        }
         let init = web_sys::RequestInit::new();
         init.set_method("POST");
-        init.set_body(&form);
         let promise = web_sys::window()?.fetch_with_str_and_init(path, &init);
         let response: web_sys::Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
         if !response.ok() {
@@ -231,7 +226,7 @@ pub async fn post_form(path: &str, fields: &[(&str, &str)]) -> Option<String> {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let _ = (path, fields);
+        let _ = path;
         None
     }
 }

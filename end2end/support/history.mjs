@@ -10,7 +10,7 @@ const quote = (text) => `'${String(text).replaceAll("'", "''")}'`;
 /** A fresh server whose `room` holds `messages` ({author, body, at} with `at` in ms since the epoch, oldest first). */
 export async function serverWithHistory(room, messages) {
   const first = await startServer();
-  // A room page reads the store, so the schema exists before the server stops.
+  // Served once before it stops: the server is up with its schema, and the page read the store.
   const page = await fetch(`${first.url}/${room}`);
   if (!page.ok) throw new Error(`room page answered ${page.status}`);
   await first.stop();

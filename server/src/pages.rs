@@ -41,25 +41,33 @@ impl StoreBackend {
 /// where the socket would answer 403.
 async fn page_identity(identities: &Identities, session: Option<&str>, requested: Option<&str>) -> PageIdentity {
     let credential = session.map_or(Credential::None, Credential::Session);
-    let guest = |identity: Identity, name_refused| PageIdentity {
+    let guest = |identity: Identity, name_refused, name_invalid| PageIdentity {
         user: identity.name,
         account: identity.account,
         name_refused,
+        name_invalid,
         login_required: false,
     };
-    let refused = match identities.decide(credential, requested).await {
-        Ok(identity) => return guest(identity, None),
+    let (refused, invalid) = match identities.decide(credential, requested).await {
+        Ok(identity) => return guest(identity, None, false),
         Err(Rejection::LoginRequired) => {
             let user = random_guest_name();
-            return PageIdentity { user, account: false, name_refused: None, login_required: true };
+            return PageIdentity {
+                user,
+                account: false,
+                name_refused: None,
+                name_invalid: false,
+                login_required: true,
+            };
         }
-        Err(Rejection::NameTaken(name)) => Some(name),
-        Err(Rejection::InvalidName | Rejection::InvalidToken) => None,
+        Err(Rejection::NameTaken(name)) => (Some(name), false),
+        Err(Rejection::InvalidName) => (None, true),
+        Err(Rejection::InvalidToken) => (None, false),
     };
     match identities.decide(credential, None).await {
-        Ok(identity) => guest(identity, refused),
+        Ok(identity) => guest(identity, refused, invalid),
         // Without a requested name the rule always finds one; this arm only keeps the page rendering.
-        Err(_) => guest(Identity { name: random_guest_name(), account: false }, refused),
+        Err(_) => guest(Identity { name: random_guest_name(), account: false }, refused, invalid),
     }
 }
 

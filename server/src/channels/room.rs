@@ -286,7 +286,8 @@ impl ChannelInstance for WatchInstance {
         match event {
             // Refused whatever the payload, before the rate limit: a watcher is not a member.
             NewMessage::EVENT | Typing::EVENT => Ok(Outcome::error(reasons::UNAUTHORIZED)),
-            // Read-only, and nothing its broadcasts do not already show: allowed, with the socket's rate limit.
+            // Read-only, and reading history needs no membership (the room's page shows it to anyone): allowed, with
+            // the socket's rate limit.
             HistoryBefore::EVENT => history_before(&*self.store, &self.room, &payload, context).await,
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }

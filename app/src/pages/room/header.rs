@@ -37,7 +37,8 @@ pub fn RoomHeader(slug: String, guest: bool, rename_problem: Option<String>) -> 
                 </h1>
                 <p class="as">
                     "as " <strong class="my-name">{move || room.me.get()}</strong>
-                    {guest.then(|| view! {
+                    // After a refusal the form is already open in place.
+                    {(guest && rename_problem.is_none()).then(|| view! {
                         <button id="change-name" class="link-button" popovertarget="rename">
                             "Change name"
                         </button>
@@ -85,7 +86,6 @@ fn RenameForm(slug: String, problem: Option<String>) -> impl IntoView {
                 name="name"
                 type="text"
                 required
-                maxlength="32"
                 autocomplete="nickname"
                 autofocus
                 aria-describedby="rename-problem"

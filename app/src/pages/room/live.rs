@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::{
     actions::Action,
+    page::room_title,
     reading::mentions,
     session::{RoomSession, TYPING_IDLE_MS},
     state::{Connection, RoomState},
@@ -28,7 +29,6 @@ use super::{
 };
 use crate::{
     api::RoomPageData,
-    brand::PRODUCT_NAME,
     browser,
     realtime::{
         client::{ChannelEvent, ChannelHandle, Socket, SocketEvent},
@@ -60,7 +60,16 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
     }
     let socket = Socket::new(options, WebSocketConnector);
     watch::start(&socket, room, &page);
-    let attention = Attention::new(&page.slug);
+    // What was read here is recorded only while the tab is visible (and once it is shown again), so the sidebar of
+    // another room counts what arrived while this one was in the background.
+    let read_session = session.clone();
+    let read_slug = page.slug.clone();
+    let mark_read = move || {
+        if let Some(seen) = read_session.borrow().join_params().last_seen_id {
+            watch::saw(&read_slug, seen);
+        }
+    };
+    let attention = Attention::new(&page.slug, mark_read.clone());
     let cursor = session.clone();
     let channel = socket.channel(
         &protocol::names::room_topic(&page.slug),
@@ -76,7 +85,6 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
         }
     });
     let events_session = session.clone();
-    let slug = page.slug.clone();
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(event) = channel_events.next().await {
             // Only a join or a new message moves what has been read here (presence events do not).
@@ -86,8 +94,8 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
                 _ => false,
             };
             on_channel_event(room, &events_session, &attention, event);
-            if let Some(seen) = read.then(|| events_session.borrow().join_params().last_seen_id).flatten() {
-                watch::saw(&slug, seen);
+            if read && !browser::page_hidden() {
+                mark_read();
             }
         }
     });
@@ -117,17 +125,16 @@ struct Attention {
 }
 
 impl Attention {
-    /// Starts counting for the room `slug`; the count clears when the tab is shown again.
-    fn new(slug: &str) -> Self {
-        let attention =
-            Self {
-                title: format!("{slug} · {PRODUCT_NAME}").into(), slug: slug.into(), unread: Rc::new(Cell::new(0))
-            };
+    /// Starts counting for the room `slug`; the count clears, and `on_shown` runs, when the tab is shown again.
+    fn new(slug: &str, on_shown: impl Fn() + 'static) -> Self {
+        let title = room_title(slug).into();
+        let attention = Self { title, slug: slug.into(), unread: Rc::new(Cell::new(0)) };
         let shown = attention.clone();
         let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
             if !browser::page_hidden() {
                 shown.unread.set(0);
                 browser::set_title(&shown.title);
+                on_shown();
             }
         });
         attention
@@ -259,7 +266,7 @@ impl Live {
 
 /// Asks the `socket_token` server function for a fresh token.
 async fn fetch_socket_token() -> Option<String> {
-    let text = browser::post_form(crate::api::SocketToken::PATH, &[]).await?;
+    let text = browser::post(crate::api::SocketToken::PATH).await?;
     serde_json::from_str::<Option<String>>(&text).ok().flatten()
 }
 

@@ -6,7 +6,8 @@
 //! * `state`: the signals the views render and the pure display rules; `reading`: days, groups, links and mentions;
 //!   `visited`: the rooms this browser opened; `actions`: what the views ask for.
 //! * `session`: everything one open room knows and decides, without I/O; `live` (browser only): the glue that
-//!   connects the session to the socket, the timers and the signals; `connect`: starts it where there is a browser.
+//!   connects the session to the socket, the timers and the signals; `watch` (browser only): the sidebar's other
+//!   rooms over the same socket; `connect`: starts it where there is a browser.
 
 pub mod actions;
 mod connect;

@@ -16,10 +16,15 @@ use super::{
     state::{Connection, Line, RoomState},
 };
 use crate::{
-    api::{AccountProblem, RoomPageData, room_page},
+    api::{RoomPageData, rename_problem, room_page},
     brand::PRODUCT_NAME,
     browser,
 };
+
+/// The document title of a room page (the live room puts its unread count in front while the tab is hidden).
+pub(super) fn room_title(slug: &str) -> String {
+    format!("{slug} · {PRODUCT_NAME}")
+}
 
 /// The route component: loads the page data (blocking, so the server's HTML holds the history).
 #[component]
@@ -35,12 +40,9 @@ pub fn RoomPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(mut page) if page.valid => {
-                        page.rename_problem = query
-                            .read_untracked()
-                            .get("rename")
-                            .and_then(|code| AccountProblem::from_code(&code))
-                            .map(|problem| problem.message().to_owned());
-                        let title = format!("{} · {PRODUCT_NAME}", page.slug);
+                        page.rename_problem =
+                            query.read_untracked().get("rename").and_then(|code| rename_problem(&code)).map(str::to_owned);
+                        let title = room_title(&page.slug);
                         view! { <Title text=title /><Room page /> }.into_any()
                     }
                     Ok(page) => view! { <InvalidRoom slug=page.slug /> }.into_any(),

@@ -44,7 +44,8 @@ pub fn day_of(timestamp: i64, local: bool) -> i64 {
 /// "Today", "Yesterday", or the date in the reader's locale (an ISO date off the browser).
 pub fn day_label(day: i64, today: i64, timestamp: i64, local: bool) -> String {
     match today - day {
-        0 => "Today".to_owned(),
+        // At or after today (a server clock slightly ahead of the browser's just after midnight) is today.
+        ..=0 => "Today".to_owned(),
         1 => "Yesterday".to_owned(),
         _ if local => long_date(timestamp).unwrap_or_else(|| iso_date(day)),
         _ => iso_date(day),
@@ -149,19 +150,23 @@ fn is_name_char(c: char) -> bool {
 /// (and without a closing bracket the link did not open).
 fn link_len(rest: &str) -> usize {
     let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"')).unwrap_or(rest.len());
-    let mut link = &rest[..end];
-    loop {
-        let trimmed = link.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'']);
-        let unbalanced = |open: char, close: char| {
-            trimmed.ends_with(close) && trimmed.matches(close).count() > trimmed.matches(open).count()
-        };
-        let trimmed =
-            if unbalanced('(', ')') || unbalanced('[', ']') { &trimmed[..trimmed.len() - 1] } else { trimmed };
-        if trimmed.len() == link.len() {
-            return link.len();
+    let link = &rest[..end];
+    // One pass for the bracket counts, then trimmed from the end keeping them current: linear in the link's length
+    // (a body of thousands of `)` must not cost quadratic time on every page render).
+    let count = |c: char| link.bytes().filter(|&b| b == c as u8).count();
+    let (open_paren, mut close_paren) = (count('('), count(')'));
+    let (open_bracket, mut close_bracket) = (count('['), count(']'));
+    let mut len = link.len();
+    while let Some(&last) = link.as_bytes()[..len].last() {
+        match last {
+            b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' => {}
+            b')' if close_paren > open_paren => close_paren -= 1,
+            b']' if close_bracket > open_bracket => close_bracket -= 1,
+            _ => break,
         }
-        link = trimmed;
+        len -= 1;
     }
+    len
 }
 
 /// The length of a mention at `rest` (which starts with `@`), or 0 when it is not one, and whether it names me. My
@@ -348,6 +353,14 @@ mod tests {
             [Piece::Text("javascript:alert(1) ftp://x https://")]
         );
         assert_eq!(pieces("nothttps://x.org", "me"), [Piece::Text("nothttps://x.org")]);
+        assert_eq!(pieces("https://x.org/a)).", "me"), [Piece::Link("https://x.org/a"), Piece::Text(")).")]);
+        assert_eq!(
+            pieces("[https://x.org/[b]]", "me"),
+            [Piece::Text("["), Piece::Link("https://x.org/[b]"), Piece::Text("]")]
+        );
+        // Thousands of closing brackets take linear time, not quadratic.
+        let flood = format!("https://a{}", ")".repeat(100_000));
+        assert_eq!(pieces(&flood, "me")[0], Piece::Link("https://a"));
         assert_eq!(
             pieces("<b>https://a.b</b>", "me"),
             [Piece::Text("<b>"), Piece::Link("https://a.b"), Piece::Text("</b>")]

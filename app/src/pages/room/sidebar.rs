@@ -54,7 +54,9 @@ pub fn rooms_html(rooms: &[RoomLink]) -> String {
         if room.unread > 0 {
             let shown =
                 if room.unread >= protocol::chat::MAX_UNREAD { "99+".to_owned() } else { room.unread.to_string() };
-            html.push_str(&format!("<span class=\"unread\" aria-label=\"{shown} unread\">{shown}</span>"));
+            html.push_str(&format!(
+                "<span class=\"unread\">{shown}<span class=\"visually-hidden\"> unread</span></span>"
+            ));
         }
         html.push_str("</li>");
     }
@@ -75,8 +77,8 @@ mod tests {
         assert_eq!(
             rooms_html(&rooms),
             "<li><a href=\"/lobby\">lobby</a></li>\
-             <li class=\"has-unread\"><a href=\"/busy\">busy</a><span class=\"unread\" aria-label=\"3 unread\">3</span></li>\
-             <li class=\"has-unread\"><a href=\"/flood\">flood</a><span class=\"unread\" aria-label=\"99+ unread\">99+</span></li>"
+             <li class=\"has-unread\"><a href=\"/busy\">busy</a><span class=\"unread\">3<span class=\"visually-hidden\"> unread</span></span></li>\
+             <li class=\"has-unread\"><a href=\"/flood\">flood</a><span class=\"unread\">99+<span class=\"visually-hidden\"> unread</span></span></li>"
         );
         assert_eq!(
             rooms_html(&[RoomLink { slug: "<x>".into(), unread: 0 }]),

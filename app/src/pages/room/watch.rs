@@ -32,9 +32,8 @@ fn load() -> Visited {
 pub(super) fn start(socket: &Socket, room: RoomState, page: &RoomPageData) {
     let mut visited = load();
     visited.visit(&page.slug);
-    if let Some(newest) = page.messages.last() {
-        visited.saw(&page.slug, newest.id);
-    }
+    // An empty room has read "up to 0", so a watch from another room counts every message it gets later.
+    visited.saw(&page.slug, page.messages.last().map_or(0, |newest| newest.id));
     browser::store(STORAGE_KEY, &visited.to_stored());
     let others = visited.others(&page.slug);
     room.rooms.set(others.iter().map(|r| RoomLink { slug: r.slug.clone(), unread: 0 }).collect());
@@ -64,7 +63,7 @@ pub(super) fn start(socket: &Socket, room: RoomState, page: &RoomPageData) {
                     ChannelEvent::Message { event, payload, .. } if event == Message::EVENT => {
                         let mine = from_payload::<Message>(&payload).is_ok_and(|m| m.user == room.me.get_untracked());
                         if !mine {
-                            set_unread(room, &slug, |unread| unread + 1);
+                            set_unread(room, &slug, |unread| unread.saturating_add(1));
                         }
                     }
                     _ => {}
