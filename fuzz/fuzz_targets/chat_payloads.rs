@@ -2,7 +2,7 @@
 //! (`chat::normalize_body`), the display name rule (`names::normalize_user_name`), room slugs and topics
 //! (`names::validate_room_slug`, `room_topic`, `slug_from_topic`), the `vsn` connect parameter
 //! (`Vsn::negotiate`), and, when the text is JSON, every typed payload through `typed::from_payload` (join params,
-//! `message:new`, `history:before`, `typing`, replies, typed presence, error replies, presence metas).
+//! `message:new`, `history:before`, `typing`, replies, watch replies, typed presence, error replies, presence metas).
 //!
 //! Checks, beyond "no panic": each rule's result satisfies the rule it documents (control and bidirectional
 //! characters stripped from bodies, trimmed, never only invisible characters, within its length in
@@ -15,8 +15,8 @@ use libfuzzer_sys::fuzz_target;
 use parley_fuzz::as_text;
 use protocol::chat::{
     Ack, BodyError, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, HistoryBefore, HistoryReply, JoinParams, JoinReply,
-    MAX_BODY_CHARS, MemberPresence, MemberStatus, Message, NewMessage, NewMessageReply, PresenceMeta, RoomPresenceDiff,
-    RoomPresenceState, Typing, normalize_body,
+    MAX_BODY_CHARS, MAX_UNREAD, MemberPresence, MemberStatus, Message, NewMessage, NewMessageReply, PresenceMeta,
+    RoomPresenceDiff, RoomPresenceState, Typing, WatchReply, normalize_body,
 };
 use protocol::frame::Payload;
 use protocol::names::{
@@ -123,6 +123,13 @@ fn check_payloads(value: Value) {
     round_trip::<Ack>(&payload);
     round_trip::<Message>(&payload);
     round_trip::<JoinReply>(&payload);
+    if let Some(reply) = round_trip::<WatchReply>(&payload) {
+        // The server's count from any newest id and cursor: capped, and 0 without either.
+        let counted = WatchReply::new(reply.last_id, Some(u64::from(reply.unread)));
+        assert!(counted.unread <= MAX_UNREAD);
+        assert_eq!(WatchReply::new(None, Some(u64::from(reply.unread))).unread, 0);
+        assert_eq!(WatchReply::new(reply.last_id, None).unread, 0);
+    }
     round_trip::<NewMessageReply>(&payload);
     round_trip::<HistoryReply>(&payload);
     round_trip::<ErrorReply>(&payload);
