@@ -172,7 +172,7 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
         name_refused: identity.name_refused,
         login_required: identity.login_required,
         messages,
-        now: ssr::now_ms(),
+        now: crate::browser::now_ms() as i64,
         rename_problem: None,
     })
 }
@@ -377,11 +377,6 @@ pub mod ssr {
         name.and_then(|n| protocol::names::normalize_user_name(n).ok())
             .map(|n| format!("?user={}", crate::url::encode(&n)))
             .unwrap_or_default()
-    }
-
-    /// The server's clock, ms since the epoch.
-    pub fn now_ms() -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
 
     /// Clears the session cookie.

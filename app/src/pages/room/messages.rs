@@ -114,7 +114,10 @@ fn MessageLine(row: Row) -> impl IntoView {
         Delivery::Failed(reason) => (Some(format!("not sent: {reason}")), line.client_id.clone()),
     };
     let me = room.me.get_untracked();
-    let mentions_me = line.user != me && reading::mentions(&line.body, &me);
+    // The body is split once, for the highlight and for its HTML.
+    let pieces = reading::pieces(&line.body, &me);
+    let mentions_me = line.user != me && reading::mentions_me(&pieces);
+    let body = reading::pieces_html(&pieces);
     let class = match line.delivery {
         Delivery::Stored => "message",
         Delivery::Pending => "message pending",
@@ -136,7 +139,7 @@ fn MessageLine(row: Row) -> impl IntoView {
                         <button class="retry" on:click=move |_| actions.retry(client_id.clone())>"Retry"</button>
                     })}
                 </div>
-                <p class="body" inner_html=reading::body_html(&line.body, &me)></p>
+                <p class="body" inner_html=body></p>
             </div>
         </li>
     }

@@ -4,6 +4,7 @@
 //! * `page`: the route and the `Room` island; its views: `header` (where, as whom, rename, copy link, alerts),
 //!   `sidebar` (rooms I'm in), `messages`, `people` (who's online), `parts` (banner, composer).
 //! * `state`: the signals the views render and the pure display rules; `reading`: days, groups, links and mentions;
+//!   `html`: the escaper for the views rendered as HTML strings;
 //!   `visited`: the rooms this browser opened; `actions`: what the views ask for.
 //! * `session`: everything one open room knows and decides, without I/O; `live` (browser only): the glue that
 //!   connects the session to the socket, the timers and the signals; `watch` (browser only): the sidebar's other
@@ -12,6 +13,7 @@
 pub mod actions;
 mod connect;
 mod header;
+mod html;
 #[cfg(target_arch = "wasm32")]
 mod live;
 mod messages;

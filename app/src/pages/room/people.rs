@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use super::{
-    reading::{avatar_hue, escape_into, initials},
+    html::escape_into,
+    reading::{avatar_hue, initials},
     state::{OnlineUser, RoomState, clock},
 };
 

@@ -2,7 +2,10 @@
 //! text, links and mentions. Pure functions of the lines, the clock and my name (unit-tested natively); the views in
 //! `messages` render what they return.
 
-use super::state::{Delivery, Line};
+use super::{
+    html::escape_into,
+    state::{Delivery, Line},
+};
 use crate::browser::{local_offset_minutes, long_date};
 
 /// Consecutive messages by the same person closer together than this share one name and time.
@@ -88,26 +91,17 @@ pub fn rows(lines: &[Line], gaps: &[u64], now: i64, local: bool) -> Vec<Row> {
     rows
 }
 
-/// Escapes text for HTML (element content and quoted attribute values).
-pub fn escape_into(html: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => html.push_str("&amp;"),
-            '<' => html.push_str("&lt;"),
-            '>' => html.push_str("&gt;"),
-            '"' => html.push_str("&quot;"),
-            '\'' => html.push_str("&#39;"),
-            c => html.push(c),
-        }
-    }
-}
-
 /// A body as HTML: every character of the text escaped, `http(s)` links as `<a>` opening in a new tab with no
 /// referrer and no opener, and mentions as `<span class="mention">` (`mention me` when it names `me`). Nothing else
 /// becomes markup. (One string for the body's `innerHTML` instead of a view per piece: the WASM pays per view shape.)
 pub fn body_html(body: &str, me: &str) -> String {
-    let mut html = String::with_capacity(body.len() + 16);
-    for piece in pieces(body, me) {
+    pieces_html(&pieces(body, me))
+}
+
+/// [`body_html`] of a body already split by [`pieces`].
+pub fn pieces_html(pieces: &[Piece<'_>]) -> String {
+    let mut html = String::new();
+    for &piece in pieces {
         match piece {
             Piece::Text(text) => escape_into(&mut html, text),
             Piece::Link(link) => {
@@ -128,7 +122,7 @@ pub fn body_html(body: &str, me: &str) -> String {
 }
 
 /// A piece of a message body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Piece<'a> {
     /// Plain text.
     Text(&'a str),
@@ -224,7 +218,12 @@ pub fn pieces<'a>(body: &'a str, me: &str) -> Vec<Piece<'a>> {
 
 /// Whether `body` mentions `me`.
 pub fn mentions(body: &str, me: &str) -> bool {
-    pieces(body, me).iter().any(|p| matches!(p, Piece::Mention { me: true, .. }))
+    mentions_me(&pieces(body, me))
+}
+
+/// Whether a body split by [`pieces`] mentions the reader.
+pub fn mentions_me(pieces: &[Piece<'_>]) -> bool {
+    pieces.iter().any(|p| matches!(p, Piece::Mention { me: true, .. }))
 }
 
 /// Up to two initials for an avatar: the first letters of the first two words, else the first two letters

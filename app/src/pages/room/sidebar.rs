@@ -8,7 +8,7 @@
 use leptos::prelude::*;
 
 use super::{
-    reading::escape_into,
+    html::escape_into,
     state::{RoomLink, RoomState},
 };
 

@@ -38,14 +38,13 @@ pub(super) fn start(socket: &Socket, room: RoomState, page: &RoomPageData) {
     let others = visited.others(&page.slug);
     room.rooms.set(others.iter().map(|r| RoomLink { slug: r.slug.clone(), unread: 0 }).collect());
     for other in others {
-        let params = JoinParams { last_seen_id: other.seen, watch: true };
-        let slug = other.slug.clone();
+        let (slug, seen_at_start) = (other.slug.clone(), other.seen);
         // The count restarts from what this browser has read there whenever the watch (re)joins.
         let channel = socket.channel(
             &room_topic(&other.slug),
             Box::new(move || {
                 let seen = load().0.into_iter().find(|r| r.slug == slug).and_then(|r| r.seen);
-                serde_json::to_value(JoinParams { last_seen_id: seen.or(params.last_seen_id), watch: true })
+                serde_json::to_value(JoinParams { last_seen_id: seen.or(seen_at_start), watch: true })
                     .unwrap_or(Value::Null)
             }),
         );
