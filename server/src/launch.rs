@@ -24,7 +24,10 @@ use crate::{
     },
     socket::{SocketServices, SocketSettings},
     store::{self, LocalCache, MessageStore, SqlStore, Store},
-    transport::connect::{OriginPolicy, SocketRoute},
+    transport::{
+        connect::{OriginPolicy, SocketRoute},
+        longpoll::{LongPollRoute, relay::Relay},
+    },
 };
 
 /// Presence diffs of one topic are coalesced over this window: short enough to feel instant, long enough that a
@@ -170,9 +173,17 @@ impl Server {
             public: public_origins(&self.config, &listener)?,
             allowed: self.config.allowed_origins.clone(),
         };
+        let socket = SocketRoute::new(origins, identities.clone(), sockets);
+        let relay_stop = CancellationToken::new();
+        let mut longpoll = LongPollRoute::new(socket.clone(), &secret, self.node.clone());
+        if let Some(url) = &self.config.redis_url {
+            let relay = Relay::new(url, self.node.as_str(), relay_stop.clone()).map_err(ClusterError::from)?;
+            longpoll = longpoll.with_relay(relay);
+        }
         let state = http::AppState {
             leptos: http::leptos_options(&self.config),
-            socket: SocketRoute::new(origins, identities.clone(), sockets),
+            socket,
+            longpoll,
             pages: pages::StoreBackend::context(store.clone(), auth, identities),
             store: store.clone(),
             node: self.node.clone(),
@@ -195,6 +206,7 @@ impl Server {
         if tokio::time::timeout(DRAIN_GRACE, connections.wait()).await.is_err() {
             tracing::warn!(remaining = connections.len(), "connections still open after the drain grace period");
         }
+        relay_stop.cancel();
         if let Some(cluster) = cluster {
             cluster.leave().await;
         }

@@ -24,7 +24,7 @@ use crate::{
     config::Config,
     node::NodeId,
     store::Store,
-    transport::{connect::SocketRoute, websocket},
+    transport::{connect::SocketRoute, longpoll, websocket},
 };
 
 /// Shared state of the request handlers.
@@ -32,6 +32,8 @@ use crate::{
 pub(crate) struct AppState {
     pub(crate) leptos: LeptosOptions,
     pub(crate) socket: SocketRoute,
+    /// `/socket/longpoll` and its sessions.
+    pub(crate) longpoll: longpoll::LongPollRoute,
     /// The backend of the pages' server functions.
     pub(crate) pages: Backend,
     /// Answers `/healthz`.
@@ -67,6 +69,7 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
     let routes = generate_route_list(App);
     let pages = state.pages.clone();
     let origins = state.socket.origins.clone();
+    let longpoll = longpoll::routes(state.longpoll.clone());
     Router::new()
         // Single-segment paths are rooms; these two are not (docs/protocol.md's reserved segments).
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -85,6 +88,8 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
         .with_state(state)
         .layer(middleware::from_fn_with_state(origins, protect::cross_origin_protection))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // Long poll checks the Origin itself and answers in its own JSON; its POSTs carry up to 100 frames.
+        .merge(longpoll)
         .layer(middleware::from_fn(protect::security_headers))
 }
 

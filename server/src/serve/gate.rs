@@ -66,9 +66,12 @@ pub(crate) struct Slot {
     id: u64,
 }
 
-/// An upgraded socket's place in the per-address count; released when dropped (the socket closed).
+/// A socket's place in the per-address count; released when dropped (the socket closed, the long-poll session
+/// ended).
 pub(crate) struct SocketPermit {
-    slot: Arc<Slot>,
+    gate: Arc<Gate>,
+    /// An upgraded WebSocket's connection: it stays counted as open while the socket lives.
+    _slot: Option<Arc<Slot>>,
     ip: IpAddr,
 }
 
@@ -150,7 +153,16 @@ impl Slot {
         let mut state = gate.lock();
         gate.admit_socket(&mut state, ip, now)?;
         state.pending.remove(&self.id);
-        Ok(SocketPermit { slot: self.clone(), ip })
+        Ok(SocketPermit { gate: gate.clone(), _slot: Some(self.clone()), ip })
+    }
+
+    /// A long-poll session of client `ip`, counted per address like a WebSocket. The HTTP connection that opened it
+    /// stays an ordinary connection: a session outlives its requests and may continue on other connections.
+    pub(crate) fn session(&self, ip: IpAddr) -> Result<SocketPermit, Crowded> {
+        let gate = &self.gate;
+        let mut state = gate.lock();
+        gate.admit_socket(&mut state, ip, Instant::now())?;
+        Ok(SocketPermit { gate: gate.clone(), _slot: None, ip })
     }
 }
 
@@ -164,7 +176,7 @@ impl Drop for Slot {
 
 impl Drop for SocketPermit {
     fn drop(&mut self) {
-        let mut state = self.slot.gate.lock();
+        let mut state = self.gate.lock();
         if let Some(count) = state.sockets.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

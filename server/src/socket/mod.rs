@@ -50,6 +50,9 @@ pub struct SocketSettings {
     /// frame waits behind everything already in its socket buffers, so a peer that stopped reading holds its task
     /// this long at most.
     pub close_timeout: Duration,
+    /// How long a long-poll GET waits for output before answering 204 (Phoenix's `window_ms`, 10 s); a session with
+    /// no poll for one and a half windows ends.
+    pub poll_window: Duration,
 }
 
 impl Default for SocketSettings {
@@ -63,6 +66,7 @@ impl Default for SocketSettings {
             history_rate: RateLimit { max: 10, window: Duration::from_secs(10) },
             join_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(2),
+            poll_window: Duration::from_secs(10),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What a connection needs from a transport: frames in, encoded frames out, a close. The WebSocket transport
-//! (`crate::transport::websocket`) implements it; the state machine in this module is written against it alone.
+//! (`crate::transport::websocket`) and the long-poll session (`crate::transport::longpoll`) implement it; the state
+//! machine in this module is written against it alone.
 
 use std::future::Future;
 
@@ -15,6 +16,8 @@ pub(crate) enum Inbound {
     Text(String),
     /// A binary frame.
     Binary(Bytes),
+    /// A frame the transport decoded already (long poll checks a whole POST before dispatching any of it).
+    Decoded(protocol::frame::Frame),
     /// Transport-level keep-alive traffic (WebSocket ping/pong): resets the idle timer, nothing else.
     KeepAlive,
     /// The client closed the connection.

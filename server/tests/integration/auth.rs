@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValu
 
 use crate::support::{Client, TestServer, refused_status};
 
-fn signer(server: &TestServer) -> (Auth, TokenSigner) {
+pub(crate) fn signer(server: &TestServer) -> (Auth, TokenSigner) {
     let secret = load_or_create(server.data_dir(), None).unwrap();
     assert!(server.data_dir().join(SECRET_FILE).exists(), "generated on first run");
     (Auth::new(&secret), TokenSigner::new(&secret, SOCKET_SALT))

@@ -6,6 +6,7 @@ mod auth;
 mod dispatch;
 mod hardening;
 mod http;
+mod longpoll;
 mod presence;
 mod robustness;
 mod room;

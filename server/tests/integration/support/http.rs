@@ -19,9 +19,14 @@ impl Response {
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`, so the body runs to the end of the stream).
 pub async fn request(server: &TestServer, head: &str, body: &str) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    request_to(server.addr, head, body).await
+}
+
+/// [`request`] to a server by address (for a task that does not hold the server).
+pub async fn request_to(addr: std::net::SocketAddr, head: &str, body: &str) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request =
-        format!("{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", server.addr, body.len());
+        format!("{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
