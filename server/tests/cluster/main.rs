@@ -17,6 +17,7 @@ mod postgres;
 
 mod conn;
 mod fixture;
+mod longpoll;
 mod node;
 mod redis;
 
