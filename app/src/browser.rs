@@ -119,6 +119,19 @@ pub fn store(key: &str, value: &str) {
     let _ = (key, value);
 }
 
+/// Says on the room's root which transport the live room uses (`data-transport="websocket"` or `"longpoll"`): for
+/// whoever inspects the page, and for tests; nothing visible.
+pub fn mark_room_transport(name: &str) {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(room) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector("main.room").ok().flatten())
+    {
+        let _ = room.set_attribute("data-transport", name);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = name;
+}
+
 /// Whether the page is hidden (a background tab, a minimised window).
 pub fn page_hidden() -> bool {
     #[cfg(target_arch = "wasm32")]

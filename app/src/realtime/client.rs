@@ -23,8 +23,9 @@ use serde_json::Value;
 use super::{
     channel::{ChannelId, ChannelState, ParamsFn},
     push::{PushFailure, PushId, PushReply},
+    runtime::{now_ms, sleep_ms, spawn_local},
     socket::{AlreadyJoined, ConnState, Output, SocketCore, SocketOptions},
-    transport::{Connector, TransportEvent, TransportHandle},
+    transport::{Connector, TransportEvent, TransportHandle, TransportKind, memory::FallbackMemory},
 };
 
 /// Socket-level events.
@@ -61,6 +62,7 @@ struct Shared {
     channels: HashMap<ChannelId, Vec<UnboundedSender<ChannelEvent>>>,
     replies: HashMap<PushId, oneshot::Sender<PushReply>>,
     listeners: Vec<UnboundedSender<SocketEvent>>,
+    memory: FallbackMemory,
 }
 
 /// A phoenix.js-style socket.
@@ -70,46 +72,27 @@ pub struct Socket {
     wake: UnboundedSender<()>,
 }
 
-/// Milliseconds on a monotonic-enough clock (wall clock; only differences matter).
-fn now_ms() -> u64 {
-    crate::browser::now_ms() as u64
-}
-
-async fn sleep_ms(ms: u64) {
-    #[cfg(target_arch = "wasm32")]
-    {
-        let promise = js_sys::Promise::new(&mut |resolve, _| {
-            if let Some(window) = web_sys::window() {
-                let _ = window
-                    .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.min(i32::MAX as u64) as i32);
-            }
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
-}
-
-fn spawn_local(task: impl std::future::Future<Output = ()> + 'static) {
-    #[cfg(target_arch = "wasm32")]
-    wasm_bindgen_futures::spawn_local(task);
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        tokio::task::spawn_local(task);
-    }
-}
-
 impl Socket {
-    /// A socket using `connector` for its transports; call [`Socket::connect`] to start.
+    /// A socket using `connector` for its transports; call [`Socket::connect`] to start. With a long-poll fallback,
+    /// the browser tab's `sessionStorage` remembers when it was needed (natively: nothing is remembered).
     pub fn new(options: SocketOptions, connector: impl Connector) -> Self {
+        Self::with_memory(options, connector, FallbackMemory::default())
+    }
+
+    /// [`Socket::new`] remembering the long-poll fallback in `memory` (natively, share one between sockets to play
+    /// one browser session).
+    pub fn with_memory(options: SocketOptions, connector: impl Connector, memory: FallbackMemory) -> Self {
         let (wake, wake_rx) = unbounded();
+        let mut core = SocketCore::new(options);
+        if memory.long_poll() {
+            core.use_remembered_long_poll();
+        }
         let shared = Rc::new(RefCell::new(Shared {
-            core: SocketCore::new(options),
+            core,
             channels: HashMap::new(),
             replies: HashMap::new(),
             listeners: Vec::new(),
+            memory,
         }));
         spawn_local(run(shared.clone(), Box::new(connector), wake_rx));
         Self { shared, wake }
@@ -121,7 +104,7 @@ impl Socket {
 
     /// Opens the connection (and keeps it open: reconnects on the backoff schedule).
     pub fn connect(&self) {
-        self.shared.borrow_mut().core.connect();
+        self.shared.borrow_mut().core.connect(now_ms());
         self.poke();
     }
 
@@ -133,6 +116,11 @@ impl Socket {
 
     pub fn conn_state(&self) -> ConnState {
         self.shared.borrow().core.conn_state()
+    }
+
+    /// The transport of the current (or next) connection: long poll once the socket fell back to it.
+    pub fn transport(&self) -> TransportKind {
+        self.shared.borrow().core.transport()
     }
 
     /// Socket open/close events from now on.
@@ -241,7 +229,7 @@ async fn run(shared: Rc<RefCell<Shared>>, connector: Box<dyn Connector>, mut wak
                     TransportEvent::Open(conn) => shared.core.on_open(conn, now),
                     TransportEvent::Frame(conn, frame) => shared.core.on_frame(conn, &frame, now),
                     TransportEvent::Close(conn, code) => shared.core.on_close(conn, code, now),
-                    TransportEvent::Error(conn) => shared.core.on_error(conn),
+                    TransportEvent::Error(conn) => shared.core.on_error(conn, now),
                 }
             },
             () = sleep.fuse() => {},
@@ -263,11 +251,11 @@ fn perform(
     loop {
         let Some(output) = shared.borrow_mut().core.poll_output() else { return };
         match output {
-            Output::Open { conn, url } => {
+            Output::Open { conn, target } => {
                 if let Some(mut old) = transport.take() {
                     old.close(1000, "replaced");
                 }
-                *transport = Some(connector.open(conn, &url, events.clone()));
+                *transport = Some(connector.open(conn, &target, events.clone()));
             }
             Output::Send { frame, .. } => {
                 if let Some(transport) = transport.as_mut() {
@@ -288,6 +276,7 @@ fn perform(
             Output::Message { channel, event, payload, join_ref } => {
                 notify(shared, channel, ChannelEvent::Message { event, payload, join_ref });
             }
+            Output::RememberLongPoll => shared.borrow().memory.remember_long_poll(),
             Output::Reply { push, reply } => {
                 if let Some(sender) = shared.borrow_mut().replies.remove(&push) {
                     let _ = sender.send(reply);

@@ -7,7 +7,8 @@
 //! * [`backoff`]: phoenix.js's reconnect and rejoin schedules, with jitter.
 //! * [`presence`]: phoenix.js `Presence` on the `protocol` crate's sync algorithms.
 //! * `client` (wasm32, or feature `native`): the async driver with `Socket`/`ChannelHandle` handles;
-//!   [`transport`]: the browser WebSocket and the tokio-tungstenite transport behind one small trait.
+//!   [`transport`]: the WebSocket and phoenix.js's long poll behind one small trait (the browser's WebSocket and
+//!   `fetch`, or tokio-tungstenite and hyper natively), and the memory of the long-poll fallback.
 //!
 //! The state machines never touch a clock or a socket: a driver feeds them events and the time, and performs their
 //! outputs. That is how the same code runs over the browser WebSocket and, in tests, over tokio.
@@ -19,6 +20,8 @@ pub mod client;
 pub mod history;
 pub mod presence;
 pub mod push;
+#[cfg(any(target_arch = "wasm32", feature = "native"))]
+mod runtime;
 pub mod socket;
 pub mod transport;
 

@@ -44,7 +44,7 @@ impl Harness {
 
     /// Connects and opens the transport.
     fn open(&mut self) {
-        self.core.connect();
+        self.core.connect(self.now);
         self.drain();
         self.core.on_open(self.conn, self.now);
         self.drain();
@@ -133,7 +133,7 @@ fn connect_url_carries_params_then_vsn_and_params_are_evaluated_per_connect() {
         vec![("user".into(), "Zoë K".into()), ("n".into(), count.to_string())]
     });
     let mut h = Harness::with(options);
-    h.core.connect();
+    h.core.connect(h.now);
     h.drain();
     h.core.on_close(h.conn, 1006, h.now);
     h.advance(20);
@@ -141,7 +141,7 @@ fn connect_url_carries_params_then_vsn_and_params_are_evaluated_per_connect() {
         .events()
         .into_iter()
         .filter_map(|o| match o {
-            Output::Open { url, .. } => Some(url),
+            Output::Open { target, .. } => Some(target.url),
             _ => None,
         })
         .collect();
@@ -152,8 +152,8 @@ fn connect_url_carries_params_then_vsn_and_params_are_evaluated_per_connect() {
 #[test]
 fn connect_is_a_no_op_while_connecting_or_open() {
     let mut h = Harness::new();
-    h.core.connect();
-    h.core.connect();
+    h.core.connect(h.now);
+    h.core.connect(h.now);
     h.drain();
     assert_eq!(h.events().iter().filter(|o| matches!(o, Output::Open { .. })).count(), 1);
     assert_eq!(h.core.conn_state(), ConnState::Connecting);
@@ -370,7 +370,7 @@ fn heartbeat_timeout_closes_errors_channels_and_reconnects() {
 #[test]
 fn abnormal_close_reconnects_on_the_phoenix_schedule_and_open_resets_it() {
     let mut h = Harness::new();
-    h.core.connect();
+    h.core.connect(h.now);
     h.events();
     let mut gaps = Vec::new();
     for _ in 0..4 {
@@ -564,7 +564,7 @@ fn fixed_schedules_for_custom_clients() {
     let mut options = SocketOptions::new("ws://h/socket/websocket");
     options.reconnect = Schedule::Fixed(100);
     let mut h = Harness::with(options);
-    h.core.connect();
+    h.core.connect(h.now);
     h.events();
     h.core.on_close(h.conn, 1006, h.now);
     h.advance(79);

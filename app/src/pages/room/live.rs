@@ -33,12 +33,15 @@ use crate::{
     realtime::{
         client::{ChannelEvent, ChannelHandle, Socket, SocketEvent},
         socket::SocketOptions,
-        transport::WebSocketConnector,
+        transport::BrowserConnector,
     },
 };
 
 /// How long a message push may wait (also while offline) before it shows as failed with a retry button.
 const SEND_TIMEOUT_MS: u64 = 60_000;
+/// How long the WebSocket may take to open and answer a heartbeat before the page falls back to long poll (what
+/// Phoenix's generator uses).
+const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 /// How long a typing or history push may wait for its reply.
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Tokens live 24 h; a laptop that sleeps for a day must still reconnect, so the page fetches a fresh one this often
@@ -55,10 +58,11 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
     let params = session.clone();
     options.params = Box::new(move || params.borrow().connect_params());
     options.seed = browser::random_seed();
+    options.long_poll_fallback_ms = Some(LONG_POLL_FALLBACK_MS);
     if session.borrow().has_token() {
         keep_token_fresh(session.clone());
     }
-    let socket = Socket::new(options, WebSocketConnector);
+    let socket = Socket::new(options, BrowserConnector);
     watch::start(&socket, room, &page);
     // What was read here is recorded only while the tab is visible (and once it is shown again), so the sidebar of
     // another room counts what arrived while this one was in the background.
@@ -77,10 +81,12 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
     );
     let mut socket_events = socket.events();
     let mut channel_events = channel.events();
+    let transport = socket.clone();
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(event) = socket_events.next().await {
-            if let SocketEvent::Close(_) = event {
-                room.connection.set(Connection::Reconnecting);
+            match event {
+                SocketEvent::Open => browser::mark_room_transport(transport.transport().name()),
+                SocketEvent::Close(_) => room.connection.set(Connection::Reconnecting),
             }
         }
     });

@@ -7,9 +7,11 @@
 //! Behaviour follows phoenix.js 1.8: one ref counter shared by joins, pushes and heartbeats; a send buffer flushed in
 //! order when the transport opens; a heartbeat every `heartbeat_ms` whose reply must arrive within the same interval;
 //! reconnect on the phoenix schedule (plus jitter) unless the close was clean or had code 1000; channels that errored
-//! rejoin with a fresh join_ref when the socket reopens.
+//! rejoin with a fresh join_ref when the socket reopens. Over long poll there are no heartbeats (phoenix.js
+//! `skipHeartbeat`); `fallback.rs` is phoenix.js's WebSocket → long-poll fallback.
 
 mod channels;
+mod fallback;
 
 use std::collections::VecDeque;
 
@@ -20,10 +22,12 @@ use protocol::{
 };
 use serde_json::{Value, json};
 
+use self::fallback::Fallback;
 use super::{
     backoff::{RetryTimer, Schedule},
     channel::{Channel, ChannelId, ChannelState, ParamsFn},
     push::{PushId, PushReply},
+    transport::{Target, TransportKind, longpoll::long_poll_url},
 };
 
 /// phoenix.js defaults.
@@ -33,6 +37,9 @@ pub const HEARTBEAT_MS: u64 = 30_000;
 
 /// Connect-time query params, re-evaluated on every connect (fresh token, etc.).
 pub type ConnectParamsFn = Box<dyn FnMut() -> Vec<(String, String)>>;
+
+/// phoenix.js `authToken`, re-evaluated on every connect.
+pub type AuthTokenFn = Box<dyn FnMut() -> String>;
 
 /// Socket options.
 pub struct SocketOptions {
@@ -50,6 +57,13 @@ pub struct SocketOptions {
     pub rejoin: Schedule,
     /// Seed of the jitter generator (any value; the driver passes something random).
     pub seed: u64,
+    /// The transport to connect with (phoenix.js `transport`).
+    pub transport: TransportKind,
+    /// phoenix.js `longPollFallbackMs`: fall back from the WebSocket to long poll when it has not proven itself
+    /// within this time (off when `None`, as in phoenix.js; its generator uses 2500).
+    pub long_poll_fallback_ms: Option<u64>,
+    /// phoenix.js `authToken`: offered as a WebSocket subprotocol, or sent as `X-Phoenix-AuthToken` over long poll.
+    pub auth_token: Option<AuthTokenFn>,
 }
 
 impl SocketOptions {
@@ -63,6 +77,9 @@ impl SocketOptions {
             reconnect: Schedule::Reconnect,
             rejoin: Schedule::Rejoin,
             seed: 0x9e37_79b9_7f4a_7c15,
+            transport: TransportKind::WebSocket,
+            long_poll_fallback_ms: None,
+            auth_token: None,
         }
     }
 }
@@ -88,12 +105,12 @@ pub const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
 /// What the driver must do or deliver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Open a transport to `url`; later events for it carry `conn`.
+    /// Open a transport; later events for it carry `conn`.
     Open {
         /// Connection generation.
         conn: u64,
-        /// Full URL with params and `vsn`.
-        url: String,
+        /// What to open: the transport, its full URL with params and `vsn`, the auth token.
+        target: Target,
     },
     /// Send a frame on connection `conn`.
     Send {
@@ -142,6 +159,8 @@ pub enum Output {
     },
     /// A push ended.
     Reply { push: PushId, reply: PushReply },
+    /// Long poll was needed: remember it for the browser session (phoenix.js `phx:fallback:LongPoll`).
+    RememberLongPoll,
 }
 
 /// Calling `join()` twice on one channel (phoenix.js throws).
@@ -166,6 +185,8 @@ pub struct SocketCore {
     channels: Vec<Channel>,
     outputs: VecDeque<Output>,
     rng: u64,
+    transport: TransportKind,
+    fallback: Option<Fallback>,
 }
 
 impl SocketCore {
@@ -173,6 +194,7 @@ impl SocketCore {
     pub fn new(options: SocketOptions) -> Self {
         let rng = options.seed | 1;
         let reconnect = RetryTimer::new(options.reconnect);
+        let (transport, fallback) = (options.transport, options.long_poll_fallback_ms.map(Fallback::new));
         Self {
             options,
             state: ConnState::Closed,
@@ -189,6 +211,8 @@ impl SocketCore {
             channels: Vec::new(),
             outputs: VecDeque::new(),
             rng,
+            transport,
+            fallback,
         }
     }
 
@@ -231,20 +255,27 @@ impl SocketCore {
     }
 
     /// Opens a transport unless one is open or opening.
-    pub fn connect(&mut self) {
+    pub fn connect(&mut self, now: u64) {
         if self.state != ConnState::Closed {
             return;
         }
         self.conn += 1;
         self.state = ConnState::Connecting;
         self.close_was_clean = false;
-        let url = self.endpoint_url();
-        self.outputs.push_back(Output::Open { conn: self.conn, url });
+        self.watch_connect(now);
+        let mut url = self.endpoint_url();
+        if self.transport == TransportKind::LongPoll {
+            url = long_poll_url(&url);
+        }
+        let auth_token = self.options.auth_token.as_mut().map(|token| token());
+        let target = Target { url, kind: self.transport, auth_token };
+        self.outputs.push_back(Output::Open { conn: self.conn, target });
     }
 
     /// Closes on purpose (code 1000): no reconnect.
     pub fn disconnect(&mut self, now: u64) {
         self.close_was_clean = true;
+        self.unwatch();
         self.reconnect.reset();
         self.clear_heartbeat();
         if self.state != ConnState::Closed {
@@ -287,7 +318,8 @@ impl SocketCore {
         self.reconnect.reset();
         self.pending_heartbeat = None;
         self.heartbeat_deadline = None;
-        self.heartbeat_at = Some(now + self.options.heartbeat_ms);
+        // No heartbeats over long poll (phoenix.js `skipHeartbeat`): each poll shows the link is alive.
+        self.heartbeat_at = (self.transport == TransportKind::WebSocket).then(|| now + self.options.heartbeat_ms);
         self.outputs.push_back(Output::SocketOpened);
         let errored: Vec<ChannelId> =
             self.channels.iter().filter(|c| c.state == ChannelState::Errored).map(|c| c.id).collect();
@@ -297,6 +329,7 @@ impl SocketCore {
             }
             self.rejoin(id, now);
         }
+        self.fallback_opened(now);
     }
 
     /// The transport of generation `conn` closed with `code`.
@@ -304,6 +337,10 @@ impl SocketCore {
         if conn != self.conn || self.state == ConnState::Closed {
             return;
         }
+        if self.failed_before_open() {
+            return self.fall_back(now);
+        }
+        self.unwatch();
         self.state = ConnState::Closed;
         self.conn += 1;
         self.clear_heartbeat();
@@ -315,10 +352,14 @@ impl SocketCore {
         self.outputs.push_back(Output::SocketClosed { code });
     }
 
-    /// The transport of generation `conn` reported an error (a close usually follows).
-    pub fn on_error(&mut self, conn: u64) {
+    /// The transport of generation `conn` reported an error (a close usually follows). A watched WebSocket that
+    /// never opened falls back to long poll at once.
+    pub fn on_error(&mut self, conn: u64, now: u64) {
         if conn != self.conn {
             return;
+        }
+        if self.failed_before_open() {
+            return self.fall_back(now);
         }
         for channel in &mut self.channels {
             channel.rejoin.reset();
@@ -332,6 +373,7 @@ impl SocketCore {
         }
         let Ok(decoded) = decode_server(wire) else { return };
         let frame = &decoded.frame;
+        self.fallback_reply(frame.msg_ref.as_deref());
         if frame.msg_ref.is_some() && frame.msg_ref == self.pending_heartbeat {
             self.pending_heartbeat = None;
             self.heartbeat_deadline = None;
@@ -350,6 +392,9 @@ impl SocketCore {
 
     /// Runs every timer due at `now`: heartbeats, reconnect, join and push timeouts, rejoins.
     pub fn on_timer(&mut self, now: u64) {
+        if self.fallback_due(now) {
+            self.fall_back(now);
+        }
         if self.heartbeat_deadline.is_some_and(|d| d <= now) {
             self.heartbeat_timeout(now);
         }
@@ -358,7 +403,7 @@ impl SocketCore {
             self.send_heartbeat(now);
         }
         if self.reconnect.fire(now) {
-            self.connect();
+            self.connect(now);
         }
         self.channel_timers(now);
     }
@@ -368,7 +413,8 @@ impl SocketCore {
         let channel_deadlines = self.channels.iter().flat_map(|c| {
             c.join_deadline.into_iter().chain(c.rejoin.due_at()).chain(c.pushes.iter().map(|p| p.deadline))
         });
-        [self.heartbeat_at, self.heartbeat_deadline, self.reconnect.due_at()]
+        let fallback = self.fallback.as_ref().and_then(Fallback::deadline);
+        [self.heartbeat_at, self.heartbeat_deadline, self.reconnect.due_at(), fallback]
             .into_iter()
             .flatten()
             .chain(channel_deadlines)

@@ -1,39 +1,8 @@
-//! Transports for the client driver: the browser WebSocket (wasm32) and tokio-tungstenite (feature `native`, for
-//! tests and tools). A transport reports [`TransportEvent`]s tagged with the connection generation the state machine
-//! gave it, so events of a replaced connection are ignored.
-
-use futures::channel::mpsc::UnboundedSender;
-use protocol::serializer::WireFrame;
-
-/// What a transport reports.
-#[derive(Debug)]
-pub enum TransportEvent {
-    /// Connection `conn` opened.
-    Open(u64),
-    /// A frame arrived on `conn`.
-    Frame(u64, WireFrame),
-    /// `conn` closed with a code (1006 when it just broke).
-    Close(u64, u16),
-    /// `conn` reported an error.
-    Error(u64),
-}
-
-/// An open (or opening) transport.
-pub trait TransportHandle {
-    /// Sends a frame (dropped if the connection is gone).
-    fn send(&mut self, frame: WireFrame);
-    /// Closes the connection.
-    fn close(&mut self, code: u16, reason: &str);
-}
-
-/// Opens transports.
-pub trait Connector: 'static {
-    /// Starts connecting to `url`; events for it go to `events`, tagged `conn`.
-    fn open(&self, conn: u64, url: &str, events: UnboundedSender<TransportEvent>) -> Box<dyn TransportHandle>;
-}
+//! The WebSocket transport: the browser's `WebSocket` (wasm32) and tokio-tungstenite (feature `native`, for tests
+//! and tools). An auth token travels as phoenix.js's subprotocol pair (`phoenix`, `base64url.bearer.phx.…`).
 
 #[cfg(target_arch = "wasm32")]
-pub use web::WebSocketConnector;
+pub(super) use web::open as open_browser;
 
 #[cfg(target_arch = "wasm32")]
 mod web {
@@ -41,13 +10,10 @@ mod web {
 
     use futures::channel::mpsc::UnboundedSender;
     use protocol::serializer::WireFrame;
-    use wasm_bindgen::{JsCast, closure::Closure};
+    use wasm_bindgen::{JsCast, JsValue, closure::Closure};
     use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
-    use super::{Connector, TransportEvent, TransportHandle};
-
-    /// Opens `web_sys::WebSocket`s.
-    pub struct WebSocketConnector;
+    use super::super::{Target, TransportEvent, TransportHandle, auth_token_protocols};
 
     struct WebTransport {
         socket: Option<WebSocket>,
@@ -71,55 +37,66 @@ mod web {
         }
     }
 
-    impl Connector for WebSocketConnector {
-        fn open(&self, conn: u64, url: &str, events: UnboundedSender<TransportEvent>) -> Box<dyn TransportHandle> {
-            let Ok(socket) = WebSocket::new(url) else {
-                let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
-                return Box::new(WebTransport { socket: None, _callbacks: Vec::new() });
-            };
-            socket.set_binary_type(BinaryType::Arraybuffer);
-            let sender = events.clone();
-            let on_open = Closure::<dyn FnMut(Event)>::new(move |_| {
-                let _ = sender.unbounded_send(TransportEvent::Open(conn));
-            });
-            let sender = events.clone();
-            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let data = event.data();
-                let frame = if let Some(text) = data.as_string() {
-                    WireFrame::Text(text)
-                } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
-                    WireFrame::Binary(js_sys::Uint8Array::new(&buffer).to_vec())
-                } else {
-                    return;
-                };
-                let _ = sender.unbounded_send(TransportEvent::Frame(conn, frame));
-            });
-            let sender = events.clone();
-            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-                let _ = sender.unbounded_send(TransportEvent::Close(conn, event.code()));
-            });
-            let sender = events;
-            let on_error = Closure::<dyn FnMut(Event)>::new(move |_| {
-                let _ = sender.unbounded_send(TransportEvent::Error(conn));
-            });
-            socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-            socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-            socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-            Box::new(WebTransport {
-                socket: Some(socket),
-                _callbacks: vec![Box::new(on_open), Box::new(on_message), Box::new(on_close), Box::new(on_error)],
-            })
+    fn new_socket(target: &Target) -> Result<WebSocket, JsValue> {
+        match &target.auth_token {
+            Some(token) => {
+                let protocols: js_sys::Array =
+                    auth_token_protocols(token).iter().map(|p| JsValue::from_str(p)).collect();
+                WebSocket::new_with_str_sequence(&target.url, &protocols)
+            }
+            None => WebSocket::new(&target.url),
         }
+    }
+
+    /// Opens a `web_sys::WebSocket`.
+    pub fn open(conn: u64, target: &Target, events: UnboundedSender<TransportEvent>) -> Box<dyn TransportHandle> {
+        let Ok(socket) = new_socket(target) else {
+            let _ = events.unbounded_send(TransportEvent::Error(conn));
+            let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
+            return Box::new(WebTransport { socket: None, _callbacks: Vec::new() });
+        };
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let sender = events.clone();
+        let on_open = Closure::<dyn FnMut(Event)>::new(move |_| {
+            let _ = sender.unbounded_send(TransportEvent::Open(conn));
+        });
+        let sender = events.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let data = event.data();
+            let frame = if let Some(text) = data.as_string() {
+                WireFrame::Text(text)
+            } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                WireFrame::Binary(js_sys::Uint8Array::new(&buffer).to_vec())
+            } else {
+                return;
+            };
+            let _ = sender.unbounded_send(TransportEvent::Frame(conn, frame));
+        });
+        let sender = events.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            let _ = sender.unbounded_send(TransportEvent::Close(conn, event.code()));
+        });
+        let sender = events;
+        let on_error = Closure::<dyn FnMut(Event)>::new(move |_| {
+            let _ = sender.unbounded_send(TransportEvent::Error(conn));
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Box::new(WebTransport {
+            socket: Some(socket),
+            _callbacks: vec![Box::new(on_open), Box::new(on_message), Box::new(on_close), Box::new(on_error)],
+        })
     }
 }
 
 #[cfg(feature = "native")]
-pub use native::TungsteniteConnector;
+pub(super) use native::open as open_native;
 
 #[cfg(feature = "native")]
 mod native {
-    //! tokio-tungstenite, for native tests and tools. Tasks are spawned with `spawn_local` (run inside a LocalSet).
+    //! tokio-tungstenite. The connection's task is spawned with `spawn_local` (run inside a LocalSet).
 
     use futures::{
         SinkExt, StreamExt,
@@ -128,13 +105,12 @@ mod native {
     use protocol::serializer::WireFrame;
     use tokio_tungstenite::tungstenite::{
         Message,
+        client::IntoClientRequest,
+        http::HeaderValue,
         protocol::{CloseFrame, frame::coding::CloseCode},
     };
 
-    use super::{Connector, TransportEvent, TransportHandle};
-
-    /// Opens tokio-tungstenite connections.
-    pub struct TungsteniteConnector;
+    use super::super::{Target, TransportEvent, TransportHandle, auth_token_protocols};
 
     enum Command {
         Send(WireFrame),
@@ -155,53 +131,63 @@ mod native {
         }
     }
 
-    impl Connector for TungsteniteConnector {
-        fn open(&self, conn: u64, url: &str, events: UnboundedSender<TransportEvent>) -> Box<dyn TransportHandle> {
-            let (commands, mut queued) = unbounded::<Command>();
-            let url = url.to_owned();
-            tokio::task::spawn_local(async move {
-                let Ok((socket, _)) = tokio_tungstenite::connect_async_with_config(&url, None, true).await else {
-                    let _ = events.unbounded_send(TransportEvent::Error(conn));
-                    let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
-                    return;
-                };
-                let _ = events.unbounded_send(TransportEvent::Open(conn));
-                let (mut sink, mut stream) = socket.split();
-                loop {
-                    tokio::select! {
-                        command = queued.next() => match command {
-                            Some(Command::Send(WireFrame::Text(text))) => { let _ = sink.send(Message::text(text)).await; }
-                            Some(Command::Send(WireFrame::Binary(bytes))) => { let _ = sink.send(Message::binary(bytes)).await; }
-                            Some(Command::Close(code, reason)) => {
-                                let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                                let _ = sink.send(Message::Close(Some(frame))).await;
-                                let _ = events.unbounded_send(TransportEvent::Close(conn, code));
-                                return;
-                            }
-                            None => return,
-                        },
-                        message = stream.next() => match message {
-                            Some(Ok(Message::Text(text))) => {
-                                let _ = events.unbounded_send(TransportEvent::Frame(conn, WireFrame::Text(text.as_str().to_owned())));
-                            }
-                            Some(Ok(Message::Binary(bytes))) => {
-                                let _ = events.unbounded_send(TransportEvent::Frame(conn, WireFrame::Binary(bytes.to_vec())));
-                            }
-                            Some(Ok(Message::Close(frame))) => {
-                                let code = frame.map_or(1005, |f| u16::from(f.code));
-                                let _ = events.unbounded_send(TransportEvent::Close(conn, code));
-                                return;
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => {
-                                let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
-                                return;
-                            }
-                        },
+    /// Opens a tokio-tungstenite connection.
+    pub fn open(conn: u64, target: &Target, events: UnboundedSender<TransportEvent>) -> Box<dyn TransportHandle> {
+        let (commands, mut queued) = unbounded::<Command>();
+        let target = target.clone();
+        tokio::task::spawn_local(async move {
+            let connected = match target.url.as_str().into_client_request() {
+                Ok(mut request) => {
+                    if let Some(token) = &target.auth_token
+                        && let Ok(value) = HeaderValue::from_str(&auth_token_protocols(token).join(", "))
+                    {
+                        request.headers_mut().insert("sec-websocket-protocol", value);
                     }
+                    tokio_tungstenite::connect_async_with_config(request, None, true).await.ok()
                 }
-            });
-            Box::new(NativeTransport { commands })
-        }
+                Err(_) => None,
+            };
+            let Some((socket, _)) = connected else {
+                let _ = events.unbounded_send(TransportEvent::Error(conn));
+                let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
+                return;
+            };
+            let _ = events.unbounded_send(TransportEvent::Open(conn));
+            let (mut sink, mut stream) = socket.split();
+            loop {
+                tokio::select! {
+                    command = queued.next() => match command {
+                        Some(Command::Send(WireFrame::Text(text))) => { let _ = sink.send(Message::text(text)).await; }
+                        Some(Command::Send(WireFrame::Binary(bytes))) => { let _ = sink.send(Message::binary(bytes)).await; }
+                        Some(Command::Close(code, reason)) => {
+                            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                            let _ = events.unbounded_send(TransportEvent::Close(conn, code));
+                            return;
+                        }
+                        None => return,
+                    },
+                    message = stream.next() => match message {
+                        Some(Ok(Message::Text(text))) => {
+                            let _ = events.unbounded_send(TransportEvent::Frame(conn, WireFrame::Text(text.as_str().to_owned())));
+                        }
+                        Some(Ok(Message::Binary(bytes))) => {
+                            let _ = events.unbounded_send(TransportEvent::Frame(conn, WireFrame::Binary(bytes.to_vec())));
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            let code = frame.map_or(1005, |f| u16::from(f.code));
+                            let _ = events.unbounded_send(TransportEvent::Close(conn, code));
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => {
+                            let _ = events.unbounded_send(TransportEvent::Close(conn, 1006));
+                            return;
+                        }
+                    },
+                }
+            }
+        });
+        Box::new(NativeTransport { commands })
     }
 }
