@@ -265,6 +265,8 @@ test("the sidebar counts another room's messages live without showing me online 
   const second = uniqueRoom("second");
   const alice = await openRoom(browser, `${baseURL}/${first}`, "alice");
   await send(alice.page, "read this one");
+  // Stored (acknowledged) before she leaves: a message still pending when the page goes is not sent at all.
+  await expect(alice.page.locator(".message:not(.pending)").filter({ hasText: "read this one" })).toBeVisible();
   await alice.page.goto(`${baseURL}/${second}?user=alice`);
   await waitForHydration(alice.page);
   await expect(alice.page.locator(".banner")).toBeHidden();

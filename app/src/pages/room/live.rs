@@ -105,7 +105,7 @@ pub(super) fn start(room: RoomState, mut requests: UnboundedReceiver<Action>, pa
             }
         }
     });
-    let live = Live { room, session, channel: channel.clone(), _socket: socket.clone() };
+    let live = Live { room, slug: page.slug.clone(), session, channel: channel.clone(), _socket: socket.clone() };
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(action) = requests.next().await {
             live.act(action);
@@ -194,6 +194,8 @@ fn on_channel_event(room: RoomState, session: &Shared, attention: &Attention, ev
 #[derive(Clone)]
 struct Live {
     room: RoomState,
+    /// The room's slug, for the read marks of [`watch`].
+    slug: String,
     session: Shared,
     channel: ChannelHandle,
     _socket: Socket,
@@ -260,9 +262,13 @@ impl Live {
     /// Pushes one of my messages and records the server's answer.
     fn deliver(&self, client_id: String, request: protocol::chat::NewMessage) {
         let reply = self.channel.request(&request, SEND_TIMEOUT_MS);
-        let (room, session) = (self.room, self.session.clone());
+        let (room, session, slug) = (self.room, self.session.clone(), self.slug.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = reply.await;
+            // My own message is read, even if I leave before its broadcast comes back.
+            if let Ok(stored) = &outcome {
+                watch::saw(&slug, stored.id);
+            }
             let mut session = session.borrow_mut();
             session.sent(&client_id, outcome);
             publish(room, &session);
