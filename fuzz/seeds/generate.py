@@ -147,3 +147,15 @@ for name, b64 in [
     ("empty-metas-key", "KQoGBgYpBgYGBik="),
 ]:
     write("presence_sync", name, base64.b64decode(b64))
+
+
+# --- long-poll POST bodies (server/src/transport/longpoll/body.rs; docs/protocol.md §2.1) ----------------------
+# Byte 0 is the mode: 1 = application/x-ndjson, 0 = any other content type (one text frame).
+seeds("longpoll_body", [
+    "\x01" + '[null,"1","phoenix","heartbeat",{}]',
+    "\x01" + '["1","1","room:a","phx_join",{}]\n["1","2","room:a","message:new",{"body":"hi"}]',
+    "\x01" + '["1","1","room:a","phx_join",{}]\r\n\r\n' + base64.b64encode(b"\x00\x00\x01\x07\x09" + b"1phoenixheartbeat").decode(),
+    "\x01" + "\n".join(["[]"] * 101),
+    "\x01" + "not base64!",
+    "\x00" + '[null,"1","phoenix","heartbeat",{}]',
+])

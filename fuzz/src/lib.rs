@@ -13,6 +13,10 @@ pub mod etf;
 #[path = "../../server/src/auth/token.rs"]
 pub mod token;
 
+/// The long-poll POST body parser (`server::transport::longpoll::body`).
+#[path = "../../server/src/transport/longpoll/body.rs"]
+pub mod longpoll_body;
+
 /// The Rust client's per-channel presence (`app::realtime::presence`).
 #[path = "../../app/src/realtime/presence.rs"]
 pub mod channel_presence;
