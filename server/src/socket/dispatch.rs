@@ -52,7 +52,7 @@ impl<T: Transport> Connection<T> {
         let decoded = match inbound {
             Inbound::Text(text) => decode_client_text(self.info.vsn, &text),
             Inbound::Binary(bytes) => decode_client_binary(self.info.vsn, &bytes),
-            Inbound::Decoded(frame) => Ok(frame),
+            Inbound::Decoded(frame) => Ok(*frame),
             Inbound::KeepAlive | Inbound::Closed => return Ok(()),
         };
         match decoded {

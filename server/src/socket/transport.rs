@@ -16,8 +16,9 @@ pub(crate) enum Inbound {
     Text(String),
     /// A binary frame.
     Binary(Bytes),
-    /// A frame the transport decoded already (long poll checks a whole POST before dispatching any of it).
-    Decoded(protocol::frame::Frame),
+    /// A frame the transport decoded already (long poll checks a whole POST before dispatching any of it); boxed, so
+    /// every inbound item (and the connection future holding one) stays small.
+    Decoded(Box<protocol::frame::Frame>),
     /// Transport-level keep-alive traffic (WebSocket ping/pong): resets the idle timer, nothing else.
     KeepAlive,
     /// The client closed the connection.

@@ -278,11 +278,14 @@ async fn open(route: &LongPollRoute, params: &HashMap<String, String>, parts: &P
     route.sessions.insert(session.clone());
     let sessions = route.sessions.clone();
     let tracker = services.connections.clone();
-    let run = Connection::new(transport, info, services).run().then(move |ended| async move {
+    let run = Connection::new(transport, info, services).run().map(move |ended| {
         tracing::debug!(?ended, session = id, "long-poll session ended");
-        // What the connection wrote last (a slow consumer's backlog, say) is still delivered to the next poll.
-        session.drained_or_expired().await;
-        sessions.remove(id);
+        // What the connection wrote last (a slow consumer's backlog, say) is still delivered to the next poll. Not
+        // tracked: a draining server waits for connections, not for their leftovers.
+        tokio::spawn(async move {
+            session.drained_or_expired().await;
+            sessions.remove(id);
+        });
     });
     tokio::spawn(tracker.track_future(run));
     Answer::status(410).with_token(route.tokens.sign(&SessionRef { node: route.node.to_string(), id }))

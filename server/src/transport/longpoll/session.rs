@@ -269,7 +269,7 @@ impl SessionTransport {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Inbound, TransportError>>> {
         loop {
             if let Some(frame) = self.current.pop_front() {
-                return Poll::Ready(Some(Ok(Inbound::Decoded(frame))));
+                return Poll::Ready(Some(Ok(Inbound::Decoded(Box::new(frame)))));
             }
             // The connection handles one frame completely (answers buffered) before it asks for the next.
             if let Some(done) = self.done.take() {
