@@ -18,7 +18,10 @@ use protocol::{
 use serde_json::json;
 
 use super::{CONNECTION_CLOSED, ConnState, Output, SocketCore};
-use crate::realtime::transport::TransportKind;
+use crate::realtime::{
+    channel::{ChannelId, ChannelState},
+    transport::TransportKind,
+};
 
 /// The fallback's state, when the socket has one.
 #[derive(Debug)]
@@ -128,9 +131,11 @@ impl SocketCore {
         self.fallback.as_ref().and_then(Fallback::deadline).is_some_and(|d| d <= now)
     }
 
-    /// phoenix.js `replaceTransport(LongPoll)` then `transportConnect()`: closes the WebSocket (channels that were
-    /// joined over it error and rejoin once long poll opens; frames still buffered go out on long poll) and connects
-    /// over long poll.
+    /// phoenix.js `replaceTransport(LongPoll)` then `transportConnect()`: closes the WebSocket and connects over
+    /// long poll. Frames still buffered go out on long poll. Channels that had joined over the WebSocket error
+    /// (`connection_closed`) and rejoin once long poll opens; a join the WebSocket never answered is sent again
+    /// then, without an error: for the page nothing was lost, it is still connecting. For the same reason a switch
+    /// is not reported as a close (the socket reports open again once long poll opens).
     pub(super) fn fall_back(&mut self, now: u64) {
         let Some(fallback) = &mut self.fallback else { return };
         fallback.watch = None;
@@ -147,8 +152,15 @@ impl SocketCore {
         self.state = ConnState::Closed;
         self.conn += 1;
         if was_open {
-            self.outputs.push_back(Output::SocketClosed { code: 1000 });
-            self.channels_transport_error(CONNECTION_CLOSED, now);
+            let joined: Vec<ChannelId> =
+                self.channels.iter().filter(|c| c.state == ChannelState::Joined).map(|c| c.id).collect();
+            for channel in self.channels.iter_mut().filter(|c| c.state == ChannelState::Joining) {
+                channel.state = ChannelState::Errored;
+                channel.join_deadline = None;
+            }
+            for id in joined {
+                self.channel_errored(id, CONNECTION_CLOSED, now);
+            }
         }
         self.connect(now);
     }

@@ -1,10 +1,15 @@
 //! Runs a [`LongPoll`] over an HTTP client: one local task per connection keeps a GET outstanding and at most one
 //! POST, each limited to [`REQUEST_TIMEOUT_MS`], and reports what happens as [`TransportEvent`]s. Each message of a
 //! poll is its own event, so the socket handles them one at a time, in order, as WebSocket messages would be.
+//!
+//! The handle queues sends straight into the shared [`LongPoll`] and wakes the task, which posts once it runs: so
+//! everything sent in one turn of the event loop goes out in one batch (phoenix.js's `setTimeout(0)`).
+
+use std::{cell::RefCell, rc::Rc};
 
 use futures::{
     FutureExt, StreamExt,
-    channel::mpsc::{TryRecvError, UnboundedReceiver, UnboundedSender, unbounded},
+    channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded},
     future::{Fuse, FusedFuture, LocalBoxFuture},
 };
 use protocol::serializer::WireFrame;
@@ -24,22 +29,27 @@ pub(crate) trait Http: 'static {
     fn abort(&self) {}
 }
 
-enum Command {
-    Send(WireFrame),
-    Close(u16),
+/// What the handle and the task share.
+struct Shared {
+    long_poll: LongPoll,
+    /// The close code the socket asked for.
+    close: Option<u16>,
 }
 
 struct Handle {
-    commands: UnboundedSender<Command>,
+    shared: Rc<RefCell<Shared>>,
+    wake: UnboundedSender<()>,
 }
 
 impl TransportHandle for Handle {
     fn send(&mut self, frame: WireFrame) {
-        let _ = self.commands.unbounded_send(Command::Send(frame));
+        self.shared.borrow_mut().long_poll.send(frame);
+        let _ = self.wake.unbounded_send(());
     }
 
     fn close(&mut self, code: u16, _reason: &str) {
-        let _ = self.commands.unbounded_send(Command::Close(code));
+        self.shared.borrow_mut().close = Some(code);
+        let _ = self.wake.unbounded_send(());
     }
 }
 
@@ -50,17 +60,18 @@ pub(crate) fn open(
     http: impl Http,
     events: UnboundedSender<TransportEvent>,
 ) -> Box<dyn TransportHandle> {
-    let (commands, queued) = unbounded();
+    let (wake, woken) = unbounded();
     let long_poll = LongPoll::new(target.url.clone(), target.auth_token.clone());
-    spawn_local(run(Connection { conn, long_poll, http, events }, queued));
-    Box::new(Handle { commands })
+    let shared = Rc::new(RefCell::new(Shared { long_poll, close: None }));
+    spawn_local(run(Connection { conn, shared: shared.clone(), http, events }, woken));
+    Box::new(Handle { shared, wake })
 }
 
 type Pending = Fuse<LocalBoxFuture<'static, Option<Option<Answer>>>>;
 
 struct Connection<H> {
     conn: u64,
-    long_poll: LongPoll,
+    shared: Rc<RefCell<Shared>>,
     http: H,
     events: UnboundedSender<TransportEvent>,
 }
@@ -79,36 +90,50 @@ impl<H: Http> Connection<H> {
         .fuse()
     }
 
+    fn poll(&self) -> Pending {
+        let request = self.shared.borrow().long_poll.poll();
+        self.start(request)
+    }
+
     fn report(&self, event: TransportEvent) {
         let _ = self.events.unbounded_send(event);
     }
 
-    /// Ends the connection as phoenix.js does on a failure: an error, then a close with the failure's code.
-    fn fail(&mut self, failure: Failure) {
-        self.long_poll.close();
+    /// Stops for good: nothing in flight survives, and the socket hears `close` (after an error, for a failure).
+    fn end(&self, failure: Option<Failure>, close: u16) {
+        self.shared.borrow_mut().long_poll.close();
         self.http.abort();
-        self.report(TransportEvent::Error(self.conn));
-        self.report(TransportEvent::Close(self.conn, failure.code));
+        if failure.is_some() {
+            self.report(TransportEvent::Error(self.conn));
+        }
+        self.report(TransportEvent::Close(self.conn, close));
     }
 
-    fn next_post(&mut self, post: &mut Pending) {
-        if post.is_terminated()
-            && let Some(request) = self.long_poll.next_post()
-        {
-            *post = self.start(request);
+    fn fail(&self, failure: Failure) {
+        self.end(Some(failure), failure.code);
+    }
+
+    /// Starts the next POST if none is unanswered and something waits.
+    fn next_post(&self, post: &mut Pending) {
+        if post.is_terminated() {
+            let request = self.shared.borrow_mut().long_poll.next_post();
+            if let Some(request) = request {
+                *post = self.start(request);
+            }
         }
     }
 }
 
-async fn run<H: Http>(mut connection: Connection<H>, mut commands: UnboundedReceiver<Command>) {
+async fn run<H: Http>(connection: Connection<H>, mut woken: UnboundedReceiver<()>) {
     let conn = connection.conn;
-    let mut poll = connection.start(connection.long_poll.poll());
+    let mut poll = connection.poll();
     let mut post: Pending = Fuse::terminated();
     loop {
         futures::select! {
             answer = poll => {
                 let Some(answer) = answer else { return connection.fail(TIMED_OUT) };
-                match connection.long_poll.on_poll(answer) {
+                let polled = connection.shared.borrow_mut().long_poll.on_poll(answer);
+                match polled {
                     Polled::Opened => connection.report(TransportEvent::Open(conn)),
                     Polled::Messages(messages) => {
                         for message in messages {
@@ -117,38 +142,24 @@ async fn run<H: Http>(mut connection: Connection<H>, mut commands: UnboundedRece
                     }
                     Polled::Failed(failure) => return connection.fail(failure),
                 }
-                poll = connection.start(connection.long_poll.poll());
+                poll = connection.poll();
             },
             answer = post => {
                 let Some(answer) = answer else { return connection.fail(TIMED_OUT) };
-                if let Err(failure) = connection.long_poll.on_post(answer) {
+                let posted = connection.shared.borrow_mut().long_poll.on_post(answer);
+                if let Err(failure) = posted {
                     return connection.fail(failure);
                 }
                 connection.next_post(&mut post);
             },
-            command = commands.next() => {
-                let mut command = command;
-                // Everything sent in the same turn goes out in one batch (phoenix.js's `setTimeout(0)`).
-                loop {
-                    match command {
-                        Some(Command::Send(frame)) => connection.long_poll.send(frame),
-                        Some(Command::Close(code)) => {
-                            connection.long_poll.close();
-                            connection.http.abort();
-                            return connection.report(TransportEvent::Close(conn, code));
-                        }
-                        None => {
-                            connection.http.abort();
-                            return;
-                        }
-                    }
-                    command = match commands.try_recv() {
-                        Ok(next) => Some(next),
-                        Err(TryRecvError::Closed) => None,
-                        Err(TryRecvError::Empty) => break,
-                    };
+            woke = woken.next() => {
+                let close = connection.shared.borrow().close;
+                match (woke, close) {
+                    (_, Some(code)) => return connection.end(None, code),
+                    // The handle is gone: so is the socket that held it.
+                    (None, None) => return connection.end(None, 1000),
+                    (Some(()), None) => connection.next_post(&mut post),
                 }
-                connection.next_post(&mut post);
             },
         }
     }

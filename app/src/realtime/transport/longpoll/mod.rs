@@ -15,12 +15,10 @@ pub(super) mod native;
 #[cfg(target_arch = "wasm32")]
 pub(super) mod web;
 
-use std::collections::VecDeque;
-
 #[cfg(any(target_arch = "wasm32", feature = "native"))]
 pub(super) use driver::open;
 use protocol::serializer::WireFrame;
-use serde::Deserialize;
+use serde_json::Value;
 
 /// The most lines one POST carries (phoenix.js `MAX_LONGPOLL_BATCH_SIZE`, and what the server reads of a body).
 pub const MAX_BATCH: usize = 100;
@@ -28,49 +26,71 @@ pub const MAX_BATCH: usize = 100;
 pub const REQUEST_TIMEOUT_MS: u64 = 20_000;
 
 /// The long-poll URL of a WebSocket URL (phoenix.js `normalizeEndpoint`): `ws://` → `http://`, `wss://` →
-/// `https://`, and the last `/websocket` → `/longpoll`; the query is kept.
+/// `https://`, and the path's final `/websocket` → `/longpoll`; the query is kept. (phoenix.js replaces the last
+/// `/websocket` anywhere; a socket endpoint's path always ends with it. No substring search: it would cost the room
+/// page's WASM a string searcher for one call.)
 pub fn long_poll_url(url: &str) -> String {
-    let url = url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
-    match url.rfind("/websocket") {
-        Some(at) => format!("{}/longpoll{}", &url[..at], &url[at + "/websocket".len()..]),
-        None => url,
+    let (path, query) = url.split_at(url.bytes().position(|b| b == b'?').unwrap_or(url.len()));
+    let mut out = String::with_capacity(url.len() + 2);
+    let path = match path.strip_prefix("ws") {
+        Some(rest) if rest.starts_with("://") || rest.starts_with("s://") => {
+            out.push_str("http");
+            rest
+        }
+        _ => path,
+    };
+    match path.strip_suffix("/websocket") {
+        Some(base) => {
+            out.push_str(base);
+            out.push_str("/longpoll");
+        }
+        None => out.push_str(path),
     }
+    out.push_str(query);
+    out
 }
 
 /// The JSON body of every long-poll answer: the real status is in it (the HTTP status is 200).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
-    #[serde(default)]
     pub token: Option<String>,
     /// Encoded text frames, oldest first.
-    #[serde(default)]
     pub messages: Vec<String>,
 }
 
 impl Answer {
-    /// Reads an answer's body; `None` for anything that is not one (phoenix.js treats that as status 0).
+    /// Reads an answer's body; `None` for anything that is not one (phoenix.js treats that as status 0). Read
+    /// through a `Value`, whose parser the room page's WASM already holds for payloads: a derived `Deserialize`
+    /// added about 3 KB of parser code for this one shape.
     pub fn parse(body: &str) -> Option<Self> {
-        serde_json::from_str(body).ok()
+        let value: Value = serde_json::from_str(body).ok()?;
+        let status = u16::try_from(value.get("status")?.as_u64()?).ok()?;
+        let token = value.get("token").and_then(Value::as_str).map(str::to_owned);
+        let messages = match value.get("messages") {
+            Some(Value::Array(messages)) => messages.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Some(Self { status, token, messages })
     }
 }
 
-/// How a long-poll connection ended, from the transport's side: the error it reports, then the close code.
+/// How a long-poll connection ended, from the transport's side: it reports an error, then a close with this code
+/// (phoenix.js's synthesized codes; their reasons are `session_gone`, `forbidden`, `internal server error` and
+/// `timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failure {
-    /// phoenix.js's synthesized close code: 3410 session gone, 1008 forbidden, 1011 broken, 1005 timeout.
     pub code: u16,
-    pub reason: &'static str,
 }
 
 /// The session was lost (a 410 after the session had a token).
-pub const SESSION_GONE: Failure = Failure { code: 3410, reason: "session_gone" };
+pub const SESSION_GONE: Failure = Failure { code: 3410 };
 /// The server refused the connection (403).
-pub const FORBIDDEN: Failure = Failure { code: 1008, reason: "forbidden" };
+pub const FORBIDDEN: Failure = Failure { code: 1008 };
 /// No answer, an unreadable one, a 500 or a refused POST.
-pub const BROKEN: Failure = Failure { code: 1011, reason: "internal server error" };
+pub const BROKEN: Failure = Failure { code: 1011 };
 /// A request took longer than [`REQUEST_TIMEOUT_MS`].
-pub const TIMED_OUT: Failure = Failure { code: 1005, reason: "timeout" };
+pub const TIMED_OUT: Failure = Failure { code: 1005 };
 
 /// What a poll's answer means.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,7 +119,7 @@ pub struct LongPoll {
     /// The session token of the last answer.
     token: Option<String>,
     /// Lines waiting to be posted.
-    queue: VecDeque<String>,
+    queue: Vec<String>,
     awaiting_ack: bool,
     closed: bool,
 }
@@ -107,7 +127,7 @@ pub struct LongPoll {
 impl LongPoll {
     /// A connection to `endpoint` (the long-poll URL with the connect params), not polled yet.
     pub fn new(endpoint: String, auth_token: Option<String>) -> Self {
-        Self { endpoint, auth_token, token: None, queue: VecDeque::new(), awaiting_ack: false, closed: false }
+        Self { endpoint, auth_token, token: None, queue: Vec::new(), awaiting_ack: false, closed: false }
     }
 
     /// The URL of the next request: the session token as `token` (phoenix 1.8 clients); it also travels as
@@ -171,7 +191,7 @@ impl LongPoll {
             WireFrame::Text(text) => text,
             WireFrame::Binary(bytes) => base64(&bytes, true),
         };
-        self.queue.push_back(line);
+        self.queue.push(line);
     }
 
     /// The next POST, unless one is unanswered or nothing waits: at most [`MAX_BATCH`] queued lines, oldest first.
@@ -180,11 +200,17 @@ impl LongPoll {
             return None;
         }
         let count = self.queue.len().min(MAX_BATCH);
-        let lines: Vec<String> = self.queue.drain(..count).collect();
+        let mut body = String::new();
+        for (i, line) in self.queue.drain(..count).enumerate() {
+            if i > 0 {
+                body.push('\n');
+            }
+            body.push_str(&line);
+        }
         self.awaiting_ack = true;
         let mut headers = self.headers();
         headers.push(("Content-Type", "application/x-ndjson".to_owned()));
-        Some(Request { url: self.url(), headers, body: Some(lines.join("\n")) })
+        Some(Request { url: self.url(), headers, body: Some(body) })
     }
 
     /// Reads a POST's answer: anything but status 200 ends the connection.

@@ -47,6 +47,8 @@ fn answers_parse_with_or_without_token_and_messages() {
     assert_eq!((bare.status, bare.token, bare.messages.len()), (403, None, 0));
     assert!(Answer::parse("<html>502</html>").is_none());
     assert!(Answer::parse("").is_none());
+    assert!(Answer::parse(r#"{"token":"T"}"#).is_none(), "no status");
+    assert!(Answer::parse(r#"{"status":"200"}"#).is_none(), "not a number");
 }
 
 #[test]

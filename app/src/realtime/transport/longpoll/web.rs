@@ -1,9 +1,11 @@
-//! Long poll's HTTP in the browser: `fetch` through gloo-net, every request of a connection tied to one
-//! `AbortController`, so closing the transport frees the browser's connections at once.
+//! Long poll's HTTP in the browser: a bare `fetch` (gloo-net's client cost the room page about 6 KB of brotli for
+//! the same two calls), every request of a connection tied to one `AbortController`, so closing the transport frees
+//! the browser's connections at once.
 
 use futures::{FutureExt, future::LocalBoxFuture};
-use gloo_net::http::Request as Fetch;
-use web_sys::AbortController;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, RequestInit, Response};
 
 use super::{Request, driver::Http};
 
@@ -22,19 +24,21 @@ impl Http for Fetcher {
     fn request(&self, request: Request) -> LocalBoxFuture<'static, Option<String>> {
         let signal = self.controller.as_ref().map(AbortController::signal);
         async move {
-            let builder = match request.body {
-                Some(_) => Fetch::post(&request.url),
-                None => Fetch::get(&request.url),
-            };
-            let mut builder = builder.abort_signal(signal.as_ref());
+            let init = RequestInit::new();
+            let headers = Headers::new().ok()?;
             for (name, value) in &request.headers {
-                builder = builder.header(name, value);
+                headers.append(name, value).ok()?;
             }
-            let fetch = match request.body {
-                Some(body) => builder.body(body).ok()?,
-                None => builder.build().ok()?,
-            };
-            fetch.send().await.ok()?.text().await.ok()
+            init.set_headers(&headers);
+            if let Some(body) = &request.body {
+                init.set_method("POST");
+                init.set_body(&JsValue::from_str(body));
+            }
+            init.set_signal(signal.as_ref());
+            let response =
+                JsFuture::from(web_sys::window()?.fetch_with_str_and_init(&request.url, &init)).await.ok()?;
+            let response: Response = response.dyn_into().ok()?;
+            JsFuture::from(response.text().ok()?).await.ok()?.as_string()
         }
         .boxed_local()
     }
