@@ -32,9 +32,28 @@ mod web {
 
         fn close(&mut self, code: u16, reason: &str) {
             if let Some(socket) = self.socket.take() {
+                detach(&socket);
                 let _ = socket.close_with_code_and_reason(code, reason);
             }
         }
+    }
+
+    impl Drop for WebTransport {
+        fn drop(&mut self) {
+            if let Some(socket) = self.socket.take() {
+                detach(&socket);
+                let _ = socket.close();
+            }
+        }
+    }
+
+    /// Unhooks the callbacks (as phoenix.js's teardown does): the browser still reports the close of a socket that
+    /// was closed or given up here, and by then the callbacks are dropped with their transport.
+    fn detach(socket: &WebSocket) {
+        socket.set_onopen(None);
+        socket.set_onmessage(None);
+        socket.set_onclose(None);
+        socket.set_onerror(None);
     }
 
     fn new_socket(target: &Target) -> Result<WebSocket, JsValue> {
