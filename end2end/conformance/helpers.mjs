@@ -1,9 +1,10 @@
 // Shared helpers for the phoenix.js conformance suite: the server under test (one node, or a cluster with
-// PARLEY_CLUSTER=N), sockets built on the official `phoenix` client with the `ws` transport, promisified join/push,
-// event recorders, deterministic waiting and per-test cleanup.
+// PARLEY_CLUSTER=N), sockets built on the official `phoenix` client with the `ws` transport (or its `LongPoll`
+// transport), promisified join/push, event recorders, raw long-poll requests, deterministic waiting and per-test
+// cleanup.
 import { after } from "node:test";
 
-import { Socket } from "phoenix";
+import { LongPoll, Socket } from "phoenix";
 import WebSocket from "ws";
 
 import { startCluster } from "../support/cluster.mjs";
@@ -345,4 +346,144 @@ export function assertMessageShape(assert, message) {
   assert.equal(typeof message.user, "string");
   assert.equal(typeof message.body, "string");
   assert.ok(Number.isInteger(message.timestamp), `timestamp ${message.timestamp}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Long poll (`/socket/longpoll`). phoenix.js's LongPoll transport sends its requests through `Ajax`, which in node (no
+// XMLHttpRequest) uses the global `fetch` with an AbortController for the `longpollerTimeout`. phoenix.js 1.8.12
+// never clears that abort timer, so every request keeps node's event loop alive for `longpollerTimeout` (20 s by
+// default): a test file that uses LongPoll exits up to 20 s after its last request.
+
+export { LongPoll };
+
+/**
+ * A phoenix.js Socket with the LongPoll transport on `server`'s node `opts.node` (default 0), or on `opts.url` (an
+ * http:// or ws:// base URL such as a proxy's); not yet connected. `params` are the socket params, the other `opts`
+ * go to the Socket constructor (through `makeSocket`, so it records what it receives and is cleaned up at the end of
+ * the file). A `clients()` registry makes the same socket with `c.socket({transport: LongPoll, ...})`.
+ */
+export function longPollSocket(server, params = {}, opts = {}) {
+  const { node = 0, url, ...options } = opts;
+  const base = url || nodesOf(server)[node].wsUrl;
+  const socket = makeSocket(base, { transport: LongPoll, params, ...options });
+  socket.node = url ? undefined : node;
+  return socket;
+}
+
+/** The long-poll endpoint of a node's (or proxy's) base URL, http:// or ws://. */
+export function longPollUrl(base) {
+  return `${base.replace(/^ws(s?):/, "http$1:")}/socket/longpoll`;
+}
+
+/**
+ * One raw request to `/socket/longpoll` on `base`. `params` become the query string (default `{vsn: "2.0.0"}`, as
+ * phoenix.js sends); a session `token` goes in the `X-Phoenix-Longpoll-Token` header (`tokenIn: "header"`, the
+ * default) or as the `token` query param, after the params (`tokenIn: "query"`, as phoenix.js 1.8 sends it). A `body`
+ * is sent as `application/x-ndjson` unless `headers` name another Content-Type. Resolves
+ * {http, headers, text, json}: the HTTP status, the response headers, the body and the body parsed as JSON (undefined
+ * when it is not JSON).
+ */
+export async function longPollRequest(
+  base,
+  { method = "GET", params = { vsn: "2.0.0" }, token, tokenIn = "header", body, headers = {}, ms = 15_000 } = {},
+) {
+  const query = new URLSearchParams(params);
+  const sent = { Accept: "application/json", ...headers };
+  if (token !== undefined && tokenIn === "query") query.append("token", token);
+  if (token !== undefined && tokenIn === "header") sent["X-Phoenix-Longpoll-Token"] = token;
+  if (body !== undefined && !Object.keys(sent).some((name) => name.toLowerCase() === "content-type")) {
+    sent["Content-Type"] = "application/x-ndjson";
+  }
+  const qs = query.toString();
+  const response = await fetch(`${longPollUrl(base)}${qs ? `?${qs}` : ""}`, {
+    method,
+    headers: sent,
+    body,
+    signal: AbortSignal.timeout(ms),
+  });
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { http: response.status, headers: response.headers, text, json };
+}
+
+/**
+ * A long-poll session driven by hand with `fetch`: `open()` creates it (GET without a token: 410 and a token),
+ * `post(frames)` sends V2 frames as ndjson, `poll()` is one GET whose decoded frames are appended to `frames`,
+ * `pollUntil(predicate)` polls until `predicate(frames)` holds. Every request carries the session token the way
+ * `tokenIn` says ("header" or "query"). `lastPoll` is when the latest poll ended (Date.now()).
+ */
+export class RawLongPoll {
+  constructor(base, params = {}, { tokenIn = "header" } = {}) {
+    this.base = base;
+    this.params = { vsn: "2.0.0", ...params };
+    this.tokenIn = tokenIn;
+    this.token = null;
+    this.frames = [];
+    this.polls = [];
+    this.lastPoll = null;
+    this.ref = 0;
+  }
+
+  /** Creates the session; resolves the raw answer. Throws unless it is the 410 that carries a token. */
+  async open() {
+    const answer = await longPollRequest(this.base, { params: this.params });
+    if (answer.http !== 200 || answer.json?.status !== 410 || typeof answer.json.token !== "string") {
+      throw new Error(`opening a long-poll session: HTTP ${answer.http} ${answer.text}`);
+    }
+    this.token = answer.json.token;
+    return answer;
+  }
+
+  /** The next ref, as a string. */
+  nextRef() {
+    this.ref += 1;
+    return String(this.ref);
+  }
+
+  /** POSTs `frames` (arrays, JSON-encoded one per line); resolves the raw answer. */
+  post(frames, options = {}) {
+    const body = frames.map((frame) => (typeof frame === "string" ? frame : JSON.stringify(frame))).join("\n");
+    return longPollRequest(this.base, { method: "POST", token: this.token, tokenIn: this.tokenIn, body, ...options });
+  }
+
+  /** One GET; resolves the raw answer and records its frames (decoded) in `frames`. */
+  async poll(options = {}) {
+    const answer = await longPollRequest(this.base, { token: this.token, tokenIn: this.tokenIn, ...options });
+    this.lastPoll = Date.now();
+    this.polls.push(answer.json ?? answer.text);
+    if (answer.json?.status === 200) {
+      for (const message of answer.json.messages) this.frames.push(JSON.parse(message));
+    }
+    return answer;
+  }
+
+  /** Polls until `predicate(frames)` returns a truthy value, which is returned; throws after `ms`. */
+  async pollUntil(predicate, ms = TIMEOUT, what = "frames") {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = predicate(this.frames);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${ms} ms polling for ${what}: ${JSON.stringify(this.polls)}`);
+      }
+      const answer = await this.poll();
+      if (answer.json?.status !== 200 && answer.json?.status !== 204) {
+        throw new Error(`poll answered HTTP ${answer.http} ${answer.text} while waiting for ${what}`);
+      }
+    }
+  }
+
+  /** Joins `topic` (join_ref = ref); resolves the join's phx_reply frame once polled. */
+  async join(topic, payload = {}) {
+    const ref = this.nextRef();
+    const answer = await this.post([[ref, ref, topic, "phx_join", payload]]);
+    if (answer.json?.status !== 200) throw new Error(`join POST answered HTTP ${answer.http} ${answer.text}`);
+    const reply = (frames) => frames.find((f) => f[1] === ref && f[3] === "phx_reply");
+    return this.pollUntil(reply, TIMEOUT, `join ${topic}`);
+  }
 }
