@@ -58,6 +58,7 @@ impl<'a> LongPoll<'a> {
         let body = client.get().await;
         assert_eq!(body["status"], 410, "a poll without a session opens one: {body}");
         assert!(body["token"].as_str().is_some_and(|t| !t.is_empty()));
+        assert_eq!(body["messages"], json!([]), "{body}");
         client
     }
 

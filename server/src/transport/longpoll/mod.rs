@@ -202,8 +202,9 @@ enum Owner {
 fn owner(route: &LongPollRoute, session: Option<SessionRef>) -> Owner {
     match session {
         Some(named) if named.node == route.node.as_str() => match route.sessions.get(named.id) {
-            Some(session) => Owner::Here(session),
-            None => Owner::Nobody,
+            // An ended session whose leftovers were delivered is as good as gone (it is about to be removed).
+            Some(session) if !session.finished() => Owner::Here(session),
+            _ => Owner::Nobody,
         },
         Some(named) if route.relay.is_some() => Owner::Elsewhere(named),
         _ => Owner::Nobody,
@@ -288,7 +289,8 @@ async fn open(route: &LongPollRoute, params: &HashMap<String, String>, parts: &P
         });
     });
     tokio::spawn(tracker.track_future(run));
-    Answer::status(410).with_token(route.tokens.sign(&SessionRef { node: route.node.to_string(), id }))
+    let token = route.tokens.sign(&SessionRef { node: route.node.to_string(), id });
+    Answer::status(410).with_token(token).with_messages(Vec::new())
 }
 
 /// `POST /socket/longpoll`: dispatches a batch of frames to a live session.

@@ -163,6 +163,12 @@ impl Session {
         tokio::time::timeout(window, delivery).await.unwrap_or(Err(Undelivered::TimedOut))
     }
 
+    /// Whether the session ended and a poll took everything it had buffered.
+    pub(crate) fn finished(&self) -> bool {
+        let output = self.lock();
+        output.closed && output.frames.is_empty()
+    }
+
     /// Marks the session ended and wakes every waiting poll.
     pub(crate) fn end(&self) {
         self.lock().closed = true;
