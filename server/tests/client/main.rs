@@ -1,11 +1,13 @@
 //! The Rust realtime client (`app::realtime`, native transport) against the real server: reconnect after a restart
 //! with exact recovery, rejoin after a channel crash, heartbeat-timeout detection against a server that stops
-//! answering, and pushes made while offline.
+//! answering, and pushes made while offline; over long poll (`longpoll`), the fallback from a broken WebSocket.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "../integration/support/mod.rs"]
 mod support;
+
+mod longpoll;
 
 use std::{cell::Cell, rc::Rc, time::Duration};
 

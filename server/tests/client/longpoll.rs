@@ -3,9 +3,7 @@
 //! opens but never answers its health check; and a lost long-poll session (server restart) that reconnects and
 //! rejoins. A small proxy in front of the server plays the broken WebSocket while passing long poll through.
 
-#![allow(clippy::unwrap_used)]
-
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use app::realtime::{
     backoff::Schedule,
@@ -16,93 +14,15 @@ use app::realtime::{
 };
 use futures::{SinkExt, StreamExt, channel::mpsc::UnboundedReceiver, future::join_all};
 use protocol::frame::Payload;
-use serde_json::{Value, json};
-use server::{Server, config::Config};
+use serde_json::json;
+use server::socket::SocketSettings;
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::oneshot,
     task::{JoinHandle, LocalSet},
 };
 use tokio_tungstenite::tungstenite::Message;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A real server with its own data directory.
-struct TestServer {
-    addr: SocketAddr,
-    data: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        let data = std::env::temp_dir().join(format!("app-longpoll-{}-{}", std::process::id(), rand_suffix()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut server = Self { addr: listener.local_addr().unwrap(), data, stop: None, task: None };
-        server.serve(listener).await;
-        server
-    }
-
-    async fn serve(&mut self, listener: TcpListener) {
-        let mut config = Config::for_data_dir(&self.data);
-        config.max_messages_per_10s = 1_000;
-        let (stop, stopped) = oneshot::channel::<()>();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            Server::new(config).run(listener, shutdown).await.unwrap();
-        }));
-        // Answering HTTP means the store is open.
-        for _ in 0..500 {
-            if http_get(self.addr, "/healthz").await.is_some() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the server never answered");
-    }
-
-    /// Stops the server and starts a new one on the same address and data (a deploy: long-poll sessions are gone).
-    async fn restart(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener).await;
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A GET on a fresh connection; the status line when anything answered.
-async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.ok()?;
-    let mut answer = [0u8; 12];
-    tcp.read_exact(&mut answer).await.ok()?;
-    Some(String::from_utf8_lossy(&answer).into_owned())
-}
+use crate::{joined, next_where, send, support::TestServer};
 
 /// What the proxy does with a WebSocket upgrade (everything else, long poll included, goes to the server).
 #[derive(Clone, Copy)]
@@ -219,37 +139,11 @@ fn direct(server: &TestServer) -> String {
     format!("ws://{}/socket/websocket", server.addr)
 }
 
-async fn next_where<T: Clone + std::fmt::Debug>(
-    events: &mut UnboundedReceiver<T>,
-    what: &str,
-    accept: impl Fn(&T) -> bool,
-) -> T {
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(event) = events.next().await {
-            if accept(&event) {
-                return Some(event);
-            }
-        }
-        None
-    })
-    .await;
-    found
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-        .unwrap_or_else(|| panic!("stream ended before {what}"))
-}
-
-async fn joined(events: &mut UnboundedReceiver<ChannelEvent>) -> Value {
-    match next_where(events, "joined", |e| matches!(e, ChannelEvent::Joined(_))).await {
-        ChannelEvent::Joined(reply) => reply,
-        _ => unreachable!(),
-    }
-}
-
-async fn send(channel: &ChannelHandle, body: &str) -> u64 {
-    match channel.push("message:new", Payload::Json(json!({"body": body})), 5_000).await {
-        PushReply::Ok(Payload::Json(reply)) => reply["id"].as_u64().unwrap(),
-        other => panic!("push failed: {other:?}"),
-    }
+/// A server that takes a client's 120 pushes in one go (the default allows 20 per 10 s).
+async fn server() -> TestServer {
+    let mut settings = SocketSettings::default();
+    settings.message_rate.max = 1_000;
+    TestServer::start_with(settings).await
 }
 
 /// Waits for a `message:new` with `body`.
@@ -280,7 +174,7 @@ async fn join(
 async fn long_poll_joins_sends_batches_and_receives() {
     LocalSet::new()
         .run_until(async {
-            let server = TestServer::start().await;
+            let server = server().await;
             let mut lp_options = options(direct(&server), "poller");
             lp_options.transport = TransportKind::LongPoll;
             let (poller, lp_channel, mut lp_events) = join(lp_options, FallbackMemory::default(), "room:lp").await;
@@ -317,7 +211,7 @@ async fn long_poll_joins_sends_batches_and_receives() {
 async fn a_websocket_that_never_opens_falls_back_to_long_poll_and_is_remembered() {
     LocalSet::new()
         .run_until(async {
-            let server = TestServer::start().await;
+            let server = server().await;
             let proxy = Proxy::start(server.addr, BrokenWebSocket::Silent).await;
             let memory = FallbackMemory::default();
             let mut fallback = options(proxy.endpoint(), "patient");
@@ -347,7 +241,7 @@ async fn a_websocket_that_never_opens_falls_back_to_long_poll_and_is_remembered(
 async fn a_refused_websocket_falls_back_at_once() {
     LocalSet::new()
         .run_until(async {
-            let server = TestServer::start().await;
+            let server = server().await;
             let proxy = Proxy::start(server.addr, BrokenWebSocket::Refused).await;
             let mut fallback = options(proxy.endpoint(), "refused");
             fallback.long_poll_fallback_ms = Some(60_000);
@@ -365,7 +259,7 @@ async fn a_refused_websocket_falls_back_at_once() {
 async fn a_websocket_without_heartbeat_replies_switches_to_long_poll_and_the_channel_rejoins() {
     LocalSet::new()
         .run_until(async {
-            let server = TestServer::start().await;
+            let server = server().await;
             let proxy = Proxy::start(server.addr, BrokenWebSocket::Deaf).await;
             let memory = FallbackMemory::default();
             let mut fallback = options(proxy.endpoint(), "switcher");
@@ -404,7 +298,7 @@ async fn a_websocket_without_heartbeat_replies_switches_to_long_poll_and_the_cha
 async fn a_lost_long_poll_session_reconnects_and_rejoins() {
     LocalSet::new()
         .run_until(async {
-            let mut server = TestServer::start().await;
+            let mut server = server().await;
             let mut lp_options = options(direct(&server), "survivor");
             lp_options.transport = TransportKind::LongPoll;
             let (socket, channel, mut events) = join(lp_options, FallbackMemory::default(), "room:restart").await;
