@@ -2,6 +2,7 @@
 // PARLEY_CLUSTER=N), sockets built on the official `phoenix` client with the `ws` transport (or its `LongPoll`
 // transport), promisified join/push, event recorders, raw long-poll requests, deterministic waiting and per-test
 // cleanup.
+import { createServer } from "node:net";
 import { after } from "node:test";
 
 import { LongPoll, Socket } from "phoenix";
@@ -486,4 +487,17 @@ export class RawLongPoll {
     const reply = (frames) => frames.find((f) => f[1] === ref && f[3] === "phx_reply");
     return this.pollUntil(reply, TIMEOUT, `join ${topic}`);
   }
+}
+
+/**
+ * An unreachable server for network-switch tests: it accepts TCP connections and resets them at once. `address` is
+ * `127.0.0.1:PORT`; `close()` stops it.
+ */
+export async function startBlackhole() {
+  const server = createServer((conn) => conn.destroy());
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
 }

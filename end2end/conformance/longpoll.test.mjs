@@ -11,7 +11,6 @@
 // that dispatch nothing, CRLF, base64 binary lines, other content types, V1).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import net from "node:net";
 import { after, before, test } from "node:test";
 
 import { Presence } from "phoenix";
@@ -39,6 +38,7 @@ import {
   recordJoins,
   resumingChannel,
   seed,
+  startBlackhole,
   startTarget,
   uniqueTopic,
   waitFor,
@@ -46,16 +46,15 @@ import {
 } from "./helpers.mjs";
 
 let server;
-let blackhole; // accepts TCP connections and resets them at once: an unreachable server
+let blackhole; // an unreachable server
 let blackholeUrl;
 before(async () => {
   server = await startTarget();
-  blackhole = net.createServer((conn) => conn.destroy());
-  await new Promise((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
-  blackholeUrl = `http://127.0.0.1:${blackhole.address().port}`;
+  blackhole = await startBlackhole();
+  blackholeUrl = `http://${blackhole.address}`;
 });
 after(async () => {
-  await new Promise((resolve) => blackhole?.close(resolve));
+  await blackhole?.close();
   await server?.stop({ removeData: true });
 });
 

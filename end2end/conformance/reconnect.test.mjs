@@ -5,7 +5,6 @@
 // recovery of missed messages through the channel params closure ({last_seen_id}) without duplicates, and the
 // server-side closes that must make phoenix.js reconnect (malformed frame: 1007, oversized frame: 1009).
 import assert from "node:assert/strict";
-import net from "node:net";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
 
@@ -17,6 +16,7 @@ import {
   record,
   recordJoins,
   resumingChannel,
+  startBlackhole,
   startTarget,
   uniqueTopic,
   waitFor,
@@ -24,16 +24,15 @@ import {
 } from "./helpers.mjs";
 
 let server;
-let blackhole; // accepts TCP connections and resets them at once: an unreachable server
+let blackhole; // an unreachable server
 let blackholeUrl;
 before(async () => {
   server = await startTarget();
-  blackhole = net.createServer((conn) => conn.destroy());
-  await new Promise((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
-  blackholeUrl = `ws://127.0.0.1:${blackhole.address().port}`;
+  blackhole = await startBlackhole();
+  blackholeUrl = `ws://${blackhole.address}`;
 });
 after(async () => {
-  await new Promise((resolve) => blackhole?.close(resolve));
+  await blackhole?.close();
   await server?.stop({ removeData: true });
 });
 
