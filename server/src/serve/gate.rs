@@ -156,6 +156,13 @@ impl Slot {
         Ok(SocketPermit { gate: gate.clone(), _slot: Some(self.clone()), ip })
     }
 
+    /// Takes this connection out of the pending set while it carries a long poll (a GET may wait 10 s for output):
+    /// a live session's poll is not the idle connection that eviction is for. Pending again when the hold drops.
+    pub(crate) fn hold(self: &Arc<Self>) -> PollHold {
+        let evict = self.gate.lock().pending.remove(&self.id);
+        PollHold { slot: self.clone(), evict }
+    }
+
     /// A long-poll session of client `ip`, counted per address like a WebSocket. The HTTP connection that opened it
     /// stays an ordinary connection: a session outlives its requests and may continue on other connections.
     pub(crate) fn session(&self, ip: IpAddr) -> Result<SocketPermit, Crowded> {
@@ -171,6 +178,22 @@ impl Drop for Slot {
         let mut state = self.gate.lock();
         state.pending.remove(&self.id);
         state.open = state.open.saturating_sub(1);
+    }
+}
+
+/// A connection kept out of the pending set by [`Slot::hold`].
+pub(crate) struct PollHold {
+    slot: Arc<Slot>,
+    /// How to evict the connection; `None` when it was not pending (evicted already, or held twice).
+    evict: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for PollHold {
+    fn drop(&mut self) {
+        if let Some(evict) = self.evict.take() {
+            // Back under its accept-order id: between polls it is as evictable as before.
+            self.slot.gate.lock().pending.insert(self.slot.id, evict);
+        }
     }
 }
 
@@ -202,6 +225,20 @@ mod tests {
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn a_held_long_poll_is_not_evicted_and_is_pending_again_after() {
+        let gate = gate(100, 1, 0, 0);
+        let (polling, mut polling_evicted) = gate.accept().unwrap();
+        let hold = polling.hold();
+        assert_eq!(gate.counts(), (1, 0), "not pending while it polls");
+        let (_other, _) = gate.accept().unwrap();
+        assert!(polling_evicted.try_recv().is_err(), "a held connection is never the one evicted");
+        drop(hold);
+        assert_eq!(gate.counts(), (2, 2));
+        let (_third, _) = gate.accept().unwrap();
+        assert!(polling_evicted.try_recv().is_ok(), "pending again, and the oldest");
+    }
 
     #[test]
     fn the_oldest_pending_connection_makes_room() {

@@ -299,32 +299,40 @@ async fn a_session_nobody_polls_expires_and_its_presence_leaves() {
 
 #[tokio::test]
 async fn a_session_dropped_mid_poll_answers_the_waiting_poll_with_410() {
-    // The server closes a socket that has joined nothing once it sends something after the join timeout.
+    // A socket that joined nothing is closed once it shows a sign of life after the join timeout: here the poll
+    // itself, which then waits with nothing buffered when its session ends.
     let settings = SocketSettings { join_timeout: Duration::from_millis(200), ..settings(5_000) };
     let server = TestServer::start_with(settings).await;
-    let ada = LongPoll::open(&server, "vsn=2.0.0").await;
+    let mut ada = LongPoll::open(&server, "vsn=2.0.0").await;
     let token = ada.token.clone().unwrap();
-    let waiting = tokio::spawn({
-        let path = ada.path();
-        let addr = server.addr;
-        async move {
-            let started = tokio::time::Instant::now();
-            let head = format!("GET {path} HTTP/1.1\r\nAccept: application/json");
-            let response = http::request_to(addr, &head, "").await;
-            (answer(&response), started.elapsed())
-        }
-    });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    ada.post(&[json!([null, "1", "phoenix", "heartbeat", {}])]).await;
-    let (body, waited) = waiting.await.unwrap();
-    // The heartbeat's reply may come first; then the next poll learns the session is gone.
-    let body = if body["status"] == 200 { ada.get_with("").await } else { body };
-    assert_eq!(body["status"], 410, "{body}");
-    assert!(waited < Duration::from_secs(4), "the waiting poll was answered when the session ended ({waited:?})");
-    let mut again = LongPoll::new(&server, "vsn=2.0.0");
-    again.token = Some(token);
-    assert_eq!(again.get().await["status"], 410, "the old token opens a new session");
-    assert_ne!(again.token.as_deref(), ada.token.as_deref());
+    let started = tokio::time::Instant::now();
+    let waited = ada.get_with("").await;
+    assert_eq!(waited, json!({"status": 410}), "the waiting poll learns its session is gone");
+    assert!(started.elapsed() < Duration::from_secs(4), "answered when the session ended, not at the window's end");
+    let reopened = ada.get().await;
+    assert_eq!(reopened["status"], 410, "the old token opens a new session: {reopened}");
+    assert_ne!(ada.token.as_deref(), Some(token.as_str()));
+}
+
+#[tokio::test]
+async fn a_session_whose_buffer_fills_without_polls_ends() {
+    // Direct replies (not broadcasts) fill the buffer: the outbox never overflows, the missing polls end it.
+    let settings = SocketSettings { outbound_capacity: 16, ..settings(400) };
+    let server = TestServer::start_with(settings).await;
+    let topic = "room:longpoll-full";
+    let mut bob = Client::connect(&server, "vsn=2.0.0&user=Bob").await;
+    bob.join(topic, json!({})).await;
+    let mut ada = LongPoll::open(&server, "vsn=2.0.0&user=Ada").await;
+    ada.post(&[join(topic, "1", json!({}))]).await;
+    ada.find(topic, "presence_state").await;
+    let heartbeats: Vec<Value> = (0..40).map(|n| json!([null, n.to_string(), "phoenix", "heartbeat", {}])).collect();
+    let stuck = ada.post(&heartbeats).await;
+    assert_eq!(stuck, json!({"status": 408}), "the buffer is full and nobody polls");
+    while bob.find_event(topic, "presence_diff").await.payload["leaves"].get("Ada").is_none() {}
+    let leftovers = ada.get_with("").await;
+    assert_eq!(leftovers["status"], 200, "what was buffered is still delivered: {leftovers}");
+    assert_eq!(leftovers["messages"].as_array().unwrap().len(), 16);
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ use axum::{
 };
 use bytes::Bytes;
 use futures::FutureExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use protocol::serializer::{decode_client_binary, decode_client_text};
 
 use self::{
@@ -108,6 +109,11 @@ impl Answer {
     fn with_messages(mut self, messages: Vec<Bytes>) -> Self {
         self.messages = Some(messages);
         self
+    }
+
+    /// The frames this answer carries, taken out of it.
+    pub(crate) fn take_messages(&mut self) -> Option<Vec<Bytes>> {
+        self.messages.take().filter(|messages| !messages.is_empty())
     }
 
     /// The JSON body. Each message is a frame's text as a JSON string (phoenix.js decodes each one again).
@@ -223,7 +229,13 @@ async fn poll(
         Err(refusal) => return respond(refuse(refusal).to_json(), None),
     };
     let (session, params) = split_query(&route, query, &parts.headers);
-    let json = match owner(&route, session) {
+    let owner = owner(&route, session);
+    // A live session's poll may wait the whole window: its connection is not an idle one to evict meanwhile.
+    let _hold = match (&owner, parts.extensions.get::<ConnectionSlot>()) {
+        (Owner::Here(_) | Owner::Elsewhere(_), Some(ConnectionSlot(slot))) => Some(slot.hold()),
+        _ => None,
+    };
+    let json = match owner {
         Owner::Here(session) => listen(&route, &session).await.to_json(),
         Owner::Elsewhere(named) => match &route.relay {
             Some(relay) => match relay.poll(&named).await {
@@ -277,7 +289,7 @@ async fn open(route: &LongPollRoute, params: &HashMap<String, String>, parts: &P
     let limits = (services.settings.outbound_capacity, services.settings.poll_window);
     let (session, transport) = Session::open(id, info.vsn, limits, permit);
     route.sessions.insert(session.clone());
-    let sessions = route.sessions.clone();
+    let registered = Registered { sessions: route.sessions.clone(), id };
     let tracker = services.connections.clone();
     let run = Connection::new(transport, info, services).run().map(move |ended| {
         tracing::debug!(?ended, session = id, "long-poll session ended");
@@ -285,12 +297,25 @@ async fn open(route: &LongPollRoute, params: &HashMap<String, String>, parts: &P
         // tracked: a draining server waits for connections, not for their leftovers.
         tokio::spawn(async move {
             session.drained_or_expired().await;
-            sessions.remove(id);
+            drop(registered);
         });
     });
     tokio::spawn(tracker.track_future(run));
     let token = route.tokens.sign(&SessionRef { node: route.node.to_string(), id });
     Answer::status(410).with_token(token).with_messages(Vec::new())
+}
+
+/// A session's place in [`Sessions`], given up when dropped: after its leftovers were delivered, or at once if its
+/// connection task panicked.
+struct Registered {
+    sessions: Arc<Sessions>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.sessions.remove(self.id);
+    }
 }
 
 /// `POST /socket/longpoll`: dispatches a batch of frames to a live session.
@@ -305,15 +330,25 @@ async fn publish(
         Err(refusal) => return respond(refuse(refusal).to_json(), None),
     };
     let (session, _params) = split_query(&route, query, &parts.headers);
+    // The session first: a POST for none is answered without reading its body.
+    let owner = owner(&route, session);
+    if matches!(owner, Owner::Nobody) {
+        return respond(Answer::status(410).to_json(), cors);
+    }
     let ndjson = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim_start().starts_with("application/x-ndjson"));
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return respond(Answer::refused(413, "body too large").to_json(), cors);
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return respond(Answer::refused(413, "body too large").to_json(), cors);
+        }
+        // The client went away or broke the framing mid-body: nobody is left to read an answer.
+        Err(_) => return respond(Answer::refused(400, "incomplete body").to_json(), cors),
     };
-    let json = match owner(&route, session) {
+    let json = match owner {
         Owner::Here(session) => deliver(&session, ndjson, &body, route.window()).await.to_json(),
         Owner::Elsewhere(named) => match &route.relay {
             Some(relay) => relay.post(&named, ndjson, body).await.unwrap_or_else(|| Answer::status(410).to_json()),

@@ -113,6 +113,8 @@ impl Relay {
         let message = serde_json::to_string(&request(inner.node.clone(), id)).ok()?;
         let (answer, answered) = oneshot::channel();
         inner.lock().insert(id, answer);
+        // Forgotten however this ends, the request given up with it included (its client went away).
+        let _waiting = Waiting { inner, id };
         let mut redis = inner.redis.clone();
         let received: Result<i64, _> =
             redis::cmd("PUBLISH").arg(channel(owner)).arg(message).query_async(&mut redis).await;
@@ -126,8 +128,19 @@ impl Relay {
                 None
             }
         };
-        inner.lock().remove(&id);
         answer.flatten()
+    }
+}
+
+/// Removes a request from the waiting list when dropped.
+struct Waiting<'a> {
+    inner: &'a Inner,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.inner.lock().remove(&self.id);
     }
 }
 
@@ -147,11 +160,17 @@ impl Inner {
             Relayed::Poll { from, request, session } => {
                 let inner = self.clone();
                 tokio::spawn(async move {
-                    let json = match inner.local(session) {
-                        Some((route, session)) => Some(listen(&route, &session).await.to_json()),
-                        None => None,
+                    let Some((route, session)) = inner.local(session) else {
+                        inner.answer(&from, request, None).await;
+                        return;
                     };
-                    inner.answer(&from, request, json).await;
+                    let mut answer = listen(&route, &session).await;
+                    if !inner.answer(&from, request, Some(answer.to_json())).await {
+                        // Nobody received the frames this poll took: the next poll gets them.
+                        if let Some(frames) = answer.take_messages() {
+                            session.requeue(frames);
+                        }
+                    }
                 });
             }
             Relayed::Post { from, request, session, ndjson, body } => {
@@ -169,18 +188,25 @@ impl Inner {
         }
     }
 
+    /// A live session of this node (an ended one whose leftovers were delivered counts as gone, as locally).
     fn local(&self, session: u64) -> Option<(LongPollRoute, Arc<super::Session>)> {
         let route = self.route.get()?;
-        Some((route.clone(), route.sessions.get(session)?))
+        let session = route.sessions.get(session).filter(|session| !session.finished())?;
+        Some((route.clone(), session))
     }
 
-    async fn answer(&self, to: &str, request: u64, json: Option<String>) {
-        let Ok(message) = serde_json::to_string(&Relayed::Answer { request, json }) else { return };
+    /// Publishes an answer; whether a node received it.
+    async fn answer(&self, to: &str, request: u64, json: Option<String>) -> bool {
+        let Ok(message) = serde_json::to_string(&Relayed::Answer { request, json }) else { return false };
         let mut redis = self.redis.clone();
         let published: Result<i64, _> =
             redis::cmd("PUBLISH").arg(channel(to)).arg(message).query_async(&mut redis).await;
-        if let Err(error) = published {
-            tracing::debug!(%error, "long-poll relay answer lost");
+        match published {
+            Ok(receivers) => receivers > 0,
+            Err(error) => {
+                tracing::debug!(%error, "long-poll relay answer lost");
+                false
+            }
         }
     }
 }

@@ -226,9 +226,23 @@ impl Session {
                     continue;
                 }
             }
-            drained.await;
+            // A full buffer waits for a poll; a client that stops polling meets the expiry here too, as nobody
+            // looks at the transport's own expiry while the connection is writing.
+            if tokio::time::timeout(self.expiry, drained).await.is_err() {
+                return Err(TransportError::Broken("long-poll buffer full and nobody polls".into()));
+            }
         }
         Ok(())
+    }
+
+    /// Puts frames a poll took back at the front of the buffer (their answer never reached the client).
+    pub(crate) fn requeue(&self, mut frames: Vec<Bytes>) {
+        {
+            let mut output = self.lock();
+            frames.append(&mut output.frames);
+            output.frames = frames;
+        }
+        self.available.notify_waiters();
     }
 }
 
@@ -274,6 +288,11 @@ pub(crate) struct SessionTransport {
 impl SessionTransport {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Inbound, TransportError>>> {
         loop {
+            // A POST that stopped waiting (it answered 408) takes the rest of its frames with it.
+            if self.done.as_ref().is_some_and(oneshot::Sender::is_closed) {
+                self.current.clear();
+                self.done = None;
+            }
             if let Some(frame) = self.current.pop_front() {
                 return Poll::Ready(Some(Ok(Inbound::Decoded(Box::new(frame)))));
             }
@@ -283,6 +302,9 @@ impl SessionTransport {
             }
             match self.handoffs.poll_recv(cx) {
                 Poll::Ready(Some(Handoff::Frames { frames, done })) => {
+                    if done.is_closed() {
+                        continue;
+                    }
                     self.current = frames;
                     self.done = Some(done);
                     continue;
