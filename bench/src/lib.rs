@@ -3,6 +3,8 @@
 //! * [`frames`]: every frame sent and read, built and parsed through the `protocol` crate's typed payloads.
 //! * [`client`]: a minimal V2 client (connect, join, push) on tokio-tungstenite; [`spread`]: connections over many
 //!   loopback source addresses and the shared join.
+//! * [`longpoll`]: a long-poll client (`/socket/longpoll`: open a session, join, POST frames, poll) on HTTP/1.1
+//!   keep-alive connections of its own; [`Transport`] picks it or the WebSocket in the scenarios that take both.
 //! * [`servers`]: the measured server processes (one or a cluster's several): RSS, CPU time and sockets from `/proc`.
 //! * [`workers`]: worker processes (`bench worker`) for scenarios that need more sockets than one process may open.
 //! * [`latency`]: percentiles and the latency summary the reports share.
@@ -12,6 +14,8 @@
 //! * [`idle`]: many joined idle connections; server memory per connection and join rate (with workers beyond one
 //!   process's open-file limit).
 //! * [`ingest`]: durable `message:new` throughput and ack latency.
+//! * [`roundtrip`]: `bench latency`: clients in rooms over either transport, one sender per room; the time from a send
+//!   to each other member's receipt.
 //! * [`storm`]: the presence join storm: N clients join one room at once; every one must converge to N members.
 //! * [`soak`]: a server binary the bench starts, `kill -9`s and restarts under chat, churn, slow consumers,
 //!   malformed frames and login failures for N minutes; then every acknowledged message must be stored once and
@@ -26,11 +30,35 @@ pub mod frames;
 pub mod idle;
 pub mod ingest;
 pub mod latency;
+pub mod longpoll;
+pub mod roundtrip;
 pub mod servers;
 pub mod soak;
 pub mod spread;
 pub mod storm;
 pub mod workers;
+
+/// How the clients of a scenario reach the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// `/socket/websocket`.
+    #[default]
+    #[value(name = "websocket")]
+    WebSocket,
+    /// `/socket/longpoll` (Phoenix's long poll: one waiting GET per client, frames POSTed as ndjson).
+    #[value(name = "longpoll")]
+    LongPoll,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::WebSocket => "websocket",
+            Self::LongPoll => "longpoll",
+        })
+    }
+}
 
 /// The WebSocket settings of every bench client. tungstenite zero-fills its whole read chunk (128 KiB by default)
 /// before each read; a bench client reads one small frame per wakeup, so with the default that memset was a third of

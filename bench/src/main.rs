@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use bench::{
+    Transport,
     broadcast::{self, BroadcastConfig},
     chat::{self, ChatConfig},
     idle::{self, IdleConfig},
     ingest::{self, IngestConfig},
+    roundtrip::{self, RoundTripConfig},
     servers::Servers,
     soak::{self, SoakConfig},
     storm::{self, StormConfig},
@@ -77,6 +79,40 @@ enum Scenario {
         /// Seconds to hold the connections before measuring.
         #[arg(long, default_value_t = 3)]
         settle: u64,
+        /// `longpoll`: idle long-poll sessions instead, each joined and holding one waiting poll.
+        #[arg(long, value_enum, default_value_t = Transport::WebSocket)]
+        transport: Transport,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+    /// Round trips: clients in rooms over WebSocket or long poll, one sender per room at a fixed rate; the time from
+    /// a send to each other member's receipt.
+    Latency {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// `websocket` or `longpoll`.
+        #[arg(long, value_enum, default_value_t = Transport::WebSocket)]
+        transport: Transport,
+        /// Clients.
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Rooms (client `i` joins room `i % rooms`; the first member of each room sends).
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        /// Messages per second per room.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Connects and joins in flight at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        /// The server's pid (for its CPU per delivered copy); repeated or comma separated for a cluster.
+        #[arg(long = "server-pid", value_delimiter = ',')]
+        server_pids: Vec<u32>,
         /// Write the report as JSON here.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -231,9 +267,21 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     bench::raise_fd_limit();
     match cli.scenario {
-        Scenario::Idle { addr, clients, rooms, room_size, concurrency, server_pids, workers, settle, json } => {
+        Scenario::Idle {
+            addr,
+            clients,
+            rooms,
+            room_size,
+            concurrency,
+            server_pids,
+            workers,
+            settle,
+            transport,
+            json,
+        } => {
             let config = IdleConfig {
                 addr,
+                transport,
                 clients,
                 rooms: room_size.map_or(rooms, |size| clients.div_ceil(size.max(1))),
                 concurrency,
@@ -242,6 +290,19 @@ async fn main() -> std::process::ExitCode {
                 workers: worker_processes(workers),
             };
             emit(&idle::run(config).await, json.as_deref());
+        }
+        Scenario::Latency { addr, transport, clients, rooms, rate, seconds, concurrency, server_pids, json } => {
+            let config = RoundTripConfig {
+                addr,
+                transport,
+                clients,
+                rooms,
+                rate_per_room: rate,
+                duration: Duration::from_secs(seconds),
+                concurrency,
+                servers: Servers::new(server_pids),
+            };
+            emit(&roundtrip::run(config).await, json.as_deref());
         }
         Scenario::Broadcast {
             addr,

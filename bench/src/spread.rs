@@ -16,11 +16,15 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// The join_ref (and ref) of the one channel each spread connection joins.
 pub const JOIN_REF: &str = "1";
 
-/// Opens connection number `index` to `addr` as `user` (from source address 127.0.0.(1 + index % 254)).
+/// The source address of connection number `index`: 127.0.0.(1 + index % 254).
+pub fn source(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 254) as u8))
+}
+
+/// Opens connection number `index` to `addr` as `user` (from source address [`source`]).
 pub async fn connect(addr: SocketAddr, index: usize, user: &str) -> Option<Ws> {
-    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 254) as u8));
     let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(source, 0)).ok()?;
+    socket.bind(SocketAddr::new(source(index), 0)).ok()?;
     let stream = socket.connect(addr).await.ok()?;
     let url = format!("ws://{addr}/socket/websocket?vsn=2.0.0&user={user}");
     let (ws, _) = client_async_with_config(url, stream, Some(crate::ws_config())).await.ok()?;

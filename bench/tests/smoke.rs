@@ -4,9 +4,11 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bench::{
+    Transport,
     broadcast::{self, BroadcastConfig},
     chat::{self, ChatConfig},
     idle::{self, IdleConfig},
+    roundtrip::{self, RoundTripConfig},
     servers::Servers,
     storm::{self, StormConfig},
     workers::Workers,
@@ -131,6 +133,7 @@ async fn idle_connections_all_join() {
     let server = start("idle", |_| {}).await;
     let report = idle::run(IdleConfig {
         addr: server.addr,
+        transport: Transport::WebSocket,
         clients: 40,
         rooms: 4,
         concurrency: 10,
@@ -145,6 +148,62 @@ async fn idle_connections_all_join() {
     assert!(cpu_measured(report.server_us_per_join) && cpu_measured(report.generator_us_per_join), "{report:?}");
 }
 
+/// `bench latency` with a handful of clients in two rooms over `transport`: every message reaches every other member
+/// of its room once, and nobody is dropped.
+async fn round_trips_over(transport: Transport) {
+    let server = start(&format!("latency-{transport}"), |_| {}).await;
+    let report = roundtrip::run(RoundTripConfig {
+        addr: server.addr,
+        transport,
+        clients: 8,
+        rooms: 2,
+        rate_per_room: 4.0,
+        duration: Duration::from_secs(2),
+        concurrency: 4,
+        servers: Servers::new(vec![std::process::id()]),
+    })
+    .await;
+    assert_eq!((report.joined, report.failed, report.dropped, report.send_errors), (8, 0, 0, 0), "{report:?}");
+    assert!(report.sent >= 2 * 6, "{report:?}");
+    // Four members per room: the sender's three others each get every message of their room.
+    assert_eq!(report.expected, report.sent * 3, "{report:?}");
+    assert_eq!(report.received, report.expected, "{report:?}");
+    let latency = &report.latency;
+    assert!(latency.p50_ms > 0.0 && latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms, "{report:?}");
+    assert!(report.bytes_per_copy > 0.0 && report.server_us_per_copy.is_some(), "{report:?}");
+    assert_eq!(report.polls_per_copy.is_some(), transport == Transport::LongPoll, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_round_trips_reach_every_other_member() {
+    round_trips_over(Transport::LongPoll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_round_trips_reach_every_other_member() {
+    round_trips_over(Transport::WebSocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_long_poll_sessions_all_join_and_keep_polling() {
+    let server = start("idle-longpoll", |_| {}).await;
+    let report = idle::run(IdleConfig {
+        addr: server.addr,
+        transport: Transport::LongPoll,
+        clients: 30,
+        rooms: 3,
+        concurrency: 10,
+        servers: Servers::new(vec![std::process::id()]),
+        settle: Duration::from_millis(200),
+        workers: None,
+    })
+    .await;
+    assert_eq!((report.joined, report.failed, report.closed), (30, 0, 0), "{report:?}");
+    assert_eq!(report.transport, Transport::LongPoll, "{report:?}");
+    // Each session holds its poll's connection: the server (this process) has at least one socket per session.
+    assert!(report.server_sockets.as_ref().is_some_and(|s| s[0] >= 30), "{report:?}");
+}
+
 /// The bench binary, re-executed as `bench worker` by the scenarios that spread connections over processes.
 fn two_workers() -> Option<Workers> {
     Some(Workers { exe: env!("CARGO_BIN_EXE_bench").into(), count: 2 })
@@ -155,6 +214,7 @@ async fn idle_connections_held_by_worker_processes() {
     let server = start("idle-workers", |_| {}).await;
     let report = idle::run(IdleConfig {
         addr: server.addr,
+        transport: Transport::WebSocket,
         clients: 41,
         rooms: 4,
         concurrency: 10,

@@ -2,6 +2,9 @@
 //! rate and, given the server pids, the servers' resident memory per connection (the RSS of every server process
 //! together, before connecting and with every connection joined; `/proc/<pid>/status`).
 //!
+//! With [`Transport::LongPoll`] the clients are long-poll sessions instead, each joined and holding one waiting
+//! poll as phoenix.js does ([`share`]), and the figure is the server's memory per idle session.
+//!
 //! Client sockets are spread over loopback source addresses ([`crate::spread`]) and kept alive as phoenix.js keeps
 //! them (they read what arrives and heartbeat every 30 s); the report says how many the server closed before the
 //! measurement, which must be none. Beyond one process's open-file limit, `workers` processes each open and hold a
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 pub use self::share::{Share, serve_share};
 use crate::{
+    Transport,
     servers::{self, Servers},
     workers::{self, Job, Worker, Workers},
 };
@@ -29,6 +33,8 @@ use crate::{
 pub struct IdleConfig {
     /// Server address, e.g. `127.0.0.1:3000` (several processes may share it with `SO_REUSEPORT`).
     pub addr: SocketAddr,
+    /// WebSockets or long-poll sessions.
+    pub transport: Transport,
     /// Connections.
     pub clients: usize,
     /// Rooms they are spread over.
@@ -46,6 +52,8 @@ pub struct IdleConfig {
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleReport {
+    /// WebSockets or long-poll sessions.
+    pub transport: Transport,
     /// Connections configured.
     pub clients: usize,
     /// Rooms configured.
@@ -85,8 +93,8 @@ impl fmt::Display for IdleReport {
         let rss = [self.rss_before_kib, self.rss_after_kib].map(|v| crate::or_na(v, |v| format!("{v} KiB")));
         writeln!(
             f,
-            "idle ({} clients, {} rooms, {} bench process(es) with fd limit {}, {} server process(es))",
-            self.clients, self.rooms, self.processes, self.fd_limit, self.server_processes
+            "idle over {} ({} clients, {} rooms, {} bench process(es) with fd limit {}, {} server process(es))",
+            self.transport, self.clients, self.rooms, self.processes, self.fd_limit, self.server_processes
         )?;
         writeln!(f, "  joined         {}", self.joined)?;
         writeln!(f, "  failed         {}", self.failed)?;
@@ -132,6 +140,7 @@ pub async fn run(config: IdleConfig) -> IdleReport {
                 indices: 0..config.clients,
                 rooms: config.rooms,
                 concurrency: config.concurrency,
+                transport: config.transport,
             };
             let holding = share.hold().await;
             let connect_seconds = started.elapsed().as_secs_f64();
@@ -157,6 +166,7 @@ pub async fn run(config: IdleConfig) -> IdleReport {
         cpu.map(|(user, system)| (user * 1e6 / joined, system * 1e6 / joined))
     };
     IdleReport {
+        transport: config.transport,
         server_us_per_join: per_join(held.server_cpu),
         generator_us_per_join: per_join(held.generator_cpu),
         clients: config.clients,
@@ -189,6 +199,7 @@ async fn hold_in_workers(config: &IdleConfig, workers: &Workers) -> (Held, Optio
             indices: workers::share(config.clients, workers.count, part),
             rooms: config.rooms,
             concurrency,
+            transport: config.transport,
         };
         let size = share.indices.len();
         match Worker::spawn(&workers.exe, &Job::Idle(share)) {

@@ -1,6 +1,9 @@
 //! One process's share of the idle connections: open and join them and keep them alive the way phoenix.js keeps an
 //! idle socket (read everything, heartbeat every 30 s: the server closes a socket silent for 60 s, and a run of
 //! 100,000 joins takes longer than that), and, in a worker, report to the parent and hold them until its stdin closes.
+//!
+//! Over long poll a client is a session kept alive the way phoenix.js keeps one: a single waiting GET at all times,
+//! the next sent as soon as one is answered (`204` every 10 s when nothing happens; no heartbeats).
 
 use std::{
     net::SocketAddr,
@@ -21,7 +24,8 @@ use tokio::{
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    frames,
+    Transport, frames,
+    longpoll::Session,
     spread::{self, Ws},
     workers::{self, FromParent},
 };
@@ -40,6 +44,9 @@ pub struct Share {
     pub rooms: usize,
     /// Handshakes in flight at once in this process.
     pub concurrency: usize,
+    /// WebSockets or long-poll sessions.
+    #[serde(default)]
+    pub transport: Transport,
 }
 
 /// From the parent: how many held connections has the server closed so far (answered by [`Report::Closed`]).
@@ -85,6 +92,7 @@ impl Share {
         let (stop, stopped) = watch::channel(false);
         let (outcome, mut outcomes) = mpsc::unbounded_channel();
         let rooms = self.rooms.max(1);
+        let transport = self.transport;
         let tasks: Vec<_> = self
             .indices
             .clone()
@@ -94,11 +102,24 @@ impl Share {
                 tokio::spawn(async move {
                     let permit = gate.acquire().await;
                     let topic = format!("room:idle-{}", index % rooms);
-                    let ws = spread::connect_and_join(addr, index, &format!("idle{index}"), &topic).await;
-                    drop(permit);
-                    let _ = outcome.send(ws.is_some());
-                    if let Some(ws) = ws {
-                        keep(ws, stopped, &closed).await;
+                    let user = format!("idle{index}");
+                    match transport {
+                        Transport::WebSocket => {
+                            let ws = spread::connect_and_join(addr, index, &user, &topic).await;
+                            drop(permit);
+                            let _ = outcome.send(ws.is_some());
+                            if let Some(ws) = ws {
+                                keep(ws, stopped, &closed).await;
+                            }
+                        }
+                        Transport::LongPoll => {
+                            let session = open_and_join(addr, index, &user, &topic).await;
+                            drop(permit);
+                            let _ = outcome.send(session.is_some());
+                            if let Some(session) = session {
+                                keep_polling(session, stopped, &closed).await;
+                            }
+                        }
                     }
                 })
             })
@@ -136,6 +157,32 @@ async fn keep(mut ws: Ws, mut stop: watch::Receiver<bool>, closed: &AtomicUsize)
         }
     }
     let _ = ws.close(None).await;
+}
+
+/// Opens long-poll session `index` as `user` and joins `topic`; `None` (with a warning) when that failed.
+async fn open_and_join(addr: SocketAddr, index: usize, user: &str, topic: &str) -> Option<Session> {
+    let joined = async {
+        let mut session = Session::open(addr, spread::source(index), user).await?;
+        session.join(topic).await?;
+        Ok::<_, crate::longpoll::LongPollError>(session)
+    };
+    joined.await.inspect_err(|error| crate::warn("idle", &format!("session {index}: {error}"))).ok()
+}
+
+/// Keeps a joined long-poll session as phoenix.js would (always one poll waiting) until `stop`, or until the
+/// session ends or its connection breaks, which counts it as closed. On `stop` the connection is dropped: the server
+/// ends the session 15 s later, as when a browser tab goes away.
+async fn keep_polling(mut session: Session, mut stop: watch::Receiver<bool>, closed: &AtomicUsize) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            polled = session.poll() => if let Err(error) = polled {
+                crate::warn("idle", &format!("a long-poll session stopped: {error}"));
+                closed.fetch_add(1, Ordering::AcqRel);
+                return;
+            },
+        }
+    }
 }
 
 /// The worker's side (`bench worker`): joins the share, reports `Joined`, answers each `CountClosed` with `Closed` and
