@@ -63,7 +63,8 @@ struct GateState {
 /// One accepted connection. While it lives it counts as open; until [`Slot::upgrade`] it is also pending.
 pub(crate) struct Slot {
     gate: Arc<Gate>,
-    id: u64,
+    /// Its place in the pending order; a long poll's connection takes a new one after each poll.
+    id: std::sync::atomic::AtomicU64,
 }
 
 /// A socket's place in the per-address count; released when dropped (the socket closed, the long-poll session
@@ -107,7 +108,7 @@ impl Gate {
         let id = state.next_id;
         let (evict, eviction) = oneshot::channel();
         state.pending.insert(id, evict);
-        Some((Arc::new(Slot { gate: self.clone(), id }), eviction))
+        Some((Arc::new(Slot { gate: self.clone(), id: id.into() }), eviction))
     }
 
     /// Connections open now: (all, pending).
@@ -152,14 +153,14 @@ impl Slot {
         let gate = &self.gate;
         let mut state = gate.lock();
         gate.admit_socket(&mut state, ip, now)?;
-        state.pending.remove(&self.id);
+        state.pending.remove(&self.id());
         Ok(SocketPermit { gate: gate.clone(), _slot: Some(self.clone()), ip })
     }
 
     /// Takes this connection out of the pending set while it carries a long poll (a GET may wait 10 s for output):
     /// a live session's poll is not the idle connection that eviction is for. Pending again when the hold drops.
     pub(crate) fn hold(self: &Arc<Self>) -> PollHold {
-        let evict = self.gate.lock().pending.remove(&self.id);
+        let evict = self.gate.lock().pending.remove(&self.id());
         PollHold { slot: self.clone(), evict }
     }
 
@@ -173,10 +174,17 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Its key in the pending set (changed only under the gate's lock).
+    fn id(&self) -> u64 {
+        self.id.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut state = self.gate.lock();
-        state.pending.remove(&self.id);
+        state.pending.remove(&self.id());
         state.open = state.open.saturating_sub(1);
     }
 }
@@ -191,8 +199,13 @@ pub(crate) struct PollHold {
 impl Drop for PollHold {
     fn drop(&mut self) {
         if let Some(evict) = self.evict.take() {
-            // Back under its accept-order id: between polls it is as evictable as before.
-            self.slot.gate.lock().pending.insert(self.slot.id, evict);
+            // Pending again between polls, as the newest: a client that keeps polling is the last to be evicted, an
+            // idle flood the first.
+            let mut state = self.slot.gate.lock();
+            state.next_id += 1;
+            let id = state.next_id;
+            self.slot.id.store(id, std::sync::atomic::Ordering::Relaxed);
+            state.pending.insert(id, evict);
         }
     }
 }
@@ -237,7 +250,9 @@ mod tests {
         drop(hold);
         assert_eq!(gate.counts(), (2, 2));
         let (_third, _) = gate.accept().unwrap();
-        assert!(polling_evicted.try_recv().is_ok(), "pending again, and the oldest");
+        assert!(polling_evicted.try_recv().is_err(), "pending again, as the newest: the other one goes first");
+        let (_fourth, _) = gate.accept().unwrap();
+        assert!(polling_evicted.try_recv().is_ok(), "and it is evicted in its turn");
     }
 
     #[test]

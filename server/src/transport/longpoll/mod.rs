@@ -16,7 +16,12 @@ pub(crate) mod relay;
 pub(crate) mod session;
 pub(crate) mod token;
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -37,7 +42,12 @@ use self::{
     token::{SessionRef, SessionTokens},
 };
 use super::connect::{Refusal, SocketRoute};
-use crate::{node::NodeId, serve::ConnectionSlot, socket::Connection, telemetry::LogBudget};
+use crate::{
+    node::NodeId,
+    serve::{ConnectionSlot, gate::Slot},
+    socket::Connection,
+    telemetry::LogBudget,
+};
 
 /// Largest POST body: a hundred chat-sized frames with room to spare. A body over it is refused whole (`413`).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -230,9 +240,12 @@ async fn poll(
     };
     let (session, params) = split_query(&route, query, &parts.headers);
     let owner = owner(&route, session);
+    let opening = Opening::of(&parts);
+    // Not kept while the poll waits: its headers share hyper's read buffer (8 KiB per waiting poll).
+    drop(parts);
     // A live session's poll may wait the whole window: its connection is not an idle one to evict meanwhile.
-    let _hold = match (&owner, parts.extensions.get::<ConnectionSlot>()) {
-        (Owner::Here(_) | Owner::Elsewhere(_), Some(ConnectionSlot(slot))) => Some(slot.hold()),
+    let _hold = match (&owner, &opening.slot) {
+        (Owner::Here(_) | Owner::Elsewhere(_), Some(slot)) => Some(slot.hold()),
         _ => None,
     };
     let json = match owner {
@@ -240,11 +253,11 @@ async fn poll(
         Owner::Elsewhere(named) => match &route.relay {
             Some(relay) => match relay.poll(&named).await {
                 Some(json) => json,
-                None => open(&route, &params, &parts).await.to_json(),
+                None => open(&route, &params, &opening).await.to_json(),
             },
-            None => open(&route, &params, &parts).await.to_json(),
+            None => open(&route, &params, &opening).await.to_json(),
         },
-        Owner::Nobody => open(&route, &params, &parts).await.to_json(),
+        Owner::Nobody => open(&route, &params, &opening).await.to_json(),
     };
     respond(json, cors)
 }
@@ -266,20 +279,34 @@ fn refuse(refusal: Refusal) -> Answer {
     Answer::refused(403, refusal)
 }
 
+/// What opening a session needs from the request, so a poll does not hold the request's head while it waits.
+struct Opening {
+    slot: Option<Arc<Slot>>,
+    client: Option<IpAddr>,
+    auth_token: Option<String>,
+}
+
+impl Opening {
+    fn of(parts: &Parts) -> Self {
+        Self {
+            slot: parts.extensions.get::<ConnectionSlot>().map(|ConnectionSlot(slot)| slot.clone()),
+            client: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()),
+            auth_token: parts.headers.get(AUTH_TOKEN_HEADER).and_then(|value| value.to_str().ok()).map(str::to_owned),
+        }
+    }
+}
+
 /// Opens a session: the WebSocket's connect checks, then a connection on the session's transport. `410` with the
 /// new session's token, or `403` with the reason.
-async fn open(route: &LongPollRoute, params: &HashMap<String, String>, parts: &Parts) -> Answer {
-    let permit = match parts.extensions.get::<ConnectionSlot>() {
-        Some(ConnectionSlot(slot)) => {
-            let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-            match client.map(|ip| slot.session(ip)).transpose() {
-                Ok(permit) => permit,
-                Err(crowded) => return Answer::refused(403, crowded),
-            }
-        }
-        None => None,
+async fn open(route: &LongPollRoute, params: &HashMap<String, String>, opening: &Opening) -> Answer {
+    let permit = match (&opening.slot, opening.client) {
+        (Some(slot), Some(ip)) => match slot.session(ip) {
+            Ok(permit) => Some(permit),
+            Err(crowded) => return Answer::refused(403, crowded),
+        },
+        _ => None,
     };
-    let auth_token = parts.headers.get(AUTH_TOKEN_HEADER).and_then(|value| value.to_str().ok());
+    let auth_token = opening.auth_token.as_deref();
     let info = match route.socket.admit(params, auth_token).await {
         Ok(info) => info,
         Err(refusal) => return refuse(refusal),
