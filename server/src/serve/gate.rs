@@ -164,6 +164,18 @@ impl Slot {
         PollHold { slot: self.clone(), evict }
     }
 
+    /// Whether this connection is in the pending set now.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.gate.lock().pending.contains_key(&self.id())
+    }
+
+    /// Takes this connection out of the pending set for good, as an upgrade does: it carries a live long-poll
+    /// session's requests (its polls, or its POSTs between them), so it is that session's link, not an idle
+    /// connection. It still counts as open; `false` when it was not pending (pinned or evicted already).
+    pub(crate) fn pin(&self) -> bool {
+        self.gate.lock().pending.remove(&self.id()).is_some()
+    }
+
     /// A long-poll session of client `ip`, counted per address like a WebSocket. The HTTP connection that opened it
     /// stays an ordinary connection: a session outlives its requests and may continue on other connections.
     pub(crate) fn session(&self, ip: IpAddr) -> Result<SocketPermit, Crowded> {
@@ -253,6 +265,21 @@ mod tests {
         assert!(polling_evicted.try_recv().is_err(), "pending again, as the newest: the other one goes first");
         let (_fourth, _) = gate.accept().unwrap();
         assert!(polling_evicted.try_recv().is_ok(), "and it is evicted in its turn");
+    }
+
+    #[test]
+    fn a_pinned_long_poll_connection_is_never_pending_again() {
+        let gate = gate(100, 1, 0, 0);
+        let (link, mut link_evicted) = gate.accept().unwrap();
+        assert!(link.pin());
+        assert!(!link.pin(), "once");
+        drop(link.hold());
+        assert_eq!(gate.counts(), (1, 0), "a hold does not make it pending again");
+        let (_other, _) = gate.accept().unwrap();
+        let (_third, _) = gate.accept().unwrap();
+        assert!(link_evicted.try_recv().is_err());
+        drop(link);
+        assert_eq!(gate.counts(), (2, 1), "closed, it is no longer open");
     }
 
     #[test]

@@ -243,7 +243,11 @@ async fn poll(
     let opening = Opening::of(&parts);
     // Not kept while the poll waits: its headers share hyper's read buffer (8 KiB per waiting poll).
     drop(parts);
-    // A live session's poll may wait the whole window: its connection is not an idle one to evict meanwhile.
+    // A live session's poll may wait the whole window: its connection is not an idle one to evict meanwhile, and
+    // the connection a session keeps polling on stays out of the pending set for good.
+    if let (Owner::Here(session), Some(slot)) = (&owner, &opening.slot) {
+        pin(session, slot);
+    }
     let _hold = match (&owner, &opening.slot) {
         (Owner::Here(_) | Owner::Elsewhere(_), Some(slot)) => Some(slot.hold()),
         _ => None,
@@ -260,6 +264,13 @@ async fn poll(
         Owner::Nobody => open(&route, &params, &opening).await.to_json(),
     };
     respond(json, cors)
+}
+
+/// Takes a live session's connection out of the pending set for good, within the session's bound.
+fn pin(session: &Session, slot: &Slot) {
+    if slot.is_pending() && session.may_pin() {
+        slot.pin();
+    }
 }
 
 /// Waits for a session's output.
@@ -361,6 +372,9 @@ async fn publish(
     let owner = owner(&route, session);
     if matches!(owner, Owner::Nobody) {
         return respond(Answer::status(410).to_json(), cors);
+    }
+    if let (Owner::Here(session), Some(ConnectionSlot(slot))) = (&owner, parts.extensions.get::<ConnectionSlot>()) {
+        pin(session, slot);
     }
     let ndjson = parts
         .headers

@@ -32,6 +32,8 @@ use crate::{
 
 /// POSTs queued for one session before the next one waits.
 const PENDING_POSTS: usize = 4;
+/// Connections one session may take out of the pending set for good.
+const MAX_PINS: usize = 4;
 
 /// What requests hand to the session's connection.
 enum Handoff {
@@ -65,6 +67,8 @@ pub(crate) struct Session {
     capacity: usize,
     /// How long a session lives without a poll.
     expiry: Duration,
+    /// Connections this session took out of the pending set for good ([`Session::may_pin`]).
+    pins: std::sync::atomic::AtomicUsize,
 }
 
 /// What a poll got.
@@ -107,6 +111,7 @@ impl Session {
             drained: Notify::new(),
             capacity,
             expiry,
+            pins: std::sync::atomic::AtomicUsize::new(0),
         });
         let transport = SessionTransport {
             session: session.clone(),
@@ -117,6 +122,16 @@ impl Session {
             _permit: permit,
         };
         (session, transport)
+    }
+
+    /// Whether one more of this session's connections may leave the pending set for good: phoenix.js uses one for
+    /// its polls and one for its POSTs; a few more allow for reconnects, and the bound keeps one session (and so
+    /// one address, through its session limit) from pinning connections without end.
+    pub(crate) fn may_pin(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.pins
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |pins| (pins < MAX_PINS).then_some(pins + 1))
+            .is_ok()
     }
 
     fn lock(&self) -> MutexGuard<'_, Output> {
