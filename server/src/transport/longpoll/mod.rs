@@ -211,19 +211,22 @@ fn split_query(
 /// Where a request for a session goes.
 enum Owner {
     Here(Arc<Session>),
-    Elsewhere(SessionRef),
+    /// Another node's, reached through this node's relay.
+    Elsewhere(Relay, SessionRef),
     Nobody,
 }
 
 fn owner(route: &LongPollRoute, session: Option<SessionRef>) -> Owner {
     match session {
-        Some(named) if named.node == route.node.as_str() => match route.sessions.get(named.id) {
-            // An ended session whose leftovers were delivered is as good as gone (it is about to be removed).
-            Some(session) if !session.finished() => Owner::Here(session),
-            _ => Owner::Nobody,
+        Some(named) if named.node == route.node.as_str() => match route.sessions.live(named.id) {
+            Some(session) => Owner::Here(session),
+            None => Owner::Nobody,
         },
-        Some(named) if route.relay.is_some() => Owner::Elsewhere(named),
-        _ => Owner::Nobody,
+        Some(named) => match &route.relay {
+            Some(relay) => Owner::Elsewhere(relay.clone(), named),
+            None => Owner::Nobody,
+        },
+        None => Owner::Nobody,
     }
 }
 
@@ -249,16 +252,13 @@ async fn poll(
         pin(session, slot);
     }
     let _hold = match (&owner, &opening.slot) {
-        (Owner::Here(_) | Owner::Elsewhere(_), Some(slot)) => Some(slot.hold()),
+        (Owner::Here(_) | Owner::Elsewhere(..), Some(slot)) => Some(slot.hold()),
         _ => None,
     };
     let json = match owner {
         Owner::Here(session) => listen(&route, &session).await.to_json(),
-        Owner::Elsewhere(named) => match &route.relay {
-            Some(relay) => match relay.poll(&named).await {
-                Some(json) => json,
-                None => open(&route, &params, &opening).await.to_json(),
-            },
+        Owner::Elsewhere(relay, named) => match relay.poll(&named).await {
+            Some(json) => json,
             None => open(&route, &params, &opening).await.to_json(),
         },
         Owner::Nobody => open(&route, &params, &opening).await.to_json(),
@@ -391,10 +391,9 @@ async fn publish(
     };
     let json = match owner {
         Owner::Here(session) => deliver(&session, ndjson, &body, route.window()).await.to_json(),
-        Owner::Elsewhere(named) => match &route.relay {
-            Some(relay) => relay.post(&named, ndjson, body).await.unwrap_or_else(|| Answer::status(410).to_json()),
-            None => Answer::status(410).to_json(),
-        },
+        Owner::Elsewhere(relay, named) => {
+            relay.post(&named, ndjson, body).await.unwrap_or_else(|| Answer::status(410).to_json())
+        }
         Owner::Nobody => Answer::status(410).to_json(),
     };
     respond(json, cors)

@@ -188,10 +188,10 @@ impl Inner {
         }
     }
 
-    /// A live session of this node (an ended one whose leftovers were delivered counts as gone, as locally).
+    /// A live session of this node.
     fn local(&self, session: u64) -> Option<(LongPollRoute, Arc<super::Session>)> {
         let route = self.route.get()?;
-        let session = route.sessions.get(session).filter(|session| !session.finished())?;
+        let session = route.sessions.live(session)?;
         Some((route.clone(), session))
     }
 

@@ -409,8 +409,10 @@ impl Sessions {
         }
     }
 
-    pub(crate) fn get(&self, id: u64) -> Option<Arc<Session>> {
-        self.lock().get(&id).cloned()
+    /// Session `id` unless it is gone: an ended session whose leftovers were delivered counts as gone already (it
+    /// is about to be removed).
+    pub(crate) fn live(&self, id: u64) -> Option<Arc<Session>> {
+        self.lock().get(&id).filter(|session| !session.finished()).cloned()
     }
 
     pub(crate) fn remove(&self, id: u64) {
