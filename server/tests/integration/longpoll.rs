@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use server::socket::SocketSettings;
 
@@ -253,25 +254,9 @@ async fn malformed_bodies_are_refused_whole_and_the_session_lives_on() {
     // V2 binary frames travel as base64 lines: a binary heartbeat push (kind 0).
     let mut binary = vec![0u8, 0, 1, 7, 9];
     binary.extend_from_slice(b"1phoenixheartbeat");
-    let line = base64_encode(&binary);
+    let line = STANDARD.encode(&binary);
     assert_eq!(ada.post_raw("application/x-ndjson", &line).await["status"], 200);
     assert_eq!(ada.frames(1).await[0][1], "1");
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]
