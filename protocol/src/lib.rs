@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod chat;
 pub mod events;
 pub mod frame;

@@ -73,7 +73,7 @@ pub const TOO_MANY_CHANNELS: &str = "too many channels joined";
 /// The join handler failed; Phoenix's wording for a crash during `join/3`.
 pub const JOIN_CRASHED: &str = "join crashed";
 /// The channel may not do what was asked: `message:new` or `typing` on a room watched (`"watch": true`) rather than
-/// joined. Also reserved for joins the socket's identity may not make.
+/// joined, or a join of [`crate::admin::STATS_TOPIC`] by a socket that is not an operator account's.
 pub const UNAUTHORIZED: &str = "unauthorized";
 /// A `message:new` body that is empty after trimming surrounding whitespace.
 pub const EMPTY_MESSAGE: &str = "empty message";

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use protocol::{chat, events, names, presence, reasons, reasons::CloseCode};
+use protocol::{admin, chat, events, names, presence, reasons, reasons::CloseCode};
 
 /// `(name, value)` of a constant, so failure messages can say which constant the document misses.
 macro_rules! named {
@@ -66,7 +66,9 @@ const EVENTS: [(&str, &str); 14] = named![
 ];
 
 /// Wire names outside `events` that a client must know: the presence meta fields and the room topic prefix.
-const OTHER_NAMES: [(&str, &str); 5] = named![
+const OTHER_NAMES: [(&str, &str); 7] = named![
+    admin::STATS_TOPIC,
+    admin::STATS_EVENT,
     presence::PHX_REF,
     presence::PHX_REF_PREV,
     chat::META_ONLINE_AT,
