@@ -6,7 +6,7 @@ use server::config::Cli;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    server::telemetry::init();
+    server::telemetry::init(cli.log_format);
     // Every client is a socket: lift the soft open-file limit to the hard one.
     if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(%error, "cannot raise the open-file limit");

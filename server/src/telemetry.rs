@@ -1,17 +1,40 @@
 //! Logging setup: `tracing` with an `RUST_LOG`-style filter (default `info`), to stderr (stdout stays clean for
-//! commands whose output is data, like `server token`).
+//! commands whose output is data, like `server token`), as text for people or as one JSON object a line for a log
+//! pipeline (`--log-format`).
+//!
+//! What may never be logged: a token (the `token` param, the `authToken` subprotocol, a long-poll session token), a
+//! cookie or an `Authorization` header. Request lines (`crate::http`'s access log) carry the path and only the *names*
+//! of query params for that reason.
 
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the event's fields flattened, `message`.
+    Json,
+}
+
 /// Installs the global subscriber once; later calls (tests start many servers) are no-ops.
-pub fn init() {
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => {
+            builder.with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        }
+        // Flattened: a pipeline reads `status` rather than `fields.status`. No span list: nothing here uses spans.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_ansi(false)
+            .try_init(),
+    };
 }
 
 /// A budget for a log line that clients can trigger at will (a refused connection, an unmatched join): at most

@@ -10,6 +10,8 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 pub use guard::Guard;
 
+use crate::telemetry::LogFormat;
+
 /// The `server` command line.
 #[derive(Debug, Parser)]
 #[command(name = "server", version, about = "Parley: real-time chat over Phoenix Channels")]
@@ -20,6 +22,10 @@ pub struct Cli {
     /// Options for serving (used when no subcommand is given).
     #[command(flatten)]
     pub serve: Config,
+    /// How log lines (on stderr) are written: `text` for people, `json` (one object a line) for a log pipeline.
+    /// Accepted by every subcommand.
+    #[arg(long, global = true, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// Subcommands besides serving.
