@@ -38,6 +38,7 @@ pub const MAX_UNREAD: u32 = 100;
 
 /// One stored chat message, as sent in join replies, history replies and `message:new` broadcasts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Per-room id, strictly increasing from 1 and never reused.
     pub id: u64,
@@ -208,6 +209,7 @@ impl MemberStatus {
 /// One presence meta of a room as it travels in `presence_state` and `presence_diff`: a [`MemberStatus`] with the
 /// refs Phoenix adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PresenceMeta {
     /// When this connection joined, milliseconds since the Unix epoch.
     pub online_at: i64,
@@ -229,6 +231,7 @@ impl PresenceMeta {
 
 /// One member in a room's presence payloads: the metas of their connections, `{"metas": [PresenceMeta, …]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberPresence {
     /// One meta per connection (two tabs are two metas).
     pub metas: Vec<PresenceMeta>,
@@ -239,6 +242,7 @@ pub struct MemberPresence {
 /// For readers that only count or look up members. A client that renders the room as phoenix.js would syncs the
 /// generic [`crate::presence::PresenceState`] instead, which keeps JavaScript's key order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RoomPresenceState(pub HashMap<String, MemberPresence>);
 

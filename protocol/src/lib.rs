@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod api;
 pub mod chat;
 pub mod events;
 pub mod frame;
