@@ -13,6 +13,7 @@ use crate::{
     cluster::{Cluster, ClusterError},
     config::Config,
     http,
+    metrics::{self, Meters},
     node::NodeId,
     pages,
     presence::Tracker,
@@ -118,6 +119,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         std::fs::create_dir_all(&self.config.data_dir)?;
+        let meters = Meters::new(&self.node);
+        tokio::spawn(keep_meters(Arc::downgrade(&meters)));
         let shared_database = self.config.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
         if self.config.redis_url.is_some() && !shared_database {
             return Err(ServerError::Config("--redis-url (cluster mode) needs a postgres:// --database-url"));
@@ -187,6 +190,7 @@ impl Server {
             pages: pages::StoreBackend::context(store.clone(), auth, identities),
             store: store.clone(),
             node: self.node.clone(),
+            meters: meters.clone(),
         };
         let app = http::router(state, &self.config.site_root, guard.max_body_bytes);
         let signal = async move {
@@ -212,6 +216,17 @@ impl Server {
         }
         store.close().await;
         Ok(())
+    }
+}
+
+/// Folds histogram samples every [`metrics::UPKEEP_INTERVAL`] while the server's meters live (a scrape does it too).
+async fn keep_meters(meters: std::sync::Weak<Meters>) {
+    let mut tick = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(meters) = meters.upgrade() else { return };
+        meters.upkeep();
     }
 }
 

@@ -14,7 +14,8 @@
 //! * `presence`: who is online per topic, diffs coalesced per topic; [`auth`]: tokens, passwords, login limits and the
 //!   one identity rule; [`store`]: the `MessageStore` and `AccountStore` contracts and their implementations.
 //! * [`pubsub`]: topic fan-out into bounded per-connection outboxes; `frames`: encoded frames in shared buffers;
-//!   `limits`: per-connection rate limits; [`clock`]; `names`: random names; `shutdown`; [`telemetry`].
+//!   `limits`: per-connection rate limits; [`clock`]; `names`: random names; `shutdown`; [`telemetry`]; `metrics`:
+//!   this server's Prometheus registry (`/metrics`) and the dashboard's pulse.
 //! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
 //!   [`node`]: this process's node id.
 
@@ -32,6 +33,7 @@ mod frames;
 mod http;
 mod launch;
 mod limits;
+mod metrics;
 mod names;
 pub mod node;
 mod pages;

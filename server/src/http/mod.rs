@@ -12,8 +12,9 @@ use app::{App, api::ssr::Backend, shell};
 use axum::{
     Router,
     extract::{FromRef, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     middleware,
+    response::IntoResponse,
     routing::get,
 };
 use leptos::prelude::LeptosOptions;
@@ -22,6 +23,7 @@ use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer};
 
 use crate::{
     config::Config,
+    metrics::Meters,
     node::NodeId,
     store::Store,
     transport::{connect::SocketRoute, longpoll, websocket},
@@ -40,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     /// Named in `/healthz`.
     pub(crate) node: NodeId,
+    /// Answers `/metrics`.
+    pub(crate) meters: Arc<Meters>,
 }
 
 /// Leptos rendering options for a configuration: output name fixed at compile time, site root from the config.
@@ -82,8 +86,9 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Pages and server-function answers are compressed on the fly; the bundle arrives precompressed.
         .layer(CompressionLayer::new())
-        // Added after the layer, so never compressed: a probe and the WebSocket upgrade.
+        // Added after the layer, so never compressed: the probe, the scrape and the WebSocket upgrade.
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/socket/websocket", get(websocket::upgrade))
         .with_state(state)
         .layer(middleware::from_fn_with_state(origins, protect::cross_origin_protection))
@@ -105,4 +110,9 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
         }
     }
+}
+
+/// `GET /metrics`: this node's series in the Prometheus text format (version 0.0.4).
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.meters.render())
 }
