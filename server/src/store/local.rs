@@ -11,7 +11,11 @@ use protocol::chat::Message;
 
 use super::{
     Account, AccountStore, AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, Store, StoreError,
-    account_names::AccountNames, accounts::username_key, recent::RecentMessages,
+    account_names::AccountNames,
+    accounts::username_key,
+    api_keys::{ApiKey, ApiKeyStore},
+    operators::{Grant, OperatorStore},
+    recent::RecentMessages,
 };
 
 /// A [`Store`] answering join history and account-name checks from memory (see the module docs).
@@ -109,6 +113,42 @@ impl AccountStore for LocalCache {
 
     async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.names.keys())
+    }
+}
+
+/// Operators are never cached: `server admin` changes them from another process while this one runs.
+#[async_trait]
+impl OperatorStore for LocalCache {
+    async fn grant_operator(&self, username: &str, granted_at: i64) -> Result<Grant, StoreError> {
+        self.inner.grant_operator(username, granted_at).await
+    }
+
+    async fn revoke_operator(&self, username: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_operator(username).await
+    }
+
+    async fn is_operator(&self, username: &str) -> Result<bool, StoreError> {
+        self.inner.is_operator(username).await
+    }
+}
+
+/// API keys are never cached: `server api-key` creates and revokes them from another process while this one runs.
+#[async_trait]
+impl ApiKeyStore for LocalCache {
+    async fn create_api_key(&self, name: &str, key_hash: &str, created_at: i64) -> Result<bool, StoreError> {
+        self.inner.create_api_key(name, key_hash, created_at).await
+    }
+
+    async fn live_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.inner.live_api_key(key_hash).await
+    }
+
+    async fn revoke_api_key(&self, name: &str, revoked_at: i64) -> Result<bool, StoreError> {
+        self.inner.revoke_api_key(name, revoked_at).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.inner.api_keys().await
     }
 }
 

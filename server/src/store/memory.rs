@@ -1,7 +1,7 @@
 //! An in-memory [`MessageStore`]: the reference implementation the durable stores are tested against, and the
 //! store used by tests that do not care about durability.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use protocol::chat::Message;
@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use super::{
     AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
     accounts::{Account, AccountStore, username_key},
+    api_keys::{ApiKey, ApiKeyStore},
+    operators::{Grant, OperatorStore},
 };
 
 /// One room's history.
@@ -24,6 +26,10 @@ struct Room {
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
     accounts: Mutex<HashMap<String, Account>>,
+    /// API keys by hash, oldest first.
+    api_keys: Mutex<Vec<(String, ApiKey)>>,
+    /// Operators' account keys.
+    operators: Mutex<HashSet<String>>,
 }
 
 impl MemoryStore {
@@ -134,5 +140,60 @@ impl AccountStore for MemoryStore {
     async fn account_keys(&self) -> Result<Vec<String>, StoreError> {
         let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(accounts.keys().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl OperatorStore for MemoryStore {
+    async fn grant_operator(&self, username: &str, _granted_at: i64) -> Result<Grant, StoreError> {
+        let key = username_key(username);
+        let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !accounts.contains_key(&key) {
+            return Ok(Grant::NoSuchAccount);
+        }
+        self.operators.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key);
+        Ok(Grant::Granted)
+    }
+
+    async fn revoke_operator(&self, username: &str) -> Result<bool, StoreError> {
+        let mut operators = self.operators.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(operators.remove(&username_key(username)))
+    }
+
+    async fn is_operator(&self, username: &str) -> Result<bool, StoreError> {
+        let operators = self.operators.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(operators.contains(&username_key(username)))
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, name: &str, key_hash: &str, created_at: i64) -> Result<bool, StoreError> {
+        let mut keys = self.api_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if keys.iter().any(|(hash, key)| hash == key_hash || (key.name == name && key.revoked_at.is_none())) {
+            return Ok(false);
+        }
+        keys.push((key_hash.to_owned(), ApiKey { name: name.to_owned(), created_at, revoked_at: None }));
+        Ok(true)
+    }
+
+    async fn live_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let keys = self.api_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(keys.iter().find(|(hash, key)| hash == key_hash && key.revoked_at.is_none()).map(|(_, key)| key.clone()))
+    }
+
+    async fn revoke_api_key(&self, name: &str, revoked_at: i64) -> Result<bool, StoreError> {
+        let mut keys = self.api_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let live = keys.iter_mut().find(|(_, key)| key.name == name && key.revoked_at.is_none());
+        let Some((_, key)) = live else {
+            return Ok(false);
+        };
+        key.revoked_at = Some(revoked_at);
+        Ok(true)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let keys = self.api_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(keys.iter().map(|(_, key)| key.clone()).collect())
     }
 }

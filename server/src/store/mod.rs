@@ -6,10 +6,12 @@
 
 mod account_names;
 mod accounts;
+mod api_keys;
 mod batch;
 mod engine;
 mod local;
 mod memory;
+mod operators;
 mod recent;
 mod rows;
 mod schema;
@@ -21,8 +23,10 @@ use protocol::chat::Message;
 use thiserror::Error;
 
 pub use accounts::{Account, AccountStore, username_key};
+pub use api_keys::{ApiKey, ApiKeyStore};
 pub use local::LocalCache;
 pub use memory::MemoryStore;
+pub use operators::{Grant, OperatorStore};
 pub use sql::SqlStore;
 
 /// A message about to be stored; the store assigns its id.
@@ -115,7 +119,7 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn close(&self) {}
 }
 
-/// Everything the server keeps in its database: messages and accounts, one backend.
-pub trait Store: MessageStore + AccountStore {}
+/// Everything the server keeps in its database: messages, accounts, operators and API keys, one backend.
+pub trait Store: MessageStore + AccountStore + OperatorStore + ApiKeyStore {}
 
-impl<T: MessageStore + AccountStore> Store for T {}
+impl<T: MessageStore + AccountStore + OperatorStore + ApiKeyStore> Store for T {}

@@ -51,6 +51,28 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
             created_at BIGINT NOT NULL
         );",
     ),
+    (
+        3,
+        "api keys",
+        // Only the SHA-256 of a key is stored (hex). A live name is unique (the partial index); a revoked key keeps
+        // its row and date, so its name can be given to a new key.
+        "CREATE TABLE IF NOT EXISTS api_keys (
+            key_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            revoked_at BIGINT
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL;",
+    ),
+    (
+        4,
+        "operators",
+        // Accounts allowed to see the dashboard, by account key (the row goes when rights are revoked).
+        "CREATE TABLE IF NOT EXISTS operators (
+            username_key TEXT PRIMARY KEY,
+            granted_at BIGINT NOT NULL
+        );",
+    ),
 ];
 
 fn migrator() -> Migrator {

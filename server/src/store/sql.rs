@@ -19,7 +19,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::{
     AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
     accounts::{Account, AccountStore, username_key},
+    api_keys::{ApiKey, ApiKeyStore},
     engine::Engine,
+    operators::{Grant, OperatorStore},
     rows::{self, MESSAGE_COLUMNS},
     schema,
     writer::{self, WriteRequest},
@@ -231,5 +233,92 @@ impl AccountStore for SqlStore {
             .await
             .map_err(StoreError::backend)?;
         found.iter().map(|row| row.try_get(0).map_err(StoreError::backend)).collect()
+    }
+}
+
+#[async_trait]
+impl OperatorStore for SqlStore {
+    async fn grant_operator(&self, username: &str, granted_at: i64) -> Result<Grant, StoreError> {
+        // Granting twice keeps the first date.
+        let key = username_key(username);
+        let account = sqlx::query("SELECT 1 FROM accounts WHERE username_key = $1")
+            .bind(&key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        if account.is_none() {
+            return Ok(Grant::NoSuchAccount);
+        }
+        sqlx::query(
+            "INSERT INTO operators (username_key, granted_at) VALUES ($1, $2) ON CONFLICT (username_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(granted_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(Grant::Granted)
+    }
+
+    async fn revoke_operator(&self, username: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM operators WHERE username_key = $1")
+            .bind(username_key(username))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn is_operator(&self, username: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM operators WHERE username_key = $1")
+            .bind(username_key(username))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(row.is_some())
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn create_api_key(&self, name: &str, key_hash: &str, created_at: i64) -> Result<bool, StoreError> {
+        // No conflict target: the live-name index and the hash's primary key both make it a no-op.
+        let result =
+            sqlx::query("INSERT INTO api_keys (key_hash, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(key_hash)
+                .bind(name)
+                .bind(created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn live_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row =
+            sqlx::query("SELECT name, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(key_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+        row.map(|row| rows::api_key(&row).map_err(StoreError::backend)).transpose()
+    }
+
+    async fn revoke_api_key(&self, name: &str, revoked_at: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+            .bind(revoked_at)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let found = sqlx::query("SELECT name, created_at, revoked_at FROM api_keys ORDER BY created_at, name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        found.iter().map(|row| rows::api_key(row).map_err(StoreError::backend)).collect()
     }
 }

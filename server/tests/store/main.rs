@@ -7,7 +7,9 @@ mod postgres;
 
 use std::sync::Arc;
 
-use server::store::{Account, AccountStore, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store};
+use server::store::{
+    Account, AccountStore, ApiKey, Grant, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store,
+};
 
 fn record(room: &str, body: &str) -> NewRecord {
     NewRecord {
@@ -115,6 +117,37 @@ async fn accounts_are_unique_case_insensitively(store: Arc<dyn Store>) {
     assert_eq!(fullwidth.username, "Ada");
 }
 
+async fn operators_are_accounts_granted_and_revoked(store: Arc<dyn Store>) {
+    let account = Account { username: "Ada".into(), password_hash: "hash".into() };
+    assert!(store.create_account(account, 1).await.unwrap());
+    assert!(!store.is_operator("Ada").await.unwrap(), "accounts are not operators by default");
+    assert_eq!(store.grant_operator("nobody", 2).await.unwrap(), Grant::NoSuchAccount);
+    assert!(!store.is_operator("nobody").await.unwrap());
+    assert_eq!(store.grant_operator("ADA", 2).await.unwrap(), Grant::Granted, "any spelling names the account");
+    assert_eq!(store.grant_operator("Ada", 3).await.unwrap(), Grant::Granted, "granting twice is harmless");
+    assert!(store.is_operator("ada").await.unwrap());
+    assert!(store.is_operator("\u{410}da").await.unwrap(), "a look-alike spelling is the same account");
+    assert!(store.revoke_operator("Ada").await.unwrap());
+    assert!(!store.revoke_operator("Ada").await.unwrap(), "nothing left to revoke");
+    assert!(!store.is_operator("Ada").await.unwrap());
+}
+
+async fn api_keys_are_found_by_hash_until_revoked(store: Arc<dyn Store>) {
+    assert!(store.create_api_key("backend", "hash-1", 1).await.unwrap());
+    assert!(!store.create_api_key("backend", "hash-2", 2).await.unwrap(), "a live name is unique");
+    assert_eq!(
+        store.live_api_key("hash-1").await.unwrap(),
+        Some(ApiKey { name: "backend".into(), created_at: 1, revoked_at: None })
+    );
+    assert_eq!(store.live_api_key("hash-2").await.unwrap(), None, "the refused key was not stored");
+    assert!(store.revoke_api_key("backend", 3).await.unwrap());
+    assert!(!store.revoke_api_key("backend", 4).await.unwrap(), "nothing left to revoke");
+    assert_eq!(store.live_api_key("hash-1").await.unwrap(), None, "a revoked key is refused");
+    assert!(store.create_api_key("backend", "hash-3", 5).await.unwrap(), "a revoked key's name can be reused");
+    let keys = store.api_keys().await.unwrap();
+    assert_eq!(keys.iter().map(|k| (k.created_at, k.revoked_at)).collect::<Vec<_>>(), [(1, Some(3)), (5, None)]);
+}
+
 /// Where a reopen test finds its database again.
 enum Target {
     SqliteDir(std::path::PathBuf),
@@ -179,6 +212,17 @@ macro_rules! suite {
             async fn accounts_are_unique_case_insensitively() {
                 let (store, _guard) = $open.await;
                 super::accounts_are_unique_case_insensitively(store).await;
+            }
+
+            #[tokio::test]
+            async fn operators_are_accounts_granted_and_revoked() {
+                let (store, _guard) = $open.await;
+                super::operators_are_accounts_granted_and_revoked(store).await;
+            }
+            #[tokio::test]
+            async fn api_keys_are_found_by_hash_until_revoked() {
+                let (store, _guard) = $open.await;
+                super::api_keys_are_found_by_hash_until_revoked(store).await;
             }
         }
     };
