@@ -170,6 +170,7 @@ impl Server {
             settings: self.settings,
             drain: drain.clone(),
             connections: connections.clone(),
+            node: self.node.clone(),
         });
         let identities = Identities::new(auth.clone(), store.clone());
         let origins = OriginPolicy {

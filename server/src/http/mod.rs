@@ -4,6 +4,7 @@
 //! Each route gets the narrowest state it needs ([`FromRef`]): the socket route sees only [`SocketRoute`], pages only
 //! the Leptos options and their backend.
 
+mod access;
 mod protect;
 
 use std::{path::Path, sync::Arc};
@@ -74,6 +75,7 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
     let pages = state.pages.clone();
     let origins = state.socket.origins.clone();
     let longpoll = longpoll::routes(state.longpoll.clone());
+    let node = state.node.clone();
     Router::new()
         // Single-segment paths are rooms; these two are not (docs/protocol.md's reserved segments).
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -96,6 +98,8 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
         // Long poll checks the Origin itself and answers in its own JSON; its POSTs carry up to 100 frames.
         .merge(longpoll)
         .layer(middleware::from_fn(protect::security_headers))
+        // Outermost, so every route above (long poll and the upgrade included) gets its line: merge new routes before.
+        .layer(middleware::from_fn_with_state(node, access::log_request))
 }
 
 /// `GET /healthz`: 200 `{"status": "ok", "node": …}` while the store answers, 503 `{"status": "unavailable", …}`

@@ -7,6 +7,7 @@
 //! broadcast for that topic. The dispatch table itself lives in [`dispatch`]; what the connection needs from a
 //! transport, in [`transport`].
 
+pub(crate) mod access;
 mod dispatch;
 mod joined;
 pub(crate) mod transport;
@@ -80,6 +81,8 @@ pub(crate) struct SocketServices {
     pub(crate) drain: CancellationToken,
     /// Tracks live connections so a draining server can wait for their close frames.
     pub(crate) connections: tokio_util::task::TaskTracker,
+    /// Named in the access log's socket lines.
+    pub(crate) node: crate::node::NodeId,
 }
 
 /// A joined topic on this connection.

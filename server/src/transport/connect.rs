@@ -209,6 +209,7 @@ mod tests {
             settings: crate::socket::SocketSettings::default(),
             drain: tokio_util::sync::CancellationToken::new(),
             connections: tokio_util::task::TaskTracker::new(),
+            node: crate::node::NodeId::random(),
         });
         let identities = Identities::new(Arc::new(auth), Arc::new(crate::store::MemoryStore::new()));
         SocketRoute::new(OriginPolicy::default(), identities, services)

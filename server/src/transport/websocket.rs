@@ -33,6 +33,7 @@ use crate::{
     },
     socket::{
         Connection,
+        access::SocketLife,
         transport::{Inbound, Transport, TransportError},
     },
     telemetry::LogBudget,
@@ -141,8 +142,9 @@ pub(crate) async fn upgrade(
         };
         let stream = WsStream::new(TokioIo::new(upgraded), MAX_FRAME_BYTES);
         let tracker = services.connections.clone();
+        let life = SocketLife::connect("websocket", &info, &services.node);
         let run = Connection::new(WebSocketTransport { stream, _permit: permit }, info, services).run();
-        tokio::spawn(tracker.track_future(run.map(|ended| tracing::debug!(?ended, "socket closed"))));
+        tokio::spawn(tracker.track_future(run.map(|ended| life.close(ended))));
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();

@@ -45,7 +45,7 @@ use super::connect::{Refusal, SocketRoute};
 use crate::{
     node::NodeId,
     serve::{ConnectionSlot, gate::Slot},
-    socket::Connection,
+    socket::{Connection, access::SocketLife},
     telemetry::LogBudget,
 };
 
@@ -329,8 +329,9 @@ async fn open(route: &LongPollRoute, params: &HashMap<String, String>, opening: 
     route.sessions.insert(session.clone());
     let registered = Registered { sessions: route.sessions.clone(), id };
     let tracker = services.connections.clone();
+    let life = SocketLife::connect("longpoll", &info, &services.node);
     let run = Connection::new(transport, info, services).run().map(move |ended| {
-        tracing::debug!(?ended, session = id, "long-poll session ended");
+        life.close(ended);
         // What the connection wrote last (a slow consumer's backlog, say) is still delivered to the next poll. Not
         // tracked: a draining server waits for connections, not for their leftovers.
         tokio::spawn(async move {
