@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{self, identity::Identities},
     channel::{Channel, ChannelRouter, router::InvalidPattern},
-    channels::{BenchChannel, HistoryBudget, RoomChannel},
+    channels::{AdminStatsChannel, BenchChannel, HistoryBudget, RoomChannel, Sampler, StatsRing},
     cluster::{Cluster, ClusterError},
     config::Config,
     http,
@@ -30,13 +30,6 @@ use crate::{
         longpoll::{LongPollRoute, relay::Relay},
     },
 };
-
-/// Presence diffs of one topic are coalesced over this window: short enough to feel instant, long enough that a
-/// join storm sends tens of diffs per second instead of one per joiner.
-const PRESENCE_WINDOW: Duration = Duration::from_millis(50);
-
-/// How long a draining server waits for its connections to send their close frames.
-const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -80,6 +73,8 @@ impl Server {
         settings.message_rate.max = config.max_messages_per_10s;
         settings.history_rate.max = config.guard.max_history_per_10s;
         settings.join_timeout = Duration::from_secs(config.guard.join_timeout_s);
+        settings.idle_timeout = Duration::from_secs(config.guard.idle_timeout_s);
+        settings.max_frame_bytes = config.guard.max_frame_bytes;
         Self {
             config,
             node: NodeId::random(),
@@ -125,7 +120,7 @@ impl Server {
         if self.config.redis_url.is_some() && !shared_database {
             return Err(ServerError::Config("--redis-url (cluster mode) needs a postgres:// --database-url"));
         }
-        let store = open_store(&self.config).await?;
+        let store = open_store(&self.config, &meters).await?;
         let cluster = match &self.config.redis_url {
             Some(url) => {
                 let cluster = Cluster::start(self.node.clone(), url, store.clone(), self.local.clone())?;
@@ -140,7 +135,11 @@ impl Server {
             None => self.local.clone(),
         };
         let guard = &self.config.guard;
-        let secret = auth::secret::load_or_create(&self.config.data_dir, self.config.secret_key_base.as_deref())?;
+        let configured = auth::secret::configured(
+            self.config.secret_key_base.as_deref(),
+            self.config.secret_key_base_file.as_deref(),
+        )?;
+        let secret = auth::secret::load_or_create(&self.config.data_dir, configured.as_deref())?;
         let auth = auth::Auth::new(&secret)
             .requiring_tokens(self.config.require_accounts)
             .with_token_age_cap(guard.max_token_age_s)
@@ -151,13 +150,32 @@ impl Server {
             router = router.route(&pattern, channel)?;
         }
         // Presence diffs go to this node's subscribers only: every node computes its own from the replicated state.
-        let presence = Tracker::new(self.local.clone(), PRESENCE_WINDOW);
+        let presence = Tracker::new(self.local.clone(), Duration::from_millis(self.config.presence_window_ms));
+        presence.count_in(meters.clone());
         if let Some(cluster) = &cluster {
             cluster.attach_presence(presence.clone());
         }
         let messages: Arc<dyn MessageStore> = store.clone();
-        let budget =
-            HistoryBudget { join_bytes: guard.max_join_history_bytes, recovery_bytes: guard.max_recovery_bytes };
+        let budget = HistoryBudget {
+            join_bytes: guard.max_join_history_bytes,
+            recovery_bytes: guard.max_recovery_bytes,
+            page: guard.max_history_page,
+        };
+        // The operators' statistics: sampled here once a second, published to every node's dashboards.
+        let stats = Arc::new(StatsRing::default());
+        let stats_stop = CancellationToken::new();
+        let sampler = Sampler {
+            node: self.node.clone(),
+            meters: meters.clone(),
+            presence: presence.clone(),
+            pubsub: pubsub.clone(),
+            ring: stats.clone(),
+        };
+        tokio::spawn(sampler.run(stats_stop.clone()));
+        let operators = AdminStatsChannel::new(store.clone(), self.node.clone(), stats);
+        router = router.route(protocol::admin::STATS_TOPIC, Arc::new(operators))?;
+        let api =
+            crate::api::ApiState::new(store.clone(), pubsub.clone(), presence.clone(), guard.api_max_messages_per_10s);
         router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence, budget)))?;
         if self.config.bench_topics {
             router = router.route("bench:*", Arc::new(BenchChannel::new(pubsub.clone())))?;
@@ -170,6 +188,7 @@ impl Server {
             settings: self.settings,
             drain: drain.clone(),
             connections: connections.clone(),
+            meters: meters.clone(),
             node: self.node.clone(),
         });
         let identities = Identities::new(auth.clone(), store.clone());
@@ -188,15 +207,27 @@ impl Server {
             leptos: http::leptos_options(&self.config),
             socket,
             longpoll,
-            pages: pages::StoreBackend::context(store.clone(), auth, identities),
-            store: store.clone(),
+            pages: pages::StoreBackend::context(store.clone(), auth, identities, meters.clone()),
+            api,
+            probes: http::probe::Probes {
+                node: self.node.clone(),
+                drain: drain.clone(),
+                store: store.clone(),
+                cluster: cluster.clone(),
+            },
             node: self.node.clone(),
             meters: meters.clone(),
         };
         let app = http::router(state, &self.config.site_root, guard.max_body_bytes);
+        // At the signal every socket is closed (1012) while the listener goes on serving HTTP, so a load balancer
+        // probing `/readyz` sees `draining` (503) until the sockets are gone or the grace runs out; then it closes.
+        let closing = connections.clone();
+        let drain_timeout = Duration::from_secs(self.config.drain_timeout_s);
         let signal = async move {
             shutdown.await;
             drain.cancel();
+            closing.close();
+            let _ = tokio::time::timeout(drain_timeout, closing.wait()).await;
         };
         let front = serve::Front {
             gate: Gate::new(gate_limits(guard)),
@@ -204,14 +235,14 @@ impl Server {
                 ClientAddresses::new(&guard.trusted_proxies).map_err(|bad| ServerError::Proxy(bad.to_string()))?,
             ),
             header_timeout: guard.header_timeout(),
-            grace: DRAIN_GRACE,
+            grace: drain_timeout,
         };
         serve::serve(listener, app, front, signal).await?;
-        connections.close();
-        if tokio::time::timeout(DRAIN_GRACE, connections.wait()).await.is_err() {
+        if !connections.is_empty() {
             tracing::warn!(remaining = connections.len(), "connections still open after the drain grace period");
         }
         relay_stop.cancel();
+        stats_stop.cancel();
         if let Some(cluster) = cluster {
             cluster.leave().await;
         }
@@ -268,11 +299,12 @@ fn gate_limits(guard: &crate::config::Guard) -> GateLimits {
 }
 
 /// The store the configuration names: PostgreSQL or SQLite by `--database-url`, else SQLite in the data dir.
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    let store = match &config.database_url {
-        Some(url) => SqlStore::open(url).await?,
-        None => SqlStore::open_sqlite_dir(&config.data_dir).await?,
+async fn open_store(config: &Config, meters: &Arc<Meters>) -> Result<Arc<dyn Store>, ServerError> {
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => SqlStore::sqlite_dir_url(&config.data_dir),
     };
+    let store = SqlStore::open_metered(&url, Some(meters.clone())).await?;
     tracing::info!(engine = ?store.engine(), "message store ready");
     let shared = config.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"));
     let store: Arc<dyn Store> = Arc::new(store);

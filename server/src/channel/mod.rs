@@ -30,6 +30,8 @@ pub struct SocketInfo {
     pub(crate) conn: ConnId,
     /// The display name (presence key) of the connected user.
     pub user: Arc<str>,
+    /// True when `user` is an account vouched for by a token, false for a guest.
+    pub account: bool,
     pub(crate) vsn: Vsn,
 }
 

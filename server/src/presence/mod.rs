@@ -33,7 +33,10 @@ use protocol::{
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::pubsub::{Broadcast, PubSub};
+use crate::{
+    metrics::Meters,
+    pubsub::{Broadcast, PubSub},
+};
 use topic::TopicPresence;
 
 /// Number of shards of the topic map.
@@ -86,6 +89,8 @@ pub(crate) struct Tracker {
     /// Salt of every `phx_ref` made here, so refs of different nodes never collide.
     ref_salt: u16,
     replica: OnceLock<Arc<dyn Replica>>,
+    /// Where tracked members and sent diffs are counted (set once, before serving).
+    meters: OnceLock<Arc<Meters>>,
     me: Weak<Tracker>,
 }
 
@@ -100,6 +105,7 @@ impl Tracker {
             next_ref: AtomicU64::new(0),
             ref_salt: rand::random(),
             replica: OnceLock::new(),
+            meters: OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -108,6 +114,13 @@ impl Tracker {
     pub(crate) fn replicate_through(&self, replica: Arc<dyn Replica>) {
         if self.replica.set(replica).is_err() {
             tracing::warn!("presence replica already set");
+        }
+    }
+
+    /// Counts this node's members and the diffs it sends in `meters` from now on (set once, before serving).
+    pub(crate) fn count_in(&self, meters: Arc<Meters>) {
+        if self.meters.set(meters).is_err() {
+            tracing::warn!("presence meters already set");
         }
     }
 
@@ -176,6 +189,9 @@ impl Tracker {
             state = presence.encoded_state();
             true
         });
+        if let Some(meters) = self.meters.get() {
+            meters.presence_changed(1);
+        }
         (phx_ref, state)
     }
 
@@ -200,13 +216,43 @@ impl Tracker {
 
     /// Removes the meta `phx_ref` of `key`.
     pub(crate) fn untrack(&self, topic: &Arc<str>, key: &str, phx_ref: &str) {
+        let mut untracked = false;
         self.change(topic, |presence| {
-            let removed = presence.untrack(key, phx_ref);
-            if removed {
+            untracked = presence.untrack(key, phx_ref);
+            if untracked {
                 self.replicate(topic, LocalChange::Left { key: key.to_owned(), phx_ref: phx_ref.to_owned() });
             }
-            removed
+            untracked
         });
+        if let Some(meters) = self.meters.get().filter(|_| untracked) {
+            meters.presence_changed(-1);
+        }
+    }
+
+    /// The `limit` topics starting with `prefix` that have the most members (keys, every node's in a cluster), most
+    /// first, ties by name. For the operators' dashboard once a second: one short lock per shard, no topic state
+    /// copied, so its cost is a walk over the tracked topics.
+    pub(crate) fn busiest(&self, prefix: &str, limit: usize) -> Vec<(Arc<str>, usize)> {
+        let mut topics: Vec<(Arc<str>, usize)> = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            topics.extend(
+                shard
+                    .iter()
+                    .filter(|(topic, entry)| topic.starts_with(prefix) && entry.presence.len() > 0)
+                    .map(|(topic, entry)| (topic.clone(), entry.presence.len())),
+            );
+        }
+        topics.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        topics.truncate(limit);
+        topics
+    }
+
+    /// The topic's current `presence_state` payload, `None` when nobody is in it: for readers that are not members
+    /// (the HTTP API). Call [`Tracker::prepare`] first, so that in a cluster it holds the other nodes' members too.
+    pub(crate) fn state(&self, topic: &str) -> Option<Arc<RawValue>> {
+        let mut shard = self.shard(topic);
+        shard.get_mut(topic).and_then(|entry| entry.presence.encoded_state())
     }
 
     /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.
@@ -270,7 +316,12 @@ impl Tracker {
             return;
         }
         match to_payload(&diff) {
-            Ok(payload) => self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), PRESENCE_DIFF, payload))),
+            Ok(payload) => {
+                if let Some(meters) = self.meters.get() {
+                    meters.presence_diff_sent();
+                }
+                self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), PRESENCE_DIFF, payload)));
+            }
             Err(error) => tracing::error!(%error, %topic, "presence diff not encodable"),
         }
     }
@@ -279,6 +330,22 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn busiest_lists_the_prefixed_topics_with_the_most_members() {
+        let tracker = Tracker::new(Arc::new(crate::pubsub::LocalPubSub::new()), Duration::from_millis(50));
+        let topic = |name: &str| Arc::<str>::from(name);
+        for (name, members) in [("room:a", 1), ("room:b", 3), ("room:c", 2), ("bench:x", 9)] {
+            for member in 0..members {
+                tracker.track(&topic(name), &format!("user{member}"), Meta::default());
+            }
+        }
+        // Two metas of one key are one member.
+        tracker.track(&topic("room:a"), "user0", Meta::default());
+        let busiest = tracker.busiest("room:", 2);
+        assert_eq!(busiest, vec![(topic("room:b"), 3), (topic("room:c"), 2)]);
+        assert_eq!(tracker.busiest("room:", 10).len(), 3, "other prefixes are left out");
+    }
 
     #[test]
     fn the_window_grows_with_the_members_between_its_bounds() {

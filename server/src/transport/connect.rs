@@ -83,7 +83,7 @@ impl SocketRoute {
         };
         let identity = self.identities.decide(credential, params.get("user").map(String::as_str)).await?;
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        Ok(SocketInfo { conn, user: Arc::from(identity.name), vsn })
+        Ok(SocketInfo { conn, user: Arc::from(identity.name), account: identity.account, vsn })
     }
 }
 
@@ -209,6 +209,7 @@ mod tests {
             settings: crate::socket::SocketSettings::default(),
             drain: tokio_util::sync::CancellationToken::new(),
             connections: tokio_util::task::TaskTracker::new(),
+            meters: crate::metrics::Meters::new(&crate::node::NodeId::random()),
             node: crate::node::NodeId::random(),
         });
         let identities = Identities::new(Arc::new(auth), Arc::new(crate::store::MemoryStore::new()));

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod admin_stats;
 mod auth;
 mod dispatch;
 mod hardening;

@@ -1,0 +1,107 @@
+//! `admin:stats` (docs/protocol.md §7.6): an operator's socket joins, gets this node's recent samples, then a `stats`
+//! sample a second whose counters move with what other sockets do; guests, other accounts and revoked operators are
+//! refused with `unauthorized`.
+
+use std::time::Duration;
+
+use protocol::admin::{NodeStats, RoomCount, STATS_EVENT, STATS_TOPIC, StatsJoinReply};
+use serde_json::json;
+use server::store::{Account, AccountStore, Grant, OperatorStore, SqlStore};
+
+use crate::{
+    auth::signer,
+    support::{Client, TestServer},
+};
+
+/// Accounts made in the server's own database, beside it (as `server admin` does from another process).
+async fn accounts(server: &TestServer, operator: &str, others: &[&str]) -> SqlStore {
+    let store = SqlStore::open_sqlite_dir(server.data_dir()).await.unwrap();
+    for name in std::iter::once(&operator).chain(others) {
+        let account = Account { username: (*name).into(), password_hash: "unused".into() };
+        assert!(store.create_account(account, 0).await.unwrap());
+    }
+    assert_eq!(store.grant_operator(operator, 0).await.unwrap(), Grant::Granted);
+    store
+}
+
+async fn connect_as(server: &TestServer, user: &str) -> Client {
+    let (auth, _) = signer(server);
+    Client::connect(server, &format!("token={}", auth.socket_token(user))).await
+}
+
+/// The next `stats` sample whose counters satisfy `done`, within `within`.
+async fn stats_until(client: &mut Client, within: Duration, done: impl Fn(&NodeStats) -> bool) -> NodeStats {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no stats sample showed the activity in time");
+        let payload = client.assert_broadcast(STATS_TOPIC, STATS_EVENT).await;
+        let sample: NodeStats = serde_json::from_value(payload).unwrap();
+        if done(&sample) {
+            return sample;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operator_sees_joins_messages_and_busy_rooms_within_seconds() {
+    let server = TestServer::start().await;
+    let _store = accounts(&server, "Ada", &[]).await;
+    let mut operator = connect_as(&server, "ada").await;
+    let (_, reply) = operator.join(STATS_TOPIC, json!({})).await;
+    let reply: StatsJoinReply = serde_json::from_value(reply).unwrap();
+    assert!(!reply.node.is_empty());
+    // The sampler runs from the start, so the history is not empty once a second has passed.
+    assert!(reply.history.iter().all(|sample| sample.node == reply.node));
+
+    let mut chatter = Client::connect(&server, "user=chatter").await;
+    let (join_ref, _) = chatter.join("room:busy", json!({})).await;
+    for n in 0..3 {
+        let msg_ref = chatter.push(Some(&join_ref), "room:busy", "message:new", json!({"body": format!("hello {n}")})).await;
+        chatter.assert_reply(&msg_ref, "ok").await;
+    }
+    let sample = stats_until(&mut operator, Duration::from_secs(4), |s| {
+        s.messages >= 3 && !s.rooms_by_members.is_empty() && !s.rooms_by_messages.is_empty()
+    })
+    .await;
+    assert_eq!(sample.node, reply.node);
+    assert!(sample.connections >= 2, "the operator and the chatter: {sample:?}");
+    assert!(sample.joins >= 2, "the operator's join and the chatter's: {sample:?}");
+    assert!(sample.deliveries >= 3, "the chatter got its own messages: {sample:?}");
+    assert_eq!(sample.rooms_by_members, vec![RoomCount { room: "busy".into(), count: 1 }]);
+    assert_eq!(sample.rooms_by_messages, vec![RoomCount { room: "busy".into(), count: 3 }]);
+    assert!(sample.commit_p99_ms.is_some_and(|ms| ms >= 0.0), "{sample:?}");
+
+    // The next samples keep coming, and a new join shows in the history a rejoin gets.
+    let mut again = connect_as(&server, "Ada").await;
+    let (_, reply) = again.join(STATS_TOPIC, json!({})).await;
+    let reply: StatsJoinReply = serde_json::from_value(reply).unwrap();
+    let newest = reply.history.last().unwrap();
+    assert!(newest.messages >= 3, "{newest:?}");
+    assert!(reply.history[..reply.history.len() - 1].iter().all(|s| s.rooms_by_messages.is_empty()));
+}
+
+#[tokio::test]
+async fn guests_other_accounts_and_revoked_operators_are_refused() {
+    let server = TestServer::start().await;
+    let store = accounts(&server, "Ada", &["Bob"]).await;
+
+    let mut guest = Client::connect(&server, "user=Mallory").await;
+    let (_, status, response) = guest.try_join(STATS_TOPIC, json!({})).await;
+    assert_eq!((status.as_str(), response), ("error", json!({"reason": "unauthorized"})));
+
+    let mut bob = connect_as(&server, "Bob").await;
+    let (_, status, response) = bob.try_join(STATS_TOPIC, json!({})).await;
+    assert_eq!((status.as_str(), response), ("error", json!({"reason": "unauthorized"})));
+    bob.refute_event(STATS_TOPIC, STATS_EVENT, Duration::from_millis(1_500)).await;
+
+    let mut ada = connect_as(&server, "Ada").await;
+    let (join_ref, _) = ada.join(STATS_TOPIC, json!({})).await;
+    let msg_ref = ada.push(Some(&join_ref), STATS_TOPIC, "anything", json!({})).await;
+    assert_eq!(ada.assert_reply(&msg_ref, "error").await, json!({"reason": "unknown event"}));
+
+    // A revoke takes effect at the next join, with the same token.
+    assert!(store.revoke_operator("Ada").await.unwrap());
+    let mut revoked = connect_as(&server, "Ada").await;
+    let (_, status, response) = revoked.try_join(STATS_TOPIC, json!({})).await;
+    assert_eq!((status.as_str(), response), ("error", json!({"reason": "unauthorized"})));
+}
