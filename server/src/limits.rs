@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::metrics::Limit;
+
 /// A sliding-window limit: at most `max` events in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -18,13 +20,13 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
-/// One sliding window's recent events.
+/// One sliding window's recent events (also the HTTP API's per-key message limit).
 #[derive(Debug, Default)]
-struct Window(VecDeque<Instant>);
+pub(crate) struct Window(VecDeque<Instant>);
 
 impl Window {
     /// Records an event at `now` if `limit` allows it; false (nothing recorded) when over.
-    fn allow(&mut self, limit: RateLimit, now: Instant) -> bool {
+    pub(crate) fn allow(&mut self, limit: RateLimit, now: Instant) -> bool {
         while self.0.front().is_some_and(|oldest| now.duration_since(*oldest) >= limit.window) {
             self.0.pop_front();
         }
@@ -33,6 +35,12 @@ impl Window {
         }
         self.0.push_back(now);
         true
+    }
+
+    /// How long from `now` until the oldest recorded event leaves the window (zero when nothing is recorded): when a
+    /// refused event would be allowed.
+    pub(crate) fn retry_after(&self, limit: RateLimit, now: Instant) -> Duration {
+        self.0.front().map_or(Duration::ZERO, |oldest| (*oldest + limit.window).saturating_duration_since(now))
     }
 }
 
@@ -43,22 +51,43 @@ pub(crate) struct SocketLimits {
     history: RateLimit,
     recent_messages: Window,
     recent_history: Window,
+    /// The limit that refused a request since the connection last asked ([`Self::take_refused`]), for its meters.
+    refused: Option<Limit>,
 }
 
 impl SocketLimits {
     /// Limits for a new connection.
     pub(crate) fn new(messages: RateLimit, history: RateLimit) -> Self {
-        Self { messages, history, recent_messages: Window::default(), recent_history: Window::default() }
+        Self {
+            messages,
+            history,
+            recent_messages: Window::default(),
+            recent_history: Window::default(),
+            refused: None,
+        }
     }
 
     /// Records a `message:new` at `now` if allowed; false when the client is over its limit (nothing recorded).
     pub(crate) fn allow_message(&mut self, now: Instant) -> bool {
-        self.recent_messages.allow(self.messages, now)
+        let allowed = self.recent_messages.allow(self.messages, now);
+        if !allowed {
+            self.refused = Some(Limit::Messages);
+        }
+        allowed
     }
 
     /// Records a `history:before` at `now` if allowed; false when the client is over its limit.
     pub(crate) fn allow_history(&mut self, now: Instant) -> bool {
-        self.recent_history.allow(self.history, now)
+        let allowed = self.recent_history.allow(self.history, now);
+        if !allowed {
+            self.refused = Some(Limit::History);
+        }
+        allowed
+    }
+
+    /// Which limit refused a request since the last call, if one did (the connection counts it after each frame).
+    pub(crate) fn take_refused(&mut self) -> Option<Limit> {
+        self.refused.take()
     }
 }
 
@@ -74,11 +103,18 @@ mod tests {
         for i in 0..3 {
             assert!(limits.allow_message(start + Duration::from_secs(i)));
         }
+        assert_eq!(limits.take_refused(), None);
         assert!(!limits.allow_message(start + Duration::from_secs(5)), "4th within the window is refused");
+        assert_eq!(limits.take_refused(), Some(Limit::Messages), "a refusal is reported once");
+        assert_eq!(limits.take_refused(), None);
         assert!(!limits.allow_message(start + Duration::from_millis(9_999)));
         assert!(limits.allow_message(start + Duration::from_secs(10)), "the first one left the window");
         assert!(!limits.allow_message(start + Duration::from_millis(10_500)));
         assert!(limits.allow_message(start + Duration::from_secs(11)));
+        assert_eq!(
+            limits.recent_messages.retry_after(three, start + Duration::from_millis(10_500)),
+            Duration::from_millis(500)
+        );
         assert!(limits.allow_history(start), "history has its own window");
         assert!(!limits.allow_history(start + Duration::from_secs(1)));
     }

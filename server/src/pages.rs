@@ -20,6 +20,7 @@ use crate::{
         password::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
     },
     clock::now_ms,
+    metrics::{Limit, Meters},
     names::random_guest_name,
     store::{Account, Store, username_key},
 };
@@ -28,12 +29,19 @@ pub(crate) struct StoreBackend {
     store: Arc<dyn Store>,
     auth: Arc<Auth>,
     identities: Identities,
+    /// Counts refused logins and registrations.
+    meters: Arc<Meters>,
 }
 
 impl StoreBackend {
     /// As Leptos context.
-    pub(crate) fn context(store: Arc<dyn Store>, auth: Arc<Auth>, identities: Identities) -> Backend {
-        Backend(Arc::new(Self { store, auth, identities }))
+    pub(crate) fn context(
+        store: Arc<dyn Store>,
+        auth: Arc<Auth>,
+        identities: Identities,
+        meters: Arc<Meters>,
+    ) -> Backend {
+        Backend(Arc::new(Self { store, auth, identities, meters }))
     }
 }
 
@@ -97,6 +105,7 @@ impl ChatBackend for StoreBackend {
             }
             // Counted before the hash: the hash is what an unthrottled flood of registrations would exhaust.
             if !self.auth.attempts.try_register(client_ip(&client), std::time::Instant::now()) {
+                self.meters.rate_limited(Limit::Registrations);
                 return Err(AccountProblem::TooManyAttempts);
             }
             let hash = blocking(move || password::hash(&password))
@@ -126,6 +135,8 @@ impl ChatBackend for StoreBackend {
             let (account_key, ip) = (username_key(&username), client_ip(&client));
             let now = std::time::Instant::now();
             if !self.auth.attempts.login_allowed(&account_key, ip, now) {
+                self.meters.rate_limited(Limit::Logins);
+                self.meters.login_failed();
                 return Err(AccountProblem::TooManyAttempts);
             }
             let account = self.store.find_account(&username).await.map_err(|_| AccountProblem::Unavailable)?;
@@ -148,6 +159,7 @@ impl ChatBackend for StoreBackend {
                 }
                 None => {
                     self.auth.attempts.login_failed(&account_key, ip, now);
+                    self.meters.login_failed();
                     Err(AccountProblem::WrongCredentials)
                 }
             }

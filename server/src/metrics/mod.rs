@@ -61,15 +61,21 @@ pub(crate) enum Limit {
     Messages,
     /// `history:before` per connection.
     History,
+    /// Failed logins per account and address, and per address (the login form).
+    Logins,
+    /// Registrations per address.
+    Registrations,
 }
 
 impl Limit {
-    const ALL: [Self; 2] = [Self::Messages, Self::History];
+    const ALL: [Self; 4] = [Self::Messages, Self::History, Self::Logins, Self::Registrations];
 
     fn label(self) -> &'static str {
         match self {
             Self::Messages => "message_new",
             Self::History => "history_before",
+            Self::Logins => "login",
+            Self::Registrations => "registration",
         }
     }
 }
@@ -293,7 +299,8 @@ impl Meters {
         self.rate_limited[limit as usize].increment(1);
     }
 
-    /// A login was refused (wrong password, unknown account, or too many failures).
+    /// A login was refused (wrong password, unknown account, or too many failures: those also count as
+    /// `rate_limited{limit="login"}`).
     pub(crate) fn login_failed(&self) {
         self.login_failures.increment(1);
     }

@@ -17,7 +17,7 @@
 //!
 //! A frame that does not decode closes the connection with 1007 (the client reconnects); see [`Connection::run`].
 
-use std::{panic::AssertUnwindSafe, sync::Arc};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
 use futures::FutureExt;
 use protocol::{
@@ -112,10 +112,12 @@ impl<T: Transport> Connection<T> {
             if let Some(suppressed) = UNMATCHED.admit() {
                 tracing::info!(conn = self.info.conn, %topic, suppressed, "join to an unmatched topic refused");
             }
+            self.services.meters.join_refused(reasons::UNMATCHED_TOPIC);
             self.reply(None, msg_ref, &topic, STATUS_ERROR, &reason(reasons::UNMATCHED_TOPIC));
             return;
         };
         if self.channels.len() >= self.services.settings.max_channels {
+            self.services.meters.join_refused(reasons::TOO_MANY_CHANNELS);
             self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &reason(reasons::TOO_MANY_CHANNELS));
             return;
         }
@@ -148,14 +150,17 @@ impl<T: Transport> Connection<T> {
                 // 0 for none: message ids start at 1, so no `seq` is at or below it.
                 let delivered_up_to = delivered_up_to.unwrap_or(0);
                 self.channels.insert(topic, JoinedChannel { join_ref, instance, delivered_up_to, broadcasts });
+                self.services.meters.joined();
             }
             Ok(Err(refusal)) => {
+                self.services.meters.join_refused(&refusal.reason);
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
                 self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &refusal.into());
             }
             Err(_panic) => {
                 self.services.pubsub.unsubscribe(&topic, self.info.conn);
                 tracing::error!(conn = self.info.conn, %topic, "join crashed");
+                self.services.meters.join_refused(reasons::JOIN_CRASHED);
                 self.reply(join_ref.as_deref(), msg_ref, &topic, STATUS_ERROR, &reason(reasons::JOIN_CRASHED));
             }
         }
@@ -174,10 +179,20 @@ impl<T: Transport> Connection<T> {
             return;
         };
         let context = ChannelContext { socket: info, limits };
+        // Only a message's acknowledgement is timed (`parley_ingest_ack_seconds`): one comparison per frame.
+        let ingest = (event == protocol::events::MESSAGE_NEW).then(Instant::now);
         let result = AssertUnwindSafe(channel.instance.handle_in(event, payload, context)).catch_unwind().await;
+        if let Some(limit) = self.limits.take_refused() {
+            self.services.meters.rate_limited(limit);
+        }
         let join_ref = join_ref.as_deref();
         match result {
-            Ok(Ok(Outcome::Reply { status, response })) => self.reply(join_ref, msg_ref, &topic, status, &response),
+            Ok(Ok(Outcome::Reply { status, response })) => {
+                if let Some(started) = ingest.filter(|_| status == STATUS_OK) {
+                    self.services.meters.ingest_acked(started.elapsed());
+                }
+                self.reply(join_ref, msg_ref, &topic, status, &response);
+            }
             Ok(Ok(Outcome::NoReply)) => {}
             Ok(Ok(Outcome::Stop { reply })) => {
                 if let Some((status, response)) = reply {
@@ -209,6 +224,7 @@ impl<T: Transport> Connection<T> {
     /// Removes a joined channel, unsubscribes it and runs its `terminate`. Returns its join_ref if it was joined.
     fn end_channel(&mut self, topic: &Arc<str>, reason: Termination) -> Option<Option<Arc<str>>> {
         let mut channel = self.channels.remove(topic)?;
+        self.services.meters.channels_ended(1);
         self.services.pubsub.unsubscribe(topic, self.info.conn);
         // `terminate` of a channel that just panicked may panic again; that must not take the connection down.
         let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));

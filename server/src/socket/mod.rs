@@ -34,6 +34,9 @@ use transport::{Inbound, Transport, TransportError};
 pub struct SocketSettings {
     /// Close the connection when nothing arrives for this long (Phoenix: 60 s; clients heartbeat every 30 s).
     pub idle_timeout: Duration,
+    /// Largest frame or message a client may send (a WebSocket frame, a long-poll line); larger ones close the
+    /// WebSocket with 1009 and refuse the long-poll POST with 413.
+    pub max_frame_bytes: usize,
     /// Joined topics per connection (Phoenix's `max_channels_per_transport`, a CVE fix in 1.8.9).
     pub max_channels: usize,
     /// Outbound queue length before a connection counts as a slow consumer and is closed with 1011.
@@ -60,6 +63,7 @@ impl Default for SocketSettings {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(60),
+            max_frame_bytes: 64 * 1024,
             max_channels: 100,
             outbound_capacity: 1024,
             write_batch: 128,
@@ -81,6 +85,8 @@ pub(crate) struct SocketServices {
     pub(crate) drain: CancellationToken,
     /// Tracks live connections so a draining server can wait for their close frames.
     pub(crate) connections: tokio_util::task::TaskTracker,
+    /// What connections count (sockets, joins, deliveries, closes).
+    pub(crate) meters: Arc<crate::metrics::Meters>,
     /// Named in the access log's socket lines.
     pub(crate) node: crate::node::NodeId,
 }
@@ -173,12 +179,13 @@ impl<T: Transport> Connection<T> {
         let overflowed = overflow.wait();
         tokio::pin!(overflowed);
         let mut batch = Vec::new();
+        self.services.meters.socket_opened(T::VIA);
         let ended = loop {
             // Every branch is cancel-safe: `recv` and `recv_many` lose nothing when another branch wins, and the
             // flag/timer branches only observe state.
             tokio::select! {
                 biased;
-                () = &mut overflowed => break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await,
+                () = &mut overflowed => break self.close_slow_consumer().await,
                 () = &mut drained => break self.close(CloseCode::SERVICE_RESTART.code(), "server restarting").await,
                 () = &mut idle => break self.close(CloseCode::GOING_AWAY.code(), "idle timeout").await,
                 inbound = self.transport.recv() => {
@@ -202,7 +209,7 @@ impl<T: Transport> Connection<T> {
                             tokio::select! {
                                 flushed = flush => if flushed.is_err() { break Ended::ClientGone },
                                 () = &mut overflowed => {
-                                    break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
+                                    break self.close_slow_consumer().await;
                                 }
                             }
                         }
@@ -219,19 +226,25 @@ impl<T: Transport> Connection<T> {
                     if frames.is_empty() {
                         continue;
                     }
+                    let count = frames.len();
                     // A consumer that stopped reading blocks this write; the overflow flag must still end it. Boxed,
                     // like the dispatch future, so an idle connection's task does not carry the write's state.
                     let write = Box::pin(self.transport.send_all(frames));
                     tokio::select! {
-                        written = write => if written.is_err() { break Ended::ClientGone },
+                        written = write => match written {
+                            // One add per written batch, whatever its size: counting costs nothing per frame.
+                            Ok(()) => self.services.meters.delivered(count),
+                            Err(_) => break Ended::ClientGone,
+                        },
                         () = &mut overflowed => {
-                            break self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer").await;
+                            break self.close_slow_consumer().await;
                         }
                     }
                 }
             }
         };
         self.terminate_all(Termination::Disconnected);
+        self.services.meters.socket_ended(T::VIA);
         ended
     }
 
@@ -263,6 +276,12 @@ impl<T: Transport> Connection<T> {
         frames
     }
 
+    /// Closes a connection whose outbound queue overflowed (1011): what it could not take is dropped.
+    fn close_slow_consumer(&mut self) -> std::pin::Pin<Box<dyn Future<Output = Ended> + Send + '_>> {
+        self.services.meters.slow_consumer_dropped();
+        self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer")
+    }
+
     /// Sends a close frame and reports why the connection ended.
     fn close<'a>(
         &'a mut self,
@@ -282,15 +301,19 @@ impl<T: Transport> Connection<T> {
         })
         .await;
         tracing::debug!(conn = self.info.conn, code, reason, "closing connection");
+        self.services.meters.socket_closed(code);
         Ended::Closed(code)
     }
 
     /// Ends every joined channel (connection closing).
     fn terminate_all(&mut self, reason: Termination) {
+        let mut ended = 0;
         for (topic, mut channel) in self.channels.drain() {
             self.services.pubsub.unsubscribe(&topic, self.info.conn);
             channel.instance.terminate(reason);
+            ended += 1;
         }
+        self.services.meters.channels_ended(ended);
     }
 
     /// Encodes a frame for this connection's serializer and queues it as a direct answer.

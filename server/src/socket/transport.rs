@@ -39,6 +39,8 @@ pub(crate) enum TransportError {
 
 /// A bidirectional frame transport.
 pub(crate) trait Transport: Send {
+    /// Which transport this is (the `transport` label of the open-sockets gauge).
+    const VIA: crate::metrics::Via;
     /// The next inbound frame; `None` when the connection is gone. Must be cancel-safe: it is raced in `select!`.
     fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, TransportError>>> + Send;
     /// Writes every frame, then flushes once (one syscall-sized write per wakeup instead of one per frame).

@@ -8,13 +8,19 @@
 //! process crash *and* a power loss. That costs one fsync per commit, which group commit ([`super::writer`]) spreads
 //! over every message of the batch; `NORMAL` would only protect against process crashes.
 
-use std::{path::Path, sync::Once, time::Duration};
+use std::{
+    path::Path,
+    sync::{Arc, Once},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use protocol::chat::Message;
 use sqlx::{AssertSqlSafe, Executor, Row};
 use sqlx_core::any::{Any, AnyArguments, AnyPool, AnyPoolOptions, driver::install_drivers};
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::metrics::Meters;
 
 use super::{
     AfterCommit, Appended, MessageStore, NewRecord, RoomActivity, StoreError,
@@ -38,12 +44,21 @@ pub struct SqlStore {
 impl SqlStore {
     /// The SQLite database `chat.db` in `data_dir`.
     pub async fn open_sqlite_dir(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join("chat.db");
-        Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+        Self::open(&Self::sqlite_dir_url(data_dir)).await
+    }
+
+    /// The URL of the SQLite database `chat.db` in `data_dir`.
+    pub(crate) fn sqlite_dir_url(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("chat.db").display())
     }
 
     /// Connects to `url`, applies migrations and starts the writer.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_metered(url, None).await
+    }
+
+    /// [`Self::open`], with a writer that counts its commits in `meters`.
+    pub(crate) async fn open_metered(url: &str, meters: Option<Arc<Meters>>) -> Result<Self, StoreError> {
         install_sql_drivers();
         let engine = Engine::of(url)?;
         let options = AnyPoolOptions::new()
@@ -72,7 +87,7 @@ impl SqlStore {
             });
         let pool = options.connect(url).await.map_err(StoreError::backend)?;
         schema::migrate(&pool).await?;
-        let (sender, task) = writer::spawn(pool.clone(), engine);
+        let (sender, task) = writer::spawn(pool.clone(), engine, meters);
         Ok(Self { pool, engine, writer: Mutex::new(Some(sender)), writer_task: Mutex::new(Some(task)) })
     }
 

@@ -5,10 +5,13 @@
 //! acknowledged message is durable. Throughput comes from batching (one fsync per batch), durability from acking after
 //! commit; under light load a batch is a single message and nothing waits for a timer.
 
+use std::{sync::Arc, time::Instant};
+
 use sqlx_core::any::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AfterCommit, Appended, NewRecord, StoreError, engine::Engine};
+use crate::metrics::Meters;
 
 /// Most appends in one transaction: bounds the latency a single commit adds to the messages behind it.
 const MAX_BATCH: usize = 512;
@@ -25,18 +28,26 @@ pub(super) struct WriteRequest {
 }
 
 /// Starts the writer task; it ends when every sender is dropped and the queue is drained.
-pub(super) fn spawn(pool: AnyPool, engine: Engine) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
+pub(super) fn spawn(
+    pool: AnyPool,
+    engine: Engine,
+    meters: Option<Arc<Meters>>,
+) -> (mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let handle = tokio::spawn(run(pool, engine, rx));
+    let handle = tokio::spawn(run(pool, engine, meters, rx));
     (tx, handle)
 }
 
-async fn run(pool: AnyPool, engine: Engine, mut queue: mpsc::Receiver<WriteRequest>) {
+async fn run(pool: AnyPool, engine: Engine, meters: Option<Arc<Meters>>, mut queue: mpsc::Receiver<WriteRequest>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<&NewRecord> = batch.iter().map(|r| &r.record).collect();
+        let started = Instant::now();
         match super::batch::commit(&pool, engine, &records).await {
             Ok(results) => {
+                if let Some(meters) = &meters {
+                    count(meters, &records, &results, started);
+                }
                 // Callbacks first, all of them, in batch order (ids ascend within a room); only then the replies.
                 let requests = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
                 let mut replies = Vec::with_capacity(requests.len());
@@ -56,4 +67,19 @@ async fn run(pool: AnyPool, engine: Engine, mut queue: mpsc::Receiver<WriteReque
             }
         }
     }
+}
+
+/// Counts one committed batch: its latency and size, and its new messages (a duplicate `client_id` stores nothing)
+/// by room.
+fn count(meters: &Meters, records: &[&NewRecord], results: &[Appended], started: Instant) {
+    let elapsed = started.elapsed();
+    let mut rooms: Vec<(&str, u64)> = Vec::new();
+    for (record, _) in records.iter().zip(results).filter(|(_, result)| !result.duplicate) {
+        match rooms.iter_mut().find(|(room, _)| *room == record.room) {
+            Some((_, n)) => *n += 1,
+            None => rooms.push((record.room.as_str(), 1)),
+        }
+    }
+    let stored = rooms.iter().map(|(_, n)| n).sum();
+    meters.committed(records.len(), stored, elapsed, rooms);
 }

@@ -39,8 +39,6 @@ use crate::{
     telemetry::LogBudget,
 };
 
-/// Largest frame or message a client may send (64 KiB); larger ones close the connection with 1009.
-const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// How long a server-initiated close waits for the client's close frame.
 const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Prefix of the phoenix 1.8 `authToken` subprotocol.
@@ -111,6 +109,10 @@ pub(crate) async fn upgrade(
             return (refused.status(), version, refused.to_string()).into_response();
         }
     };
+    if route.services.drain.is_cancelled() {
+        // Stopping: a socket opened now would be closed with 1012 at once; the client should try another node.
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "server draining").into_response();
+    }
     if let Err(refusal) = route.origins.check(&request.headers) {
         return refusal.into_response();
     }
@@ -140,7 +142,7 @@ pub(crate) async fn upgrade(
             Ok(upgraded) => upgraded,
             Err(error) => return tracing::debug!(%error, "websocket upgrade failed"),
         };
-        let stream = WsStream::new(TokioIo::new(upgraded), MAX_FRAME_BYTES);
+        let stream = WsStream::new(TokioIo::new(upgraded), services.settings.max_frame_bytes);
         let tracker = services.connections.clone();
         let life = SocketLife::connect("websocket", &info, &services.node);
         let run = Connection::new(WebSocketTransport { stream, _permit: permit }, info, services).run();
@@ -210,6 +212,8 @@ impl WebSocketTransport {
 }
 
 impl Transport for WebSocketTransport {
+    const VIA: crate::metrics::Via = crate::metrics::Via::WebSocket;
+
     fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, TransportError>>> + Send {
         // A poll function, not an `async` block: the connection re-creates this future at every wakeup, and it sits
         // in the connection task's state while idle.

@@ -347,6 +347,8 @@ impl SessionTransport {
 }
 
 impl Transport for SessionTransport {
+    const VIA: crate::metrics::Via = crate::metrics::Via::LongPoll;
+
     fn recv(&mut self) -> impl Future<Output = Option<Result<Inbound, TransportError>>> + Send {
         std::future::poll_fn(move |cx| self.poll_recv(cx))
     }
