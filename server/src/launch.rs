@@ -123,7 +123,8 @@ impl Server {
         let store = open_store(&self.config, &meters).await?;
         let cluster = match &self.config.redis_url {
             Some(url) => {
-                let cluster = Cluster::start(self.node.clone(), url, store.clone(), self.local.clone())?;
+                let cluster =
+                    Cluster::start(self.node.clone(), url, store.clone(), self.local.clone(), meters.clone())?;
                 tracing::info!(node = %self.node, "cluster mode: Redis bus and presence registry");
                 Some(cluster)
             }

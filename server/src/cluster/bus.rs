@@ -5,7 +5,10 @@
 //! ([`super::registry`]) after every reconnect. [`Publisher`] queues outgoing envelopes (bounded; dropped when Redis is
 //! away) and sends them in pipelines; [`listen`] keeps one subscription alive and reconnects with backoff.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use protocol::presence::Meta;
@@ -14,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Meters;
 
 /// The one channel of the bus.
 pub(crate) const CHANNEL: &str = "parley:bus";
@@ -73,9 +78,9 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     /// Starts the publishing task of `node` on `redis`.
-    pub(crate) fn start(redis: ConnectionManager, node: String) -> Self {
+    pub(crate) fn start(redis: ConnectionManager, node: String, meters: Arc<Meters>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(publish(redis, node, receiver));
+        tokio::spawn(publish(redis, node, meters, receiver));
         Self { queue }
     }
 
@@ -95,7 +100,7 @@ impl Publisher {
 /// Publishes queued envelopes in pipelines. After a failure (Redis away, or too slow under a burst), the first batch
 /// that goes out again starts with a [`Envelope::Resync`], so the other nodes re-read the presence this node announced
 /// into the void; room messages need nothing, the store's head checks bring them.
-async fn publish(mut redis: ConnectionManager, node: String, mut queue: mpsc::Receiver<Vec<u8>>) {
+async fn publish(mut redis: ConnectionManager, node: String, meters: Arc<Meters>, mut queue: mpsc::Receiver<Vec<u8>>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
     let resync = serde_json::to_vec(&Envelope::Resync { node }).unwrap_or_default();
@@ -107,7 +112,13 @@ async fn publish(mut redis: ConnectionManager, node: String, mut queue: mpsc::Re
         for envelope in batch.drain(..) {
             pipe.publish(CHANNEL, envelope).ignore();
         }
-        match pipe.exec_async(&mut redis).await {
+        let started = Instant::now();
+        let published = pipe.exec_async(&mut redis).await;
+        if published.is_ok() {
+            // One pipeline's round trip, whatever it carried: the latency a message adds on its way to other nodes.
+            meters.bus_published(started.elapsed());
+        }
+        match published {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("bus publishing again; other nodes re-read the registry");

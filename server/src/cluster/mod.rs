@@ -27,6 +27,7 @@ use self::{
     registry::{HEARTBEAT_EVERY, HEARTBEAT_TTL, Registry},
 };
 use crate::{
+    metrics::Meters,
     node::NodeId,
     presence::Tracker,
     pubsub::{Broadcast, ConnId, LocalPubSub, PubSub, Subscriber},
@@ -52,6 +53,8 @@ pub(crate) struct Cluster {
     order: Arc<RoomOrder>,
     registry: Arc<Registry>,
     bus: Publisher,
+    /// Counts bus reconnects (and, through the bus and the order, publishes and gap reads).
+    meters: Arc<Meters>,
     /// When the bus subscription was last (re)established; `None` while it is down.
     connected_since: Mutex<Option<Instant>>,
     stop: CancellationToken,
@@ -65,6 +68,7 @@ impl Cluster {
         redis_url: &str,
         store: Arc<dyn MessageStore>,
         local: Arc<LocalPubSub>,
+        meters: Arc<Meters>,
     ) -> Result<Arc<Self>, ClusterError> {
         let client = redis::Client::open(redis_url)?;
         let config = ConnectionManagerConfig::new()
@@ -72,11 +76,12 @@ impl Cluster {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_max_delay(Duration::from_secs(1));
         let redis = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let bus = Publisher::start(redis.clone(), node.to_string());
+        let bus = Publisher::start(redis.clone(), node.to_string(), meters.clone());
         let registry = Registry::new(node.clone(), redis, bus.clone());
         let cluster = Arc::new(Self {
             node: node.clone(),
-            order: RoomOrder::new(local.clone(), store),
+            order: RoomOrder::new(local.clone(), store, meters.clone()),
+            meters,
             local,
             registry,
             bus,
@@ -99,6 +104,12 @@ impl Cluster {
         self.registry.leave().await;
         self.stop.cancel();
         tracing::info!(node = %self.node, "left the cluster");
+    }
+
+    /// Whether this node's bus subscription is up (readiness: a node cut off from Redis delivers other nodes'
+    /// messages only through the store's head checks, seconds late).
+    pub(crate) fn bus_connected(&self) -> bool {
+        self.connected_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
     }
 
     /// Whether the bus has been up long enough that a node missing from the registry is really gone.
@@ -137,6 +148,9 @@ async fn periodic(cluster: std::sync::Weak<Cluster>, stop: CancellationToken) {
 impl Listener for Cluster {
     fn connected(&self, reconnected: bool) {
         *self.connected_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        if reconnected {
+            self.meters.bus_reconnected();
+        }
         // Whatever was published while the subscription was down (or before it first came up, if Redis was away at
         // start) is lost: read it back from the store and the registry, and put this node's presences back in case
         // Redis restarted empty. On a first connection of a fresh node all of this finds nothing to do.

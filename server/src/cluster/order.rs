@@ -17,6 +17,7 @@ use std::{
 use protocol::{chat::Message, names::slug_from_topic, typed::Event, typed::to_payload};
 
 use crate::{
+    metrics::Meters,
     pubsub::{Broadcast, LocalPubSub, PubSub},
     store::MessageStore,
 };
@@ -48,12 +49,14 @@ pub(crate) struct RoomOrder {
     rooms: Mutex<HashMap<Arc<str>, Room>>,
     local: Arc<LocalPubSub>,
     store: Arc<dyn MessageStore>,
+    /// Counts the messages gap reads deliver.
+    meters: Arc<Meters>,
     me: Weak<RoomOrder>,
 }
 
 impl RoomOrder {
-    pub(crate) fn new(local: Arc<LocalPubSub>, store: Arc<dyn MessageStore>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self { rooms: Mutex::new(HashMap::new()), local, store, me: me.clone() })
+    pub(crate) fn new(local: Arc<LocalPubSub>, store: Arc<dyn MessageStore>, meters: Arc<Meters>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self { rooms: Mutex::new(HashMap::new()), local, store, meters, me: me.clone() })
     }
 
     fn rooms(&self) -> MutexGuard<'_, HashMap<Arc<str>, Room>> {
@@ -193,11 +196,16 @@ impl RoomOrder {
             let Some(room) = rooms.get_mut(&topic) else {
                 return;
             };
+            let mut filled = 0;
             for message in page {
-                if let Some(broadcast) = broadcast_of(&topic, &message) {
-                    room.held.entry(message.id).or_insert(broadcast);
+                if let Some(broadcast) = broadcast_of(&topic, &message)
+                    && let std::collections::btree_map::Entry::Vacant(gap) = room.held.entry(message.id)
+                {
+                    gap.insert(broadcast);
+                    filled += 1;
                 }
             }
+            self.meters.bus_gaps_filled(filled);
             room.filling = false;
             self.drain(&topic, room);
             if !full || room.filling {
@@ -289,6 +297,10 @@ mod tests {
     }
 
     /// The ids a member received, waiting until `count` arrived.
+    fn meters() -> Arc<Meters> {
+        Meters::new(&crate::node::NodeId::random())
+    }
+
     async fn received(inbox: &mut crate::pubsub::outbox::Inbox, count: usize) -> Vec<u64> {
         let mut got = Vec::new();
         let mut ids = Vec::new();
@@ -308,7 +320,7 @@ mod tests {
         let local = Arc::new(LocalPubSub::new());
         let (outbox, mut inbox) = queue(64);
         local.subscribe(TOPIC, Subscriber { conn: 1, outbox });
-        let order = RoomOrder::new(local.clone(), store.clone());
+        let order = RoomOrder::new(local.clone(), store.clone(), meters());
         assert!(order.align(TOPIC).await, "the head (3) is read");
         order.offer(message(2));
         for id in 4..=8 {
@@ -332,18 +344,20 @@ mod tests {
         let local = Arc::new(LocalPubSub::new());
         let (outbox, mut inbox) = queue(64);
         local.subscribe(TOPIC, Subscriber { conn: 1, outbox });
-        let order = RoomOrder::new(local.clone(), store.clone());
+        let order = RoomOrder::new(local.clone(), store.clone(), meters());
         assert!(order.align(TOPIC).await);
         store_one(&store, 1).await;
         order.check_heads().await;
         assert_eq!(received(&mut inbox, 1).await, vec![2]);
+        let text = order.meters.render();
+        assert!(text.lines().any(|line| line.starts_with("parley_bus_gaps_filled_total{") && line.ends_with("} 1")));
     }
 
     #[tokio::test]
     async fn rooms_without_members_here_are_not_tracked() {
         let store = store_with(0).await;
         let local = Arc::new(LocalPubSub::new());
-        let order = RoomOrder::new(local, store);
+        let order = RoomOrder::new(local, store, meters());
         order.offer(message(1));
         assert!(order.rooms().is_empty());
     }

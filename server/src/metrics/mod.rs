@@ -13,10 +13,6 @@
 //!
 //! Owns no policy: callers decide what an event is; see ARCHITECTURE.md's frame flow for where each is counted.
 
-// The counting calls are wired in over the next commits (socket, store, presence, cluster); until then parts of
-// this interface have no caller.
-#![allow(dead_code)]
-
 mod catalog;
 mod recent;
 
