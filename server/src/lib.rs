@@ -3,6 +3,7 @@
 //! Crate map, from the top down (a module only uses the ones listed after it):
 //! * `launch`: [`Server`], which opens the store, wires everything and serves; [`config`]: flags, environment
 //!   variables and limits.
+//! * `api`: the HTTP API for backends under `/api` (API keys, OpenAPI description) and `server api-key`.
 //! * `http`: router assembly (SSR pages, `/healthz`, `/socket/websocket`, security headers, cross-site request
 //!   refusal, body limits); `assets`: the precompressed bundle; `pages`: the backend of the app's server functions.
 //! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows WebSocket.
@@ -17,11 +18,12 @@
 //!   `limits`: per-connection rate limits; [`clock`]; `names`: random names; `shutdown`; [`telemetry`]; `metrics`:
 //!   this server's Prometheus registry (`/metrics`) and the dashboard's pulse.
 //! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
-//!   [`node`]: this process's node id.
+//!   [`node`]: this process's node id; `operators`: `server admin`, who may see the dashboard.
 
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
 
+mod api;
 mod assets;
 pub mod auth;
 pub mod channel;
@@ -36,6 +38,7 @@ mod limits;
 mod metrics;
 mod names;
 pub mod node;
+mod operators;
 mod pages;
 mod presence;
 pub mod pubsub;
@@ -57,7 +60,9 @@ pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
         Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Token(args)) => {
-            let secret = auth::secret::load_or_create(&args.data_dir, args.secret_key_base.as_deref())?;
+            let configured =
+                auth::secret::configured(args.secret_key_base.as_deref(), args.secret_key_base_file.as_deref())?;
+            let secret = auth::secret::load_or_create(&args.data_dir, configured.as_deref())?;
             let token = auth::Auth::new(&secret).socket_token(&args.user);
             #[allow(clippy::print_stdout)]
             {
@@ -65,6 +70,8 @@ pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
             }
             Ok(())
         }
+        Some(Command::ApiKey(args)) => api::command::run(args).await,
+        Some(Command::Admin(args)) => operators::run(args).await,
         None => serve(cli.serve).await,
     }
 }

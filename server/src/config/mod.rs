@@ -35,6 +35,28 @@ pub enum Command {
     Serve(Box<Config>),
     /// Print a socket token for a user (valid 24 h), signed with this server's secret: for scripts and tests.
     Token(TokenArgs),
+    /// Create, revoke or list the HTTP API's keys (`/api`), in the database the server uses.
+    ApiKey(ApiKeyArgs),
+    /// Make an account an operator (it may open `/dashboard`), or with `--revoke` no longer one, in the database the
+    /// server uses; takes effect at once, also on a running server.
+    Admin(AdminArgs),
+}
+
+/// Arguments of `server admin`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// The account (any spelling of its name); it must exist.
+    #[arg(long)]
+    pub user: String,
+    /// Take operator rights away instead of granting them.
+    #[arg(long)]
+    pub revoke: bool,
+    /// The data directory whose SQLite database holds the accounts (when no `--database-url` is given).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The database holding the accounts: the server's `--database-url` (`postgres://…` for a cluster).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// Arguments of `server token`.
@@ -49,6 +71,42 @@ pub struct TokenArgs {
     /// The secret key base, if configured rather than generated.
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     pub secret_key_base: Option<String>,
+    /// A file holding the secret key base (its trailing line break ignored), so it is not visible in `ps`.
+    #[arg(long, env = "SECRET_KEY_BASE_FILE", conflicts_with = "secret_key_base")]
+    pub secret_key_base_file: Option<PathBuf>,
+}
+
+/// Arguments of `server api-key`.
+#[derive(Debug, Clone, Args)]
+pub struct ApiKeyArgs {
+    /// What to do with keys.
+    #[command(subcommand)]
+    pub action: ApiKeyAction,
+    /// The data directory whose SQLite database holds the keys (when no `--database-url` is given).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// The database holding the keys: the server's `--database-url` (`postgres://…` for a cluster).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+/// `server api-key` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ApiKeyAction {
+    /// Make a key and print it (once: only its SHA-256 is stored).
+    Create {
+        /// Who the key is for; a live key's name is unique.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the live key with this name: requests with it are refused at once.
+    Revoke {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys: name, created, revoked (never the keys themselves).
+    List,
 }
 
 /// Everything the running server needs to know.
@@ -82,6 +140,10 @@ pub struct Config {
     /// tokens). Default: generated on first run into `<data-dir>/secret_key_base`.
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     pub secret_key_base: Option<String>,
+    /// A file holding the secret key base (its trailing line break ignored), so the secret is not visible in `ps` or
+    /// the process's environment.
+    #[arg(long, env = "SECRET_KEY_BASE_FILE", conflicts_with = "secret_key_base")]
+    pub secret_key_base_file: Option<PathBuf>,
     /// Accounts only: sockets need a valid token (guests are refused with 403, and pages ask them to log in).
     #[arg(long, env = "CHAT_REQUIRE_ACCOUNTS")]
     pub require_accounts: bool,
@@ -93,6 +155,15 @@ pub struct Config {
     /// production: anyone could broadcast on them.
     #[arg(long, env = "CHAT_BENCH_TOPICS")]
     pub bench_topics: bool,
+    /// Milliseconds over which one topic's presence changes are coalesced into one `presence_diff` (it grows by 0.1 ms
+    /// per member past 500, to at most 1 s): short enough to feel instant, long enough that a join storm sends tens
+    /// of diffs a second instead of one per joiner.
+    #[arg(long, env = "CHAT_PRESENCE_WINDOW_MS", default_value_t = 50)]
+    pub presence_window_ms: u64,
+    /// Seconds a stopping server waits for its sockets to close (1012), still answering HTTP with `/readyz` at 503,
+    /// before it exits anyway: long enough for close frames to reach slow clients, short enough for a deploy.
+    #[arg(long, env = "CHAT_DRAIN_TIMEOUT_S", default_value_t = 5)]
+    pub drain_timeout_s: u64,
     /// Admission and abuse limits.
     #[command(flatten)]
     pub guard: Guard,
@@ -111,8 +182,11 @@ impl Config {
             reuse_port: false,
             max_messages_per_10s: 20,
             secret_key_base: None,
+            secret_key_base_file: None,
             require_accounts: false,
             bench_topics: false,
+            presence_window_ms: 50,
+            drain_timeout_s: 5,
             guard: Guard::default(),
         }
     }

@@ -105,3 +105,31 @@ async fn guests_other_accounts_and_revoked_operators_are_refused() {
     let (_, status, response) = revoked.try_join(STATS_TOPIC, json!({})).await;
     assert_eq!((status.as_str(), response), ("error", json!({"reason": "unauthorized"})));
 }
+
+/// `server admin` against a running server's data directory.
+async fn admin(server: &TestServer, args: &[&str]) -> Result<(), server::ServerError> {
+    use clap::Parser;
+    let data_dir = server.data_dir().to_str().unwrap();
+    let argv = ["server", "admin", "--data-dir", data_dir].into_iter().chain(args.iter().copied());
+    server::main_with(server::config::Cli::parse_from(argv)).await
+}
+
+#[tokio::test]
+async fn the_admin_command_grants_and_revokes_on_a_running_server() {
+    let server = TestServer::start().await;
+    let store = accounts(&server, "Ada", &["Grace"]).await;
+    let refused = admin(&server, &["--user", "nobody"]).await;
+    assert!(refused.unwrap_err().to_string().contains("no account has this name"));
+
+    let mut grace = connect_as(&server, "Grace").await;
+    let (_, status, _) = grace.try_join(STATS_TOPIC, json!({})).await;
+    assert_eq!(status, "error");
+    admin(&server, &["--user", "GRACE"]).await.unwrap();
+    assert!(store.is_operator("Grace").await.unwrap());
+    grace.join(STATS_TOPIC, json!({})).await;
+
+    admin(&server, &["--user", "Grace", "--revoke"]).await.unwrap();
+    let mut again = connect_as(&server, "Grace").await;
+    let (_, status, _) = again.try_join(STATS_TOPIC, json!({})).await;
+    assert_eq!(status, "error", "a revoke takes effect at the next join");
+}
