@@ -12,6 +12,7 @@ pub mod events;
 pub mod frame;
 pub mod names;
 pub mod presence;
+pub mod probe;
 pub mod reasons;
 pub mod serializer;
 pub mod text;

@@ -24,6 +24,19 @@ pub enum SecretError {
     Io(#[from] std::io::Error),
 }
 
+/// The secret given by flag (`--secret-key-base`) or by file (`--secret-key-base-file`, so it never shows in `ps` or
+/// `/proc/<pid>/cmdline`); a file's trailing line break is not part of it. `None` when neither is given.
+pub fn configured(value: Option<&str>, file: Option<&Path>) -> Result<Option<String>, SecretError> {
+    match (value, file) {
+        (Some(value), _) => Ok(Some(value.to_owned())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// The configured secret, else the one stored in `data_dir`, else a new one (stored with owner-only permissions).
 pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> Result<Vec<u8>, SecretError> {
     if let Some(secret) = configured {
@@ -76,5 +89,17 @@ mod tests {
         assert_eq!(load_or_create(&dir, Some(&configured)).unwrap(), configured.as_bytes());
         assert!(matches!(load_or_create(&dir, Some("short")), Err(SecretError::TooShort)));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_secret_file_loses_its_line_break_only() {
+        let path = std::env::temp_dir().join(format!("secret-file-test-{}", std::process::id()));
+        let secret = format!(" {} ", "s".repeat(64));
+        std::fs::write(&path, format!("{secret}\r\n")).unwrap();
+        assert_eq!(configured(None, Some(&path)).unwrap(), Some(secret));
+        assert_eq!(configured(Some("flag"), None).unwrap().as_deref(), Some("flag"));
+        assert_eq!(configured(None, None).unwrap(), None);
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(configured(None, Some(&path)), Err(SecretError::Io(_))), "a missing file is an error");
     }
 }

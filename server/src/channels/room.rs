@@ -13,16 +13,17 @@ use std::{sync::Arc, time::Instant};
 use async_trait::async_trait;
 use protocol::{
     chat::{
-        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
-        NewMessage, NewMessageReply, Typing, WatchReply, normalize_body,
+        HISTORY_DEFAULT_LIMIT, HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
+        NewMessage, NewMessageReply, Typing, WatchReply,
     },
     events::PRESENCE_STATE,
     frame::Payload,
     names::{slug_from_topic, validate_room_slug},
     reasons::{self, ErrorReply},
-    typed::{Event, Request, from_payload, to_payload},
+    typed::{Request, from_payload},
 };
 
+use super::post::{Draft, Posting};
 use crate::{
     channel::{
         Broadcasts, Channel, ChannelContext, ChannelFailure, ChannelInstance, JoinRequest, Joined, Outcome, Push,
@@ -30,12 +31,9 @@ use crate::{
     },
     clock::now_ms,
     presence::Tracker,
-    pubsub::{Broadcast, PubSub},
-    store::{Appended, MessageStore, NewRecord, StoreError},
+    pubsub::PubSub,
+    store::{MessageStore, StoreError},
 };
-
-/// Longest accepted `client_id` (a UUID is 36 characters).
-const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// Bytes a message adds to a reply beyond its author and body (ids, timestamp, keys, punctuation).
 const MESSAGE_OVERHEAD_BYTES: usize = 64;
@@ -50,6 +48,8 @@ pub(crate) struct HistoryBudget {
     /// A rejoin's gap after `last_seen_id`: recovered whole if it fits, else the reply falls back to the latest
     /// history with `recovered: false`.
     pub(crate) recovery_bytes: usize,
+    /// The largest `history:before` page, in messages (`--max-history-page`).
+    pub(crate) page: u32,
 }
 
 fn reply_bytes(message: &Message) -> usize {
@@ -120,7 +120,12 @@ impl RoomChannel {
         // A room's ids are dense, so the unread count is a subtraction rather than a read of up to MAX_UNREAD rows.
         let reply = WatchReply::new(last_id, last_seen_id);
         let reply = serde_json::to_value(reply).map_err(|_| ErrorReply::new(reasons::JOIN_CRASHED))?;
-        let instance = WatchInstance { room: room.to_owned(), topic: topic.clone(), store: self.store.clone() };
+        let instance = WatchInstance {
+            room: room.to_owned(),
+            topic: topic.clone(),
+            store: self.store.clone(),
+            history_page: self.budget.page,
+        };
         Ok(Joined {
             reply,
             instance: Box::new(instance),
@@ -165,7 +170,8 @@ impl Channel for RoomChannel {
             topic: request.topic.clone(),
             user,
             store: self.store.clone(),
-            pubsub: self.pubsub.clone(),
+            history_page: self.budget.page,
+            posting: Posting::new(self.store.clone(), self.pubsub.clone()),
             presence: self.presence.clone(),
             phx_ref,
             status,
@@ -181,7 +187,10 @@ struct RoomInstance {
     topic: Arc<str>,
     user: String,
     store: Arc<dyn MessageStore>,
-    pubsub: Arc<dyn PubSub>,
+    /// The largest `history:before` page.
+    history_page: u32,
+    /// Where its `message:new` goes (the path the HTTP API shares).
+    posting: Posting,
     presence: Arc<Tracker>,
     /// This connection's current presence meta (changes on every update).
     phx_ref: String,
@@ -193,38 +202,14 @@ impl RoomInstance {
         let Ok(request) = from_payload::<NewMessage>(payload) else {
             return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
         };
-        if request.client_id.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > MAX_CLIENT_ID_CHARS) {
-            return Ok(Outcome::error(reasons::INVALID_PAYLOAD));
-        }
-        let body = match normalize_body(&request.body) {
-            Ok(body) => body,
-            Err(error) => return Ok(Outcome::error(error.reason())),
+        let draft = match Draft::check(request) {
+            Ok(draft) => draft,
+            Err(reason) => return Ok(Outcome::error(reason)),
         };
         if !context.limits.allow_message(Instant::now()) {
             return Ok(Outcome::error(reasons::RATE_LIMITED));
         }
-        let record = NewRecord {
-            room: self.room.clone(),
-            user: self.user.clone(),
-            body,
-            client_id: request.client_id,
-            timestamp: now_ms(),
-        };
-        // The broadcast is published by the store right after the commit, in id order (see `AfterCommit`).
-        let (topic, pubsub) = (self.topic.clone(), self.pubsub.clone());
-        let broadcast = Box::new(move |appended: &Appended| {
-            if appended.duplicate {
-                return;
-            }
-            match to_payload(&appended.message) {
-                Ok(payload) => {
-                    let message = Broadcast::new(topic, Message::EVENT, payload);
-                    pubsub.broadcast(Arc::new(message.with_seq(appended.message.id)));
-                }
-                Err(error) => tracing::error!(%error, "message not encodable"),
-            }
-        });
-        match self.store.append_then(record, broadcast).await {
+        match self.posting.post(&self.topic, &self.room, self.user.clone(), draft).await {
             Ok(appended) => Outcome::answer::<NewMessage>(&NewMessageReply { id: appended.message.id }),
             Err(error) => Ok(unavailable(&self.room, &error)),
         }
@@ -255,7 +240,7 @@ impl ChannelInstance for RoomInstance {
     ) -> Result<Outcome, ChannelFailure> {
         match event {
             NewMessage::EVENT => self.new_message(&payload, context).await,
-            HistoryBefore::EVENT => history_before(&*self.store, &self.room, &payload, context).await,
+            HistoryBefore::EVENT => history_before(&*self.store, &self.room, self.history_page, &payload, context).await,
             Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
@@ -273,6 +258,8 @@ struct WatchInstance {
     room: String,
     topic: Arc<str>,
     store: Arc<dyn MessageStore>,
+    /// The largest `history:before` page.
+    history_page: u32,
 }
 
 #[async_trait]
@@ -288,7 +275,7 @@ impl ChannelInstance for WatchInstance {
             NewMessage::EVENT | Typing::EVENT => Ok(Outcome::error(reasons::UNAUTHORIZED)),
             // Read-only, and reading history needs no membership (the room's page shows it to anyone): allowed, with
             // the socket's rate limit.
-            HistoryBefore::EVENT => history_before(&*self.store, &self.room, &payload, context).await,
+            HistoryBefore::EVENT => history_before(&*self.store, &self.room, self.history_page, &payload, context).await,
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
     }
@@ -303,6 +290,7 @@ impl ChannelInstance for WatchInstance {
 async fn history_before(
     store: &dyn MessageStore,
     room: &str,
+    max_page: u32,
     payload: &Payload,
     context: ChannelContext<'_>,
 ) -> Result<Outcome, ChannelFailure> {
@@ -312,7 +300,8 @@ async fn history_before(
     if !context.limits.allow_history(Instant::now()) {
         return Ok(Outcome::error(reasons::RATE_LIMITED));
     }
-    let limit = request.effective_limit() as usize;
+    // The protocol's default page, capped by this server's `--max-history-page` (which may exceed the protocol's 100).
+    let limit = request.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(max_page) as usize;
     match store.before(room, request.before_id, limit).await {
         Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
         Err(error) => Ok(unavailable(room, &error)),

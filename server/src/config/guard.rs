@@ -55,6 +55,18 @@ pub struct Guard {
     /// `history:before` requests per connection in any 10 seconds.
     #[arg(long, env = "CHAT_MAX_HISTORY_PER_10S", default_value_t = 10)]
     pub max_history_per_10s: usize,
+    /// Seconds a socket may stay silent before it is closed (1001): clients heartbeat every 30 s (phoenix.js), so a
+    /// connection quiet for two beats is gone (a dead peer's socket otherwise stays open until TCP gives up).
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT_S", default_value_t = 60)]
+    pub idle_timeout_s: u64,
+    /// Largest frame a client may send, in bytes (a WebSocket frame or message: closed with 1009 beyond; a long-poll
+    /// line: 413). Bounds what one frame costs to buffer and parse; a chat message (4000 characters) needs < 20 KiB.
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Largest `history:before` page, in messages; a request for more gets this many and pages again. Keeps a page
+    /// one bounded store query and one bounded frame.
+    #[arg(long, env = "CHAT_MAX_HISTORY_PAGE", default_value_t = protocol::chat::HISTORY_MAX_LIMIT)]
+    pub max_history_page: u32,
     /// Seconds a socket may stay open without any joined topic before it is closed (1008).
     #[arg(long, env = "CHAT_JOIN_TIMEOUT_S", default_value_t = 60)]
     pub join_timeout_s: u64,
@@ -69,6 +81,10 @@ pub struct Guard {
     /// `recovered: false`.
     #[arg(long, env = "CHAT_MAX_RECOVERY_BYTES", default_value_t = 256 * 1024)]
     pub max_recovery_bytes: usize,
+    /// Messages one HTTP API key may post in any 10 seconds (HTTP 429 with `Retry-After` beyond); 0: no limit. A
+    /// backend posts for many users, so five times a socket's 20, yet a leaked or looping key cannot flood rooms.
+    #[arg(long, env = "CHAT_API_MAX_MESSAGES_PER_10S", default_value_t = 100)]
+    pub api_max_messages_per_10s: usize,
 }
 
 impl Default for Guard {
@@ -87,10 +103,14 @@ impl Default for Guard {
             max_login_failures: 5,
             max_login_failures_per_ip: 20,
             max_history_per_10s: 10,
+            idle_timeout_s: 60,
+            max_frame_bytes: 64 * 1024,
+            max_history_page: protocol::chat::HISTORY_MAX_LIMIT,
             join_timeout_s: 60,
             max_token_age_s: 30 * 24 * 3600,
             max_join_history_bytes: 64 * 1024,
             max_recovery_bytes: 256 * 1024,
+            api_max_messages_per_10s: 100,
         }
     }
 }

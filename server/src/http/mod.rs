@@ -5,6 +5,7 @@
 //! the Leptos options and their backend.
 
 mod access;
+pub(crate) mod probe;
 mod protect;
 
 use std::{path::Path, sync::Arc};
@@ -26,7 +27,6 @@ use crate::{
     config::Config,
     metrics::Meters,
     node::NodeId,
-    store::Store,
     transport::{connect::SocketRoute, longpoll, websocket},
 };
 
@@ -39,9 +39,11 @@ pub(crate) struct AppState {
     pub(crate) longpoll: longpoll::LongPollRoute,
     /// The backend of the pages' server functions.
     pub(crate) pages: Backend,
-    /// Answers `/healthz`.
-    pub(crate) store: Arc<dyn Store>,
-    /// Named in `/healthz`.
+    /// `/api/*`, the HTTP API for backends.
+    pub(crate) api: crate::api::ApiState,
+    /// Answers `/healthz` and `/readyz`.
+    pub(crate) probes: probe::Probes,
+    /// Named in the access log.
     pub(crate) node: NodeId,
     /// Answers `/metrics`.
     pub(crate) meters: Arc<Meters>,
@@ -62,6 +64,12 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+impl FromRef<AppState> for probe::Probes {
+    fn from_ref(state: &AppState) -> Self {
+        state.probes.clone()
+    }
+}
+
 impl FromRef<AppState> for SocketRoute {
     fn from_ref(state: &AppState) -> Self {
         state.socket.clone()
@@ -75,6 +83,7 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
     let pages = state.pages.clone();
     let origins = state.socket.origins.clone();
     let longpoll = longpoll::routes(state.longpoll.clone());
+    let api = crate::api::routes(state.api.clone(), max_body_bytes);
     let node = state.node.clone();
     Router::new()
         // Single-segment paths are rooms; these two are not (docs/protocol.md's reserved segments).
@@ -89,7 +98,8 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
         // Pages and server-function answers are compressed on the fly; the bundle arrives precompressed.
         .layer(CompressionLayer::new())
         // Added after the layer, so never compressed: the probe, the scrape and the WebSocket upgrade.
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(probe::healthz))
+        .route("/readyz", get(probe::readyz))
         .route("/metrics", get(metrics))
         .route("/socket/websocket", get(websocket::upgrade))
         .with_state(state)
@@ -97,23 +107,11 @@ pub(crate) fn router(state: AppState, site_root: &Path, max_body_bytes: usize) -
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         // Long poll checks the Origin itself and answers in its own JSON; its POSTs carry up to 100 frames.
         .merge(longpoll)
+        // Bearer keys in a header, JSON errors, its own body limit: outside the browser-form protection (see `api`).
+        .merge(api)
         .layer(middleware::from_fn(protect::security_headers))
         // Outermost, so every route above (long poll and the upgrade included) gets its line: merge new routes before.
         .layer(middleware::from_fn_with_state(node, access::log_request))
-}
-
-/// `GET /healthz`: 200 `{"status": "ok", "node": …}` while the store answers, 503 `{"status": "unavailable", …}`
-/// otherwise.
-async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let node = state.node.as_str();
-    match state.store.health().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "node": node}))),
-        Err(error) => {
-            tracing::warn!(%error, "health check failed");
-            let body = serde_json::json!({"status": "unavailable", "node": node, "reason": "store unavailable"});
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
-        }
-    }
 }
 
 /// `GET /metrics`: this node's series in the Prometheus text format (version 0.0.4).

@@ -12,7 +12,9 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 /// Most frames in one POST (phoenix.js's `MAX_LONGPOLL_BATCH_SIZE`, Phoenix's `@max_poll_batch_size`).
 pub const MAX_LINES: usize = 100;
-/// Largest frame, text or decoded binary: the WebSocket transport's frame limit.
+#[allow(dead_code, reason = "the default of `--max-frame-bytes`, for the fuzz target (fuzz/ compiles this file)")]
+/// Largest frame, text or decoded binary, by default: the WebSocket transport's frame limit (`--max-frame-bytes`
+/// sets both).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// One frame of a POST body.
@@ -39,11 +41,17 @@ pub enum BodyError {
 }
 
 /// Splits a POST body into frames: `ndjson` for `application/x-ndjson`, otherwise the body is one text frame.
+#[allow(dead_code, reason = "the server passes `--max-frame-bytes`; the fuzz target (fuzz/) calls this")]
 pub fn parse(body: &[u8], ndjson: bool) -> Result<Vec<Line>, BodyError> {
+    parse_limited(body, ndjson, MAX_FRAME_BYTES)
+}
+
+/// [`parse`] with frames of at most `max_frame` bytes.
+pub fn parse_limited(body: &[u8], ndjson: bool, max_frame: usize) -> Result<Vec<Line>, BodyError> {
     if !ndjson {
         return match body.is_empty() {
             true => Ok(Vec::new()),
-            false => Ok(vec![text(body)?]),
+            false => Ok(vec![text(body, max_frame)?]),
         };
     }
     let mut lines = Vec::new();
@@ -55,25 +63,25 @@ pub fn parse(body: &[u8], ndjson: bool) -> Result<Vec<Line>, BodyError> {
         if lines.len() == MAX_LINES {
             return Err(BodyError::TooManyLines);
         }
-        lines.push(if raw.first() == Some(&b'[') { text(raw)? } else { binary(raw)? });
+        lines.push(if raw.first() == Some(&b'[') { text(raw, max_frame)? } else { binary(raw, max_frame)? });
     }
     Ok(lines)
 }
 
-fn text(raw: &[u8]) -> Result<Line, BodyError> {
-    if raw.len() > MAX_FRAME_BYTES {
+fn text(raw: &[u8], max_frame: usize) -> Result<Line, BodyError> {
+    if raw.len() > max_frame {
         return Err(BodyError::FrameTooLarge);
     }
     std::str::from_utf8(raw).map(|text| Line::Text(text.to_owned())).map_err(|_| BodyError::Invalid)
 }
 
-fn binary(raw: &[u8]) -> Result<Line, BodyError> {
+fn binary(raw: &[u8], max_frame: usize) -> Result<Line, BodyError> {
     // Four base64 characters carry three bytes: a line this long cannot decode to a frame within the limit.
-    if raw.len() > (MAX_FRAME_BYTES / 3 + 1) * 4 {
+    if raw.len() > (max_frame / 3 + 1) * 4 {
         return Err(BodyError::FrameTooLarge);
     }
     let bytes = STANDARD.decode(raw).map_err(|_| BodyError::Invalid)?;
-    if bytes.len() > MAX_FRAME_BYTES {
+    if bytes.len() > max_frame {
         return Err(BodyError::FrameTooLarge);
     }
     Ok(Line::Binary(bytes))

@@ -391,7 +391,7 @@ async fn publish(
         Err(_) => return respond(Answer::refused(400, "incomplete body").to_json(), cors),
     };
     let json = match owner {
-        Owner::Here(session) => deliver(&session, ndjson, &body, route.window()).await.to_json(),
+        Owner::Here(session) => deliver(&route, &session, ndjson, &body).await.to_json(),
         Owner::Elsewhere(relay, named) => {
             relay.post(&named, ndjson, body).await.unwrap_or_else(|| Answer::status(410).to_json())
         }
@@ -401,8 +401,9 @@ async fn publish(
 }
 
 /// Checks a whole POST body, then hands its frames to the session: nothing is dispatched unless all of it is valid.
-pub(crate) async fn deliver(session: &Session, ndjson: bool, body: &[u8], window: Duration) -> Answer {
-    let lines = match body::parse(body, ndjson) {
+pub(crate) async fn deliver(route: &LongPollRoute, session: &Session, ndjson: bool, body: &[u8]) -> Answer {
+    let window = route.window();
+    let lines = match body::parse_limited(body, ndjson, route.socket.services.settings.max_frame_bytes) {
         Ok(lines) => lines,
         Err(error @ (BodyError::TooManyLines | BodyError::FrameTooLarge)) => return Answer::refused(413, error),
         Err(error @ BodyError::Invalid) => return Answer::refused(400, error),

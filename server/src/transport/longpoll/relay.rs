@@ -178,7 +178,7 @@ impl Inner {
                 tokio::spawn(async move {
                     let json = match (inner.local(session), STANDARD.decode(body)) {
                         (Some((route, session)), Ok(body)) => {
-                            Some(deliver(&session, ndjson, &body, route.window()).await.to_json())
+                            Some(deliver(&route, &session, ndjson, &body).await.to_json())
                         }
                         _ => None,
                     };
