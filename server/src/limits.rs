@@ -110,11 +110,12 @@ mod tests {
         assert!(!limits.allow_message(start + Duration::from_millis(9_999)));
         assert!(limits.allow_message(start + Duration::from_secs(10)), "the first one left the window");
         assert!(!limits.allow_message(start + Duration::from_millis(10_500)));
-        assert!(limits.allow_message(start + Duration::from_secs(11)));
         assert_eq!(
             limits.recent_messages.retry_after(three, start + Duration::from_millis(10_500)),
-            Duration::from_millis(500)
+            Duration::from_millis(500),
+            "the oldest (at 1 s) leaves at 11 s"
         );
+        assert!(limits.allow_message(start + Duration::from_secs(11)));
         assert!(limits.allow_history(start), "history has its own window");
         assert!(!limits.allow_history(start + Duration::from_secs(1)));
     }

@@ -6,8 +6,10 @@
 //! * [`secret`]: the secret key base, configured or generated into the data dir on first run.
 //! * `password`: argon2id hashes; [`attempts`]: failed-login limits per (account, address) and per address,
 //!   registration limits per address.
+//! * [`api_key`]: the HTTP API's keys, made random and kept only as their SHA-256.
 //! * `identity`: who someone is, the one rule the socket upgrade and the room page share.
 
+pub mod api_key;
 pub mod attempts;
 pub mod etf;
 pub(crate) mod identity;

@@ -5,7 +5,7 @@ use protocol::chat::Message;
 use sqlx::Row;
 use sqlx_core::any::AnyRow;
 
-use super::{Account, RoomActivity};
+use super::{Account, ApiKey, RoomActivity};
 
 /// The columns [`message`] expects, in order.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, author, body, sent_at";
@@ -29,4 +29,9 @@ pub(crate) fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
 /// A room's activity from `SELECT slug, last_message_at`.
 pub(crate) fn room_activity(row: &AnyRow) -> Result<RoomActivity, sqlx::Error> {
     Ok(RoomActivity { room: row.try_get(0)?, last_message_at: row.try_get(1)? })
+}
+
+/// An API key from `SELECT name, created_at, revoked_at`.
+pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
+    Ok(ApiKey { name: row.try_get(0)?, created_at: row.try_get(1)?, revoked_at: row.try_get(2)? })
 }

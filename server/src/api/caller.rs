@@ -1,0 +1,101 @@
+//! [`ApiCaller`]: the extractor that authenticates a request by its `Authorization: Bearer <key>` header, and the
+//! per-key message limit ([`Quota`]).
+//!
+//! The key is looked up by its SHA-256 in the store at every request (see `crate::auth::api_key` for why that needs
+//! no constant-time comparison), so a key revoked from the command line is refused from the next request on.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+
+use super::{ApiState, failure::ApiFailure};
+use crate::{
+    auth::api_key::key_hash,
+    limits::{RateLimit, Window},
+};
+
+/// The key a request was authenticated with.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiCaller {
+    /// The key's name (live names are unique).
+    pub(crate) name: String,
+}
+
+impl FromRequestParts<ApiState> for ApiCaller {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiFailure::missing_key());
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
+            .filter(|key| !key.is_empty())
+            .ok_or_else(ApiFailure::invalid_key)?;
+        match state.store.live_api_key(&key_hash(key)).await {
+            Ok(Some(found)) => Ok(Self { name: found.name }),
+            Ok(None) => Err(ApiFailure::invalid_key()),
+            Err(error) => Err(ApiFailure::unavailable(&error)),
+        }
+    }
+}
+
+/// Posts allowed per key in a sliding window (`--api-max-messages-per-10s`; 0: no limit).
+pub(crate) struct Quota {
+    limit: RateLimit,
+    /// By key name: one entry per key that posted, so as many as there are keys.
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl Quota {
+    pub(crate) fn new(max_per_10s: usize) -> Self {
+        Self {
+            limit: RateLimit { max: max_per_10s, window: Duration::from_secs(10) },
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a post by `caller` at `now`, or refuses it with 429 and when to retry.
+    pub(crate) fn admit(&self, caller: &ApiCaller, now: Instant) -> Result<(), ApiFailure> {
+        if self.limit.max == 0 {
+            return Ok(());
+        }
+        // A std mutex: the section is a few comparisons and never awaits.
+        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let window = windows.entry(caller.name.clone()).or_default();
+        if window.allow(self.limit, now) {
+            Ok(())
+        } else {
+            Err(ApiFailure::rate_limited(window.retry_after(self.limit, now)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_has_its_own_window() {
+        let quota = Quota::new(2);
+        let (one, two) = (ApiCaller { name: "one".into() }, ApiCaller { name: "two".into() });
+        let start = Instant::now();
+        assert!(quota.admit(&one, start).is_ok());
+        assert!(quota.admit(&one, start + Duration::from_secs(1)).is_ok());
+        assert!(quota.admit(&one, start + Duration::from_secs(2)).is_err());
+        assert!(quota.admit(&two, start + Duration::from_secs(2)).is_ok(), "another key is not limited");
+        assert!(quota.admit(&one, start + Duration::from_secs(10)).is_ok(), "the first post left the window");
+        assert!(Quota::new(0).admit(&one, start).is_ok(), "0 turns the limit off");
+    }
+}
