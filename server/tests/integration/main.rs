@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_stats;
+mod api;
 mod auth;
 mod dispatch;
 mod hardening;
