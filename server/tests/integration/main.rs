@@ -9,6 +9,7 @@ mod dispatch;
 mod hardening;
 mod http;
 mod longpoll;
+mod metrics;
 mod presence;
 mod robustness;
 mod room;
