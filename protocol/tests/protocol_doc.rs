@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use protocol::{admin, chat, events, names, presence, reasons, reasons::CloseCode};
+use protocol::{admin, api, chat, events, names, presence, reasons, reasons::CloseCode};
 
 /// `(name, value)` of a constant, so failure messages can say which constant the document misses.
 macro_rules! named {
@@ -32,6 +32,17 @@ const REASONS: [(&str, &str); 12] = named![
     reasons::UNAVAILABLE,
     reasons::UNKNOWN_EVENT,
     reasons::CHANNEL_CRASH,
+];
+
+/// Every error text of the HTTP API (`protocol::api`), each expected in a row of §12's error table.
+const API_ERRORS: [(&str, &str); 7] = named![
+    api::UNAUTHORIZED,
+    api::NOT_FOUND,
+    api::METHOD_NOT_ALLOWED,
+    api::BODY_TOO_LARGE,
+    api::INVALID_PAYLOAD,
+    api::INVALID_USER,
+    api::INVALID_QUERY,
 ];
 
 /// The names of `CloseCode`'s constants: `ALL` and one per code (checked against `ALL` below).
@@ -83,7 +94,7 @@ struct Limit {
     row_label: &'static str,
 }
 
-fn limits() -> [Limit; 8] {
+fn limits() -> [Limit; 10] {
     let usize_of = |value: u32| usize::try_from(value).unwrap();
     [
         Limit { constant: "chat::MAX_BODY_CHARS", value: chat::MAX_BODY_CHARS, row_label: "message body" },
@@ -102,6 +113,16 @@ fn limits() -> [Limit; 8] {
         Limit { constant: "chat::MAX_UNREAD", value: usize_of(chat::MAX_UNREAD), row_label: "unread count" },
         Limit { constant: "names::MAX_SLUG_LEN", value: names::MAX_SLUG_LEN, row_label: "room slug" },
         Limit { constant: "names::MAX_USER_NAME_CHARS", value: names::MAX_USER_NAME_CHARS, row_label: "user name" },
+        Limit {
+            constant: "api::ROOMS_DEFAULT_LIMIT",
+            value: usize_of(api::ROOMS_DEFAULT_LIMIT),
+            row_label: "`get /api/rooms`",
+        },
+        Limit {
+            constant: "api::ROOMS_MAX_LIMIT",
+            value: usize_of(api::ROOMS_MAX_LIMIT),
+            row_label: "`get /api/rooms`",
+        },
     ]
 }
 
@@ -163,6 +184,17 @@ fn every_error_reason_is_in_an_error_table_row() {
         |(name, reason)| format!("reasons::{name} = {reason:?} (expected `{reason}` in a table row)"),
     );
     assert_nothing_missing("error reasons", &gaps);
+}
+
+#[test]
+fn every_http_api_error_is_in_a_status_table_row() {
+    let doc = read_doc();
+    let gaps = missing(
+        &API_ERRORS,
+        |(_, error)| table_rows(&doc).any(|row| row.starts_with("| 4") && row.contains(&code(error))),
+        |(name, error)| format!("api::{name} = {error:?} (expected `{error}` in a row of §12.3's status table)"),
+    );
+    assert_nothing_missing("HTTP API errors", &gaps);
 }
 
 #[test]
@@ -239,6 +271,7 @@ fn this_test_knows_every_constant_the_documented_modules_declare() {
         .chain(CLOSE_CODE_NAMES)
         .chain(EVENTS.iter().map(|(name, _)| *name))
         .chain(OTHER_NAMES.iter().map(|(name, _)| *name))
+        .chain(API_ERRORS.iter().map(|(name, _)| *name))
         .chain(limits().iter().filter_map(|limit| limit.constant.rsplit("::").next()))
         .chain(["RESERVED_SEGMENTS"])
         .collect();
@@ -247,6 +280,7 @@ fn this_test_knows_every_constant_the_documented_modules_declare() {
         ("src/events.rs", include_str!("../src/events.rs")),
         ("src/chat.rs", include_str!("../src/chat.rs")),
         ("src/names.rs", include_str!("../src/names.rs")),
+        ("src/api.rs", include_str!("../src/api.rs")),
     ];
     let unchecked: Vec<String> = sources
         .iter()
