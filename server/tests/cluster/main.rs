@@ -36,7 +36,7 @@ use tokio::task::{JoinHandle, block_in_place};
 use crate::{
     conn::{Conn, REPLY_WAIT, Sent, describe_ids, eventually, ids},
     fixture::Cluster,
-    node::healthz,
+    node::{healthz, http_get, probe},
 };
 
 /// How long a presence change may take to reach another node while everything is up.
@@ -274,17 +274,17 @@ async fn refs_left(conn: &Conn, refs: &[String], within: Duration) -> Instant {
     .await
 }
 
-/// `GET /healthz` until it answers `status`; returns the body and when it first did.
-async fn wait_for_health(addr: &str, status: u16, within: Duration) -> (Value, Instant) {
+/// `GET /readyz` until it answers `status`; returns the body and when it first did.
+async fn wait_for_readiness(addr: &str, status: u16, within: Duration) -> (Value, Instant) {
     let deadline = Instant::now() + within;
     loop {
-        let answer = healthz(addr).await;
+        let answer = probe(addr, "/readyz").await;
         if let Ok((got, body)) = &answer
             && *got == status
         {
             return (body.clone(), Instant::now());
         }
-        assert!(Instant::now() < deadline, "/healthz at {addr} did not answer {status} within {within:?}: {answer:?}");
+        assert!(Instant::now() < deadline, "/readyz at {addr} did not answer {status} within {within:?}: {answer:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -356,6 +356,16 @@ async fn three_publishers_three_nodes_in_order() {
     }
     for member in &members {
         assert_eq!(member.ids().len() as u64, total, "{} got a message twice", member.user);
+    }
+    // Each node's /metrics carries its own node label and counts its share: what it stored, and published on the bus.
+    for index in 0..3 {
+        let node = cluster.node(index);
+        let (status, metrics) = block_in_place(|| http_get(&node.addr, "/metrics")).unwrap();
+        let label = format!("{{node=\"{}\"}}", node.id);
+        let stored = metrics.contains(&format!("parley_messages_stored_total{label} {PER_PUBLISHER}\n"));
+        let publishes = format!("parley_bus_publish_seconds_count{label} ");
+        let published = metrics.lines().any(|line| line.strip_prefix(&publishes).is_some_and(|count| count != "0"));
+        assert!(status == 200 && stored && published, "{}: {metrics}", node.name);
     }
 }
 
@@ -695,6 +705,10 @@ async fn redis_kill_9_and_restart_mid_traffic() {
     .await;
     let killed_at = Instant::now();
     block_in_place(|| cluster.redis.kill_9());
+    // Not ready (new clients would miss the other nodes' messages for seconds), but alive.
+    let (body, _) = wait_for_readiness(&cluster.node(0).addr, 503, Duration::from_secs(10)).await;
+    assert_eq!(body["reason"], json!("redis unavailable"), "{body}");
+    assert_eq!(healthz(&cluster.node(0).addr).await.unwrap().0, 200);
 
     // Every node keeps acknowledging: messages are committed to PostgreSQL, Redis only carried the news.
     eventually(Duration::from_secs(30), || {
@@ -717,6 +731,9 @@ async fn redis_kill_9_and_restart_mid_traffic() {
     let restarted_at = Instant::now();
     block_in_place(|| cluster.redis.restart());
     eprintln!("{acked_while_down} messages acked while Redis was down ({})", secs(restarted_at - killed_at));
+    for index in 0..3 {
+        wait_for_readiness(&cluster.node(index).addr, 200, Duration::from_secs(30)).await;
+    }
 
     // Presence comes back by itself: a join on node2 reaches node1, a joiner on node2 sees the other nodes' members,
     // and every member sees every other one again, once.
@@ -823,20 +840,19 @@ async fn postgres_down_unavailable_then_recovers() {
     assert_eq!(sent, Sent::Refused(json!({"reason": "unavailable"})), "message:new while PostgreSQL is down");
     eprintln!("message:new refused as unavailable {} after PostgreSQL went down", secs(refused_after));
     assert!(refused_after <= Duration::from_secs(15), "the refusal took {}", secs(refused_after));
-    let (body, unhealthy_at) = wait_for_health(&cluster.node(0).addr, 503, Duration::from_secs(15)).await;
+    let (body, unready_at) = wait_for_readiness(&cluster.node(0).addr, 503, Duration::from_secs(15)).await;
     assert_eq!(body["status"], json!("unavailable"), "{body}");
-    eprintln!("/healthz 503 {} after PostgreSQL went down", secs(unhealthy_at - down_at));
+    assert_eq!(body["reason"], json!("store unavailable"), "{body}");
+    eprintln!("/readyz 503 {} after PostgreSQL went down", secs(unready_at - down_at));
+    let (status, live) = healthz(&cluster.node(0).addr).await.unwrap();
+    assert_eq!(status, 200, "liveness does not depend on the database: {live}");
 
     let restarted_at = Instant::now();
     block_in_place(|| cluster.postgres.restart());
     for index in 0..2 {
-        let (body, healthy_at) = wait_for_health(&cluster.node(index).addr, 200, Duration::from_secs(30)).await;
+        let (body, ready_at) = wait_for_readiness(&cluster.node(index).addr, 200, Duration::from_secs(30)).await;
         assert_eq!(body, json!({"status": "ok", "node": cluster.node(index).id}));
-        eprintln!(
-            "node{} /healthz 200 again {} after PostgreSQL restarted",
-            index + 1,
-            secs(healthy_at - restarted_at)
-        );
+        eprintln!("node{} /readyz 200 again {} after PostgreSQL restarted", index + 1, secs(ready_at - restarted_at));
     }
     // The same socket works again: the refused message, retried with its client id, is stored once, as id 2.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -51,7 +51,8 @@ fn log_filter() -> String {
 }
 
 impl Node {
-    /// Starts the binary and waits until it listens and `/healthz` answers 200.
+    /// Starts the binary and waits until it listens and `/readyz` answers 200 (its store answers and its Redis bus is
+    /// subscribed).
     pub fn start(name: &str, config: &NodeConfig) -> Self {
         let data = TempDir::new();
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
@@ -105,10 +106,10 @@ impl Node {
         let mut node = Self { name: name.to_owned(), addr, id, log, child, _data: data };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match node.healthz() {
+            match http_get(&node.addr, "/readyz") {
                 Ok((200, _)) => break,
                 other if Instant::now() >= deadline => {
-                    panic!("{name} never became healthy: {other:?}; its log:\n{}", tail(&node.log, 60))
+                    panic!("{name} never became ready: {other:?}; its log:\n{}", tail(&node.log, 60))
                 }
                 _ if !node.running() => panic!("{name} exited while starting; its log:\n{}", tail(&node.log, 60)),
                 _ => std::thread::sleep(Duration::from_millis(100)),
@@ -120,12 +121,6 @@ impl Node {
     /// The WebSocket URL for a guest named `user`.
     pub fn url(&self, user: &str) -> String {
         format!("ws://{}/socket/websocket?vsn=2.0.0&user={user}", self.addr)
-    }
-
-    /// `GET /healthz`: the status and the body as JSON (`Value::String` when it is not JSON).
-    pub fn healthz(&self) -> std::io::Result<(u16, Value)> {
-        let (status, body) = http_get(&self.addr, "/healthz")?;
-        Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
     }
 
     pub fn running(&mut self) -> bool {
@@ -208,9 +203,14 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// [`Node::healthz`] from async code.
+/// `GET /healthz`: the status and the body as JSON (`Value::String` when it is not JSON).
 pub async fn healthz(addr: &str) -> std::io::Result<(u16, Value)> {
+    probe(addr, "/healthz").await
+}
+
+/// `GET path` (a probe: `/healthz`, `/readyz`) from async code: the status and the body as JSON.
+pub async fn probe(addr: &str, path: &'static str) -> std::io::Result<(u16, Value)> {
     let addr = addr.to_owned();
-    let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, "/healthz")).await.expect("no panic")?;
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, path)).await.expect("no panic")?;
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
 }
