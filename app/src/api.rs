@@ -298,6 +298,8 @@ pub mod ssr {
         fn latest(&self, room: String) -> BoxFuture<'_, Vec<Message>>;
         /// A fresh random room slug.
         fn random_room_slug(&self) -> String;
+        /// Whether the account `user` is an operator (may open `/dashboard`); false when the store cannot say.
+        fn is_operator(&self, user: String) -> BoxFuture<'_, bool>;
     }
 
     /// The backend as Leptos context.

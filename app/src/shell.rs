@@ -10,6 +10,7 @@ use leptos_router::{
 use crate::brand::PRODUCT_NAME;
 use crate::pages::{
     account::{LoginPage, LogoutPage, RegisterPage},
+    dashboard::DashboardPage,
     home::HomePage,
     not_found::NotFound,
     room::RoomPage,
@@ -65,6 +66,8 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("login") view=LoginPage />
                 <Route path=StaticSegment("register") view=RegisterPage />
                 <Route path=StaticSegment("logout") view=LogoutPage />
+                // Waits for the operator check, so a guest gets the redirect and another account the 403 status.
+                <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async />
                 // The room waits for its history before sending any HTML, so the page never shows an empty list.
                 <Route path=ParamSegment("room") view=RoomPage ssr=SsrMode::Async />
             </Routes>

@@ -211,6 +211,18 @@ impl ChatBackend for StoreBackend {
     fn random_room_slug(&self) -> String {
         crate::names::random_room_slug()
     }
+
+    fn is_operator(&self, user: String) -> BoxFuture<'_, bool> {
+        async move {
+            // Asked at every page load, never cached, so `server admin --revoke` needs no new session. A store that
+            // cannot answer shows the 403 page: the dashboard fails closed.
+            self.store.is_operator(&user).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "operator check failed for the dashboard");
+                false
+            })
+        }
+        .boxed()
+    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,8 @@ async fn an_operator_sees_joins_messages_and_busy_rooms_within_seconds() {
     let mut chatter = Client::connect(&server, "user=chatter").await;
     let (join_ref, _) = chatter.join("room:busy", json!({})).await;
     for n in 0..3 {
-        let msg_ref = chatter.push(Some(&join_ref), "room:busy", "message:new", json!({"body": format!("hello {n}")})).await;
+        let msg_ref =
+            chatter.push(Some(&join_ref), "room:busy", "message:new", json!({"body": format!("hello {n}")})).await;
         chatter.assert_reply(&msg_ref, "ok").await;
     }
     let sample = stats_until(&mut operator, Duration::from_secs(4), |s| {
@@ -132,4 +133,36 @@ async fn the_admin_command_grants_and_revokes_on_a_running_server() {
     let mut again = connect_as(&server, "Grace").await;
     let (_, status, _) = again.try_join(STATS_TOPIC, json!({})).await;
     assert_eq!(status, "error", "a revoke takes effect at the next join");
+}
+
+/// `GET /dashboard` with the session cookie of `user`, if any.
+async fn dashboard(server: &TestServer, user: Option<&str>) -> crate::support::http::Response {
+    let cookie = match user {
+        Some(user) => format!("\r\nCookie: parley_session={}", signer(server).0.session_value(user)),
+        None => String::new(),
+    };
+    crate::support::http::request(server, &format!("GET /dashboard HTTP/1.1{cookie}"), "").await
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_for_operators_only() {
+    let server = TestServer::start().await;
+    let store = accounts(&server, "Ada", &["Bob"]).await;
+
+    let guest = dashboard(&server, None).await;
+    assert!((300..400).contains(&guest.status), "a guest is sent to log in: {}", guest.status);
+    assert_eq!(guest.header("location"), Some("/login"));
+
+    let bob = dashboard(&server, Some("Bob")).await;
+    assert_eq!(bob.status, 403);
+    let body = String::from_utf8_lossy(&bob.body);
+    assert!(body.contains("Operators only") && !body.contains("data-node"), "{body}");
+
+    let ada = dashboard(&server, Some("Ada")).await;
+    assert_eq!(ada.status, 200);
+    let body = String::from_utf8_lossy(&ada.body);
+    assert!(body.contains("<leptos-island") && body.contains("Connecting…"), "the island, waiting: {body}");
+
+    store.revoke_operator("Ada").await.unwrap();
+    assert_eq!(dashboard(&server, Some("Ada")).await.status, 403, "a revoke needs no new session");
 }

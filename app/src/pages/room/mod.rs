@@ -13,7 +13,7 @@
 pub mod actions;
 mod connect;
 mod header;
-mod html;
+pub(crate) mod html;
 #[cfg(target_arch = "wasm32")]
 mod live;
 mod messages;

@@ -1,0 +1,55 @@
+//! The live board in the browser: one socket with the operator's token, `admin:stats` joined on it, the join
+//! reply's history and every `stats` sample into the [`Board`]. Glue only: the board's rules are in `board`.
+
+use futures::StreamExt;
+use leptos::prelude::*;
+use protocol::{
+    admin::{NodeStats, STATS_TOPIC, StatsJoinReply},
+    typed::{Event, from_json, from_payload},
+};
+use serde_json::{Map, Value};
+
+use super::board::Board;
+use crate::{
+    browser,
+    realtime::{
+        client::{ChannelEvent, Socket},
+        socket::SocketOptions,
+        transport::BrowserConnector,
+    },
+};
+
+/// As the room page: a WebSocket that has not answered within 2.5 s is replaced by long poll.
+const LONG_POLL_FALLBACK_MS: u64 = 2_500;
+
+/// Connects and joins; `note` says what the board is waiting for while it is empty.
+pub(super) fn start(token: String, board: RwSignal<Board>, note: RwSignal<&'static str>) {
+    let mut options = SocketOptions::new(browser::socket_endpoint());
+    options.params = Box::new(move || vec![("token".to_owned(), token.clone())]);
+    options.seed = browser::random_seed();
+    options.long_poll_fallback_ms = Some(LONG_POLL_FALLBACK_MS);
+    let socket = Socket::new(options, BrowserConnector);
+    let channel = socket.channel(STATS_TOPIC, Box::new(|| Value::Object(Map::new())));
+    let mut events = channel.events();
+    socket.connect();
+    let _ = channel.join();
+    wasm_bindgen_futures::spawn_local(async move {
+        // The socket and channel live as long as this loop, which is the page's life.
+        let _alive = (socket, channel);
+        while let Some(event) = events.next().await {
+            match event {
+                ChannelEvent::Joined(reply) => match from_json::<StatsJoinReply>(&reply) {
+                    Ok(reply) => board.update(|board| board.joined(reply)),
+                    Err(_) => note.set("The server's answer could not be read."),
+                },
+                ChannelEvent::JoinRefused(_) => note.set("This account is not an operator (any more)."),
+                ChannelEvent::Message { event, payload, .. } if event == NodeStats::EVENT => {
+                    if let Ok(sample) = from_payload::<NodeStats>(&payload) {
+                        board.update(|board| board.add(sample));
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+}
