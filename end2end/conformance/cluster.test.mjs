@@ -491,7 +491,7 @@ test(
 );
 
 test(
-  "PostgreSQL down: message:new is refused with unavailable, /healthz answers 503, joins fail; back up, all recovers",
+  "PostgreSQL down: message:new is refused with unavailable, /readyz answers 503 (/healthz stays 200), joins fail; back up, all recovers",
   { skip: clusterOnly },
   async (t) => {
     const { postgres } = server.cluster;
@@ -512,11 +512,16 @@ test(
     t.diagnostic(`message:new refused after ${took} ms`);
     assert.deepEqual(refused, { status: "error", response: { reason: "unavailable" } });
     assert.ok(took < 3_000 + 3_000, `refused within the 3 s acquire timeout (plus slack): ${took} ms`);
-    const health = await Promise.all(server.nodes.map((node) => getJson(`${node.url}/healthz`)));
-    for (const [index, { status, body }] of health.entries()) {
+    const readiness = await Promise.all(server.nodes.map((node) => getJson(`${node.url}/readyz`)));
+    for (const [index, { status, body }] of readiness.entries()) {
       assert.equal(status, 503, `node ${index}: ${JSON.stringify(body)}`);
       assert.equal(body.status, "unavailable", `node ${index}: ${JSON.stringify(body)}`);
+      assert.equal(body.reason, "store unavailable", `node ${index}: ${JSON.stringify(body)}`);
       assert.equal(body.node, server.nodes[index].id, `node ${index}: ${JSON.stringify(body)}`);
+    }
+    const liveness = await Promise.all(server.nodes.map((node) => getJson(`${node.url}/healthz`)));
+    for (const [index, { status }] of liveness.entries()) {
+      assert.equal(status, 200, `node ${index}: liveness does not depend on the database`);
     }
     // A join cannot load the history: join crashed (phoenix.js keeps retrying it).
     const late = await c.connected({ node: 2 % n, params: { user: "late" } });
@@ -526,13 +531,13 @@ test(
     assert.deepEqual(await join(lateChannel), { status: "error", response: { reason: "join crashed" } });
     assert.equal(ann.channel.state, "joined", "joined members stay joined");
 
-    // PostgreSQL comes back: /healthz recovers on every node, the retry stores the message once, the join succeeds.
+    // PostgreSQL comes back: /readyz recovers on every node, the retry stores the message once, the join succeeds.
     await postgres.start();
     for (const [index, node] of server.nodes.entries()) {
       await waitForAsync(
-        async () => (await getJson(`${node.url}/healthz`)).status === 200,
+        async () => (await getJson(`${node.url}/readyz`)).status === 200,
         PG_BACK_MS,
-        `node ${index}'s /healthz to answer 200 again`,
+        `node ${index}'s /readyz to answer 200 again`,
       );
     }
     const { id: retried } = await pushOk(ann.channel, "message:new", { body: "retried", client_id: clientId });
