@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, Message};
+use crate::chat::Message;
 
 /// Error text of a request whose key is missing, unknown or revoked (401).
 pub const UNAUTHORIZED: &str = crate::reasons::UNAUTHORIZED;
@@ -83,16 +83,10 @@ pub struct HistoryQuery {
     /// Exclusive upper bound on ids; the newest messages when absent.
     #[serde(default)]
     pub before_id: Option<u64>,
-    /// Page size: 50 when absent, at most 100 (larger values are clamped).
+    /// Page size: 50 when absent, at most the server's page cap, as for `history:before` (100 unless the server's
+    /// `--max-history-page` says otherwise; larger values are clamped).
     #[serde(default)]
     pub limit: Option<u32>,
-}
-
-impl HistoryQuery {
-    /// The page size to use (as `history:before` clamps it).
-    pub fn effective_limit(&self) -> u32 {
-        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(HISTORY_MAX_LIMIT)
-    }
 }
 
 /// A page of a room's history, oldest first.
@@ -147,8 +141,6 @@ mod tests {
     fn a_post_without_client_id_reads_and_limits_clamp() {
         let post: PostMessage = serde_json::from_str(r#"{"user": "bot", "body": "hi"}"#).unwrap();
         assert_eq!(post.client_id, None);
-        assert_eq!(HistoryQuery::default().effective_limit(), HISTORY_DEFAULT_LIMIT);
-        assert_eq!(HistoryQuery { before_id: None, limit: Some(1000) }.effective_limit(), HISTORY_MAX_LIMIT);
         assert_eq!(RoomsQuery { limit: Some(5) }.effective_limit(), 5);
         assert_eq!(serde_json::to_string(&ApiError::new("unavailable")).unwrap(), r#"{"error":"unavailable"}"#);
     }

@@ -175,8 +175,13 @@ impl Server {
         tokio::spawn(sampler.run(stats_stop.clone()));
         let operators = AdminStatsChannel::new(store.clone(), self.node.clone(), stats);
         router = router.route(protocol::admin::STATS_TOPIC, Arc::new(operators))?;
-        let api =
-            crate::api::ApiState::new(store.clone(), pubsub.clone(), presence.clone(), guard.api_max_messages_per_10s);
+        let api = crate::api::ApiState::new(
+            store.clone(),
+            pubsub.clone(),
+            presence.clone(),
+            guard.api_max_messages_per_10s,
+            guard.max_history_page,
+        );
         router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence, budget)))?;
         if self.config.bench_topics {
             router = router.route("bench:*", Arc::new(BenchChannel::new(pubsub.clone())))?;

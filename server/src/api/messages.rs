@@ -10,7 +10,7 @@ use axum::{
 };
 use protocol::{
     api::{ApiError, HistoryQuery, INVALID_USER, MessagePage, PostMessage, PostedMessage},
-    chat::NewMessage,
+    chat::{HISTORY_DEFAULT_LIMIT, NewMessage},
     names::{normalize_user_name, room_topic},
 };
 
@@ -93,7 +93,8 @@ pub(crate) async fn history(
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Json<MessagePage>, ApiFailure> {
     let room = checked_room(&room)?;
-    let limit = query.effective_limit() as usize;
+    // The protocol's default page, capped as `history:before` is.
+    let limit = query.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(api.history_page) as usize;
     let read = match query.before_id {
         Some(before_id) => api.store.before(room, before_id, limit).await,
         None => api.store.latest(room, limit).await,

@@ -43,19 +43,22 @@ pub(crate) struct ApiState {
     posting: Posting,
     presence: Arc<Tracker>,
     quota: Arc<Quota>,
+    /// The largest history page (`--max-history-page`, as for `history:before`).
+    history_page: u32,
 }
 
 impl ApiState {
     /// Posts go through `pubsub` (the cluster's when there is one) like a member's `message:new`; each key may post
-    /// `max_messages_per_10s` (0: no limit).
+    /// `max_messages_per_10s` (0: no limit); history pages hold at most `history_page` messages.
     pub(crate) fn new(
         store: Arc<dyn Store>,
         pubsub: Arc<dyn PubSub>,
         presence: Arc<Tracker>,
         max_messages_per_10s: usize,
+        history_page: u32,
     ) -> Self {
         let posting = Posting::new(store.clone(), pubsub);
-        Self { store, posting, presence, quota: Arc::new(Quota::new(max_messages_per_10s)) }
+        Self { store, posting, presence, quota: Arc::new(Quota::new(max_messages_per_10s)), history_page }
     }
 }
 

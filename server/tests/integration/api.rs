@@ -105,8 +105,8 @@ async fn a_repeated_client_id_answers_the_stored_message_without_a_second_broadc
 }
 
 #[tokio::test]
-async fn history_pages_back_from_the_newest() {
-    let server = TestServer::start().await;
+async fn history_pages_back_from_the_newest_within_the_page_cap() {
+    let server = TestServer::start_configured(Default::default(), |config| config.guard.max_history_page = 4).await;
     let key = create_key(&server, "reader").await;
     for n in 1..=5 {
         assert_eq!(post(&server, &key, "log", json!({"user": "bot", "body": format!("m{n}")})).await.status, 201);
@@ -114,9 +114,11 @@ async fn history_pages_back_from_the_newest() {
     let ids = |response: Response| -> Vec<u64> {
         json_of(&response)["messages"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect()
     };
-    assert_eq!(ids(call(&server, "GET /api/rooms/log/messages", &key, "").await), [1, 2, 3, 4, 5]);
+    assert_eq!(ids(call(&server, "GET /api/rooms/log/messages", &key, "").await), [2, 3, 4, 5], "50, capped");
+    assert_eq!(ids(call(&server, "GET /api/rooms/log/messages?limit=1000", &key, "").await), [2, 3, 4, 5]);
     assert_eq!(ids(call(&server, "GET /api/rooms/log/messages?limit=2", &key, "").await), [4, 5]);
     assert_eq!(ids(call(&server, "GET /api/rooms/log/messages?before_id=4&limit=2", &key, "").await), [2, 3]);
+    assert_eq!(ids(call(&server, "GET /api/rooms/log/messages?before_id=2", &key, "").await), [1]);
     assert_eq!(ids(call(&server, "GET /api/rooms/empty/messages", &key, "").await), Vec::<u64>::new());
     let bad = call(&server, "GET /api/rooms/log/messages?before_id=x", &key, "").await;
     assert_refused(&bad, 400, "invalid query");
