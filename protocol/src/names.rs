@@ -12,6 +12,7 @@ pub const RESERVED_SEGMENTS: &[&str] = &[
     "assets",
     "api",
     "healthz",
+    "readyz",
     "metrics",
     "login",
     "logout",
@@ -166,7 +167,7 @@ mod tests {
     #[test]
     fn reserved_slugs() {
         for reserved in
-            ["socket", "pkg", "assets", "api", "healthz", "metrics", "login", "logout", "register", "dashboard"]
+            ["socket", "pkg", "assets", "api", "healthz", "readyz", "metrics", "login", "logout", "register", "dashboard"]
         {
             assert_eq!(validate_room_slug(reserved), Err(SlugError::Reserved(reserved.into())));
         }
