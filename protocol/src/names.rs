@@ -166,16 +166,26 @@ mod tests {
 
     #[test]
     fn reserved_slugs() {
-        for reserved in
-            ["socket", "pkg", "assets", "api", "healthz", "readyz", "metrics", "login", "logout", "register", "dashboard"]
-        {
+        for reserved in [
+            "socket",
+            "pkg",
+            "assets",
+            "api",
+            "healthz",
+            "readyz",
+            "metrics",
+            "login",
+            "logout",
+            "register",
+            "dashboard",
+        ] {
             assert_eq!(validate_room_slug(reserved), Err(SlugError::Reserved(reserved.into())));
         }
         // These two contain '.', so the charset rule already refuses them; they stay in the list for the HTTP router.
         assert!(validate_room_slug("favicon.ico").is_err());
         assert!(validate_room_slug("robots.txt").is_err());
         assert_eq!(validate_room_slug("sockets"), Ok(()));
-        assert_eq!(RESERVED_SEGMENTS.len(), 12);
+        assert_eq!(RESERVED_SEGMENTS.len(), 13);
     }
 
     #[test]
