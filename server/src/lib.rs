@@ -4,8 +4,8 @@
 //! * `launch`: [`Server`], which opens the store, wires everything and serves; [`config`]: flags, environment
 //!   variables and limits.
 //! * `api`: the HTTP API for backends under `/api` (API keys, OpenAPI description) and `server api-key`.
-//! * `http`: router assembly (SSR pages, `/healthz`, `/socket/websocket`, security headers, cross-site request
-//!   refusal, body limits); `assets`: the precompressed bundle; `pages`: the backend of the app's server functions.
+//! * `http`: router assembly (SSR pages, the `/healthz` and `/readyz` probes, `/socket/websocket`, security headers,
+//!   cross-site request refusal, body limits, the access log); `assets`: the precompressed bundle; `pages`: the backend of the app's server functions.
 //! * `transport`: the WebSocket upgrade and connect-time checks; the only code that knows WebSocket.
 //! * `serve`: the accept loop (header deadlines, connection budgets, per-address socket caps, client addresses
 //!   through trusted proxies), which `launch` runs and whose admission `transport` completes at the upgrade.

@@ -65,7 +65,12 @@ pub struct Guard {
     pub max_frame_bytes: usize,
     /// Largest `history:before` page, in messages; a request for more gets this many and pages again. Keeps a page
     /// one bounded store query and one bounded frame.
-    #[arg(long, env = "CHAT_MAX_HISTORY_PAGE", default_value_t = protocol::chat::HISTORY_MAX_LIMIT)]
+    #[arg(
+        long,
+        env = "CHAT_MAX_HISTORY_PAGE",
+        default_value_t = protocol::chat::HISTORY_MAX_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub max_history_page: u32,
     /// Seconds a socket may stay open without any joined topic before it is closed (1008).
     #[arg(long, env = "CHAT_JOIN_TIMEOUT_S", default_value_t = 60)]
