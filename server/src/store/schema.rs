@@ -86,9 +86,21 @@ fn migrator() -> Migrator {
     )
 }
 
+/// How long a migration run that failed waits before it runs again (see [`migrate`]).
+const MIGRATION_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Applies every migration not yet recorded, then brings account keys up to the current rule.
+///
+/// SQLite has no migration lock (PostgreSQL's migrator holds an advisory lock): when two processes open one new
+/// SQLite file at once (a server starting while `server api-key` or `server admin` runs), both read an empty
+/// `_sqlx_migrations` and the loser's insert of a version fails and rolls back. The winner's schema is in place by
+/// then, so one more run finds every migration applied; a real failure fails again and is returned.
 pub async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
-    migrator().run(pool).await.map_err(StoreError::backend)?;
+    if let Err(error) = migrator().run(pool).await {
+        tracing::debug!(%error, "migrations failed, running them again");
+        tokio::time::sleep(MIGRATION_RETRY).await;
+        migrator().run(pool).await.map_err(StoreError::backend)?;
+    }
     rekey_accounts(pool).await
 }
 

@@ -307,6 +307,19 @@ async fn old_account_keys_are_brought_up_to_the_current_rule() {
     reopened.close().await;
 }
 
+/// Two processes opening one new SQLite file at once (a server starting while `server api-key` runs) both come up:
+/// SQLite has no migration lock, so the one that loses the race runs the migrations again.
+#[tokio::test]
+async fn two_opens_of_one_new_sqlite_file_at_once_both_migrate() {
+    for _ in 0..10 {
+        let dir = temp_dir();
+        let (one, two) = tokio::join!(SqlStore::open_sqlite_dir(&dir.0), SqlStore::open_sqlite_dir(&dir.0));
+        let (one, two) = (one.unwrap(), two.unwrap());
+        one.close().await;
+        two.close().await;
+    }
+}
+
 #[tokio::test]
 async fn sqlite_is_durable_across_reopen() {
     let dir = temp_dir();
