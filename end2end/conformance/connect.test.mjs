@@ -71,7 +71,7 @@ test("joining a topic with another prefix fails with unmatched topic and a null 
 test("joining a malformed or reserved room slug fails with invalid room", async (t) => {
   const c = clientsFor(t, server);
   const socket = await c.connected({ params: { user: "carol" } });
-  const bad = ["", "Upper", "-lead", "trail-", "under_score", "sp ace", "a".repeat(65), "socket", "healthz", "api"];
+  const bad = ["", "Upper", "-lead", "trail-", "under_score", "sp ace", "a".repeat(65), "socket", "healthz", "readyz", "api"];
   for (const slug of bad) {
     const channel = socket.channel(`room:${slug}`, {});
     const result = await join(channel);
