@@ -9,12 +9,14 @@
 //! handles indexed by a small enum or a lookup in a static table, so a label never costs a `String`.
 //!
 //! The few numbers the dashboard reads every second are mirrored in plain atomics beside their handles (a handle
-//! can be written but not read back); [`recent`] keeps the short windows it shows (commit p99, busiest rooms).
+//! can be written but not read back); [`recent`] keeps the short windows it shows (commit p99, busiest rooms). The one
+//! counter on the delivery path, deliveries, is [`striped`] per thread and copied into its series when rendered.
 //!
 //! Owns no policy: callers decide what an event is; see ARCHITECTURE.md's frame flow for where each is counted.
 
 mod catalog;
 mod recent;
+mod striped;
 
 use std::{
     sync::{
@@ -149,7 +151,9 @@ pub(crate) struct Meters {
     joins: Tally,
     join_errors: [Counter; JOIN_ERROR_REASONS.len() + 1],
     messages_stored: Tally,
-    deliveries: Tally,
+    /// Added per written batch on the delivery path ([`striped`]), copied into `deliveries_counter` when rendered.
+    deliveries: striped::Striped,
+    deliveries_counter: Counter,
     slow_consumers: Counter,
     closes: [Counter; CloseCode::ALL.len() + 1],
     presence_members: Gauge,
@@ -177,7 +181,8 @@ impl Meters {
                 registrar.counter(catalog::JOIN_ERRORS, "reason", JOIN_ERROR_REASONS.get(i).copied().unwrap_or(OTHER))
             }),
             messages_stored: Tally::new(registrar.counter(catalog::MESSAGES_STORED, "", "")),
-            deliveries: Tally::new(registrar.counter(catalog::DELIVERIES, "", "")),
+            deliveries: striped::Striped::default(),
+            deliveries_counter: registrar.counter(catalog::DELIVERIES, "", ""),
             slow_consumers: registrar.counter(catalog::SLOW_CONSUMERS, "", ""),
             closes: std::array::from_fn(|i| {
                 let code = CloseCode::ALL.get(i).map_or(OTHER, |code| close_code_label(*code));
@@ -201,6 +206,7 @@ impl Meters {
 
     /// The Prometheus text exposition (what `GET /metrics` answers).
     pub(crate) fn render(&self) -> String {
+        self.deliveries_counter.absolute(self.deliveries.sum());
         self.handle.render()
     }
 
@@ -217,7 +223,7 @@ impl Meters {
             joined_channels: self.joined_channels.get(),
             joins: self.joins.get(),
             messages: self.messages_stored.get(),
-            deliveries: self.deliveries.get(),
+            deliveries: self.deliveries.sum(),
             commit_p99_seconds,
             room_messages,
         }
@@ -264,7 +270,8 @@ impl Meters {
         self.join_errors[index].increment(1);
     }
 
-    /// `frames` frames were written to one socket in one batch: one add per batch, never per frame.
+    /// `frames` frames were written to one socket in one batch: one add per batch, never per frame, on this thread's
+    /// stripe (a broadcast is a batch on every subscriber's task at once, on every worker thread).
     pub(crate) fn delivered(&self, frames: usize) {
         self.deliveries.add(frames as u64);
     }
