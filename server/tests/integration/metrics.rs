@@ -135,6 +135,9 @@ async fn counters_move_by_exactly_what_a_session_did() {
     assert_eq!(after.value("parley_open_sockets", &[("transport", "longpoll")]), 0.0);
     assert_eq!(after.value("parley_joined_channels", &[]), 3.0);
     assert_eq!(after.value("parley_presence_members", &[]), 2.0);
+    // Diffs are coalesced over a window, so two joins make one or two batches.
+    let diffs = delta(&after, "parley_presence_diff_batches_total", &[]);
+    assert!((1.0..=2.0).contains(&diffs), "{diffs} presence_diff batches");
     // A histogram parses with its buckets; `+Inf` holds every sample.
     let commits = after.value("parley_store_commit_seconds_count", &[]);
     assert!(commits >= 1.0);
@@ -182,4 +185,16 @@ async fn every_series_carries_this_nodes_label() {
         assert_eq!(sample.labels.get("node"), Some(node.as_str()), "{}", sample.metric);
     }
     assert!(metrics.scrape.docs.contains_key("parley_joins_total"), "every series has its HELP line");
+}
+
+#[tokio::test]
+async fn a_long_poll_session_is_an_open_socket_of_its_own_transport() {
+    let server = TestServer::start().await;
+    let opened = request(&server, "GET /socket/longpoll?vsn=2.0.0 HTTP/1.1\r\nAccept: application/json", "").await;
+    let body: serde_json::Value = serde_json::from_slice(&opened.body).unwrap();
+    assert_eq!(body["status"], 410, "the first poll opens a session: {body}");
+    let longpoll = [("transport", "longpoll")];
+    let metrics = settled(&server, |now| now.value("parley_open_sockets", &longpoll) == 1.0).await;
+    assert_eq!(metrics.value("parley_open_sockets", &longpoll), 1.0);
+    assert_eq!(metrics.value("parley_open_sockets", &[("transport", "websocket")]), 0.0);
 }
