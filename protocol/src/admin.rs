@@ -6,6 +6,7 @@
 //! [`crate::reasons::UNAUTHORIZED`]).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::typed::Event;
 
@@ -55,6 +56,31 @@ impl Event for NodeStats {
     const EVENT: &'static str = STATS_EVENT;
 }
 
+impl NodeStats {
+    /// Reads a sample from parsed JSON by hand: what the browser's dashboard uses, because serde's derived visitors
+    /// for these types cost the WASM bundle every page shares more than this function. Reads every sample the
+    /// derived `Deserialize` reads (tested); `None` without a `node` or `at`, and a missing figure reads as 0.
+    pub fn read(value: &Value) -> Option<Self> {
+        let count = |key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let rate = |key: &str| value.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+        Some(Self {
+            node: value.get("node")?.as_str()?.to_owned(),
+            at: value.get("at")?.as_i64()?,
+            connections: count("connections"),
+            joined_channels: count("joined_channels"),
+            joins: count("joins"),
+            messages: count("messages"),
+            deliveries: count("deliveries"),
+            joins_per_s: rate("joins_per_s"),
+            messages_per_s: rate("messages_per_s"),
+            deliveries_per_s: rate("deliveries_per_s"),
+            commit_p99_ms: value.get("commit_p99_ms").and_then(Value::as_f64),
+            rooms_by_members: RoomCount::read_list(value.get("rooms_by_members")),
+            rooms_by_messages: RoomCount::read_list(value.get("rooms_by_messages")),
+        })
+    }
+}
+
 /// A room and a count (members, or messages in the last minute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomCount {
@@ -64,6 +90,18 @@ pub struct RoomCount {
     pub count: u64,
 }
 
+impl RoomCount {
+    fn read_list(value: Option<&Value>) -> Vec<Self> {
+        let rooms = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        rooms
+            .iter()
+            .filter_map(|room| {
+                Some(Self { room: room.get("room")?.as_str()?.to_owned(), count: room.get("count")?.as_u64()? })
+            })
+            .collect()
+    }
+}
+
 /// The `ok` response to a join of [`STATS_TOPIC`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatsJoinReply {
@@ -71,6 +109,17 @@ pub struct StatsJoinReply {
     pub node: String,
     /// Its samples of the last [`STATS_HISTORY`] seconds, oldest first; only the newest carries the room lists.
     pub history: Vec<NodeStats>,
+}
+
+impl StatsJoinReply {
+    /// Reads a join reply by hand (see [`NodeStats::read`]).
+    pub fn read(value: &Value) -> Option<Self> {
+        let history = value.get("history")?.as_array()?;
+        Some(Self {
+            node: value.get("node")?.as_str()?.to_owned(),
+            history: history.iter().filter_map(NodeStats::read).collect(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +136,31 @@ mod tests {
         assert!(json.get("rooms_by_members").is_none(), "{json}");
         assert_eq!(json["commit_p99_ms"], serde_json::Value::Null);
         assert_eq!(from_payload::<NodeStats>(&payload).unwrap(), sample);
+    }
+
+    #[test]
+    fn the_hand_reader_reads_what_serde_reads() {
+        let busy = vec![RoomCount { room: "lobby".into(), count: 4 }, RoomCount { room: "b".into(), count: 1 }];
+        let sample = NodeStats {
+            node: "n1".into(),
+            at: 1_764_511_200_000,
+            connections: 3,
+            joined_channels: 5,
+            joins: 9,
+            messages: 11,
+            deliveries: 40,
+            joins_per_s: 0.5,
+            messages_per_s: 2.25,
+            deliveries_per_s: 12.0,
+            commit_p99_ms: Some(3.75),
+            rooms_by_members: busy.clone(),
+            rooms_by_messages: busy,
+        };
+        let quiet = NodeStats { node: "n2".into(), at: 1, commit_p99_ms: None, ..NodeStats::default() };
+        let reply = StatsJoinReply { node: "n1".into(), history: vec![quiet.clone(), sample.clone()] };
+        let json = serde_json::to_value(&reply).unwrap();
+        assert_eq!(StatsJoinReply::read(&json), Some(serde_json::from_value(json.clone()).unwrap()));
+        assert_eq!(StatsJoinReply::read(&json).unwrap(), reply);
+        assert_eq!(NodeStats::read(&serde_json::json!({"node": "n"})), None, "a sample has a time");
     }
 }

@@ -5,7 +5,8 @@ use futures::StreamExt;
 use leptos::prelude::*;
 use protocol::{
     admin::{NodeStats, STATS_TOPIC, StatsJoinReply},
-    typed::{Event, from_json, from_payload},
+    frame::Payload,
+    typed::Event,
 };
 use serde_json::{Map, Value};
 
@@ -38,13 +39,14 @@ pub(super) fn start(token: String, board: RwSignal<Board>, note: RwSignal<&'stat
         let _alive = (socket, channel);
         while let Some(event) = events.next().await {
             match event {
-                ChannelEvent::Joined(reply) => match from_json::<StatsJoinReply>(&reply) {
-                    Ok(reply) => board.update(|board| board.joined(reply)),
-                    Err(_) => note.set("The server's answer could not be read."),
+                // Read by hand (`read`): derived deserializers would cost the shared WASM more.
+                ChannelEvent::Joined(reply) => match StatsJoinReply::read(&reply) {
+                    Some(reply) => board.update(|board| board.joined(reply)),
+                    None => note.set("The server's answer could not be read."),
                 },
                 ChannelEvent::JoinRefused(_) => note.set("This account is not an operator (any more)."),
-                ChannelEvent::Message { event, payload, .. } if event == NodeStats::EVENT => {
-                    if let Ok(sample) = from_payload::<NodeStats>(&payload) {
+                ChannelEvent::Message { event, payload: Payload::Json(sample), .. } if event == NodeStats::EVENT => {
+                    if let Some(sample) = NodeStats::read(&sample) {
                         board.update(|board| board.add(sample));
                     }
                 }
