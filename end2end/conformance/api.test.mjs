@@ -24,8 +24,8 @@ let server;
 let key;
 before(async () => {
   server = await startTarget();
-  // The log's "listening" comes before the store is open; an HTTP answer comes after its migrations, which the
-  // command's own run of them must not race (SQLite has no migration lock).
+  // The log's "listening" comes before the store is open; an HTTP answer comes after its migrations, so the command
+  // opens a database that is ready (a race would cost it a second migration run, store/schema.rs).
   await eventually(
     () => fetch(`${server.url}/healthz`).then((response) => response.status, () => 0),
     (status) => status === 200,
