@@ -58,13 +58,7 @@ pub(crate) struct SocketLimits {
 impl SocketLimits {
     /// Limits for a new connection.
     pub(crate) fn new(messages: RateLimit, history: RateLimit) -> Self {
-        Self {
-            messages,
-            history,
-            recent_messages: Window::default(),
-            recent_history: Window::default(),
-            refused: None,
-        }
+        Self { messages, history, recent_messages: Window::default(), recent_history: Window::default(), refused: None }
     }
 
     /// Records a `message:new` at `now` if allowed; false when the client is over its limit (nothing recorded).
