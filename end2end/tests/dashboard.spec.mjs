@@ -104,3 +104,38 @@ test("an operator sees the numbers move while another page chats; everyone else 
   await expect(guest).toHaveURL(`${baseURL}/login`);
   await expect(guest.getByRole("button", { name: "Log in" })).toBeVisible();
 });
+
+test("in a cluster, a dashboard on one node shows every node, and chat on another node moves its numbers", async ({
+  browser,
+  cluster,
+}) => {
+  const [nodeA, nodeB] = cluster.nodes;
+  const operator = unique("ClusterOp");
+  const dashboard = await register(browser, nodeA.url, operator);
+  const granted = execFileSync(serverBinary(), ["admin", "--user", operator, "--database-url", cluster.postgres.url], {
+    encoding: "utf8",
+  });
+  expect(granted).toContain(`${operator} is an operator`);
+
+  await dashboard.setViewportSize({ width: 1280, height: 1100 });
+  await dashboard.goto(`${nodeA.url}/dashboard`);
+  await waitForHydration(dashboard);
+  await expect(dashboard.locator(".node-card")).toHaveCount(2);
+  const cardB = dashboard.locator(`.node-card[data-node="${nodeB.id}"]`);
+  await expect(dashboard.locator(`.node-card[data-node="${nodeA.id}"]`)).toBeVisible();
+  await expect(cardB).toBeVisible();
+
+  const slug = unique("cluster-dash-").toLowerCase();
+  const chat = await (await browser.newContext({ baseURL: nodeB.url })).newPage();
+  await chat.goto(`/${slug}?user=chatter`);
+  await waitForHydration(chat);
+  const box = chat.getByLabel("Message", { exact: true });
+  for (let n = 1; n <= 6; n++) {
+    await box.fill(`on node B ${n}`);
+    await box.press("Enter");
+    await chat.waitForTimeout(350);
+  }
+  await expect(cardB.locator('[data-figure="messages_per_s"] .figure-value')).not.toHaveText("0");
+  await expect(cardB.locator(".busiest table").nth(1)).toContainText(slug);
+  await dashboard.screenshot({ path: process.env.DASHBOARD_CLUSTER_SCREENSHOT || "/tmp/dashboard-cluster.png", fullPage: true });
+});

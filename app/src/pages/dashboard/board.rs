@@ -22,10 +22,12 @@ impl Series {
     }
 }
 
-/// Every node's series, in the order they were first heard from (the joined node first).
+/// Every node's series, in the order they were first heard from (the joined node first), and what the board says
+/// while it has none (connecting, refused). One value behind one signal: each signal type costs the shared WASM.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Board {
     pub nodes: Vec<Series>,
+    pub note: &'static str,
 }
 
 impl Board {

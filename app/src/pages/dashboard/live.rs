@@ -23,8 +23,8 @@ use crate::{
 /// As the room page: a WebSocket that has not answered within 2.5 s is replaced by long poll.
 const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 
-/// Connects and joins; `note` says what the board is waiting for while it is empty.
-pub(super) fn start(token: String, board: RwSignal<Board>, note: RwSignal<&'static str>) {
+/// Connects and joins; the board's note says what it is waiting for while it is empty.
+pub(super) fn start(token: String, board: RwSignal<Board>) {
     let mut options = SocketOptions::new(browser::socket_endpoint());
     options.params = Box::new(move || vec![("token".to_owned(), token.clone())]);
     options.seed = browser::random_seed();
@@ -42,9 +42,13 @@ pub(super) fn start(token: String, board: RwSignal<Board>, note: RwSignal<&'stat
                 // Read by hand (`read`): derived deserializers would cost the shared WASM more.
                 ChannelEvent::Joined(reply) => match StatsJoinReply::read(&reply) {
                     Some(reply) => board.update(|board| board.joined(reply)),
-                    None => note.set("The server's answer could not be read."),
+                    None => board.update(|board| board.note = "The server's answer could not be read."),
                 },
-                ChannelEvent::JoinRefused(_) => note.set("This account is not an operator (any more)."),
+                // A rejoin refused after a revoke: what was shown goes too.
+                ChannelEvent::JoinRefused(_) => board.update(|board| {
+                    board.nodes.clear();
+                    board.note = "This account is not an operator (any more).";
+                }),
                 ChannelEvent::Message { event, payload: Payload::Json(sample), .. } if event == NodeStats::EVENT => {
                     if let Some(sample) = NodeStats::read(&sample) {
                         board.update(|board| board.add(sample));

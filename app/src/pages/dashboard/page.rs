@@ -78,12 +78,11 @@ pub fn DashboardPage() -> impl IntoView {
 /// The live board: joins `admin:stats` once hydrated and redraws with every sample.
 #[island]
 fn Dashboard(user: String, token: String) -> impl IntoView {
-    let board = RwSignal::new(Board::default());
-    let note = RwSignal::new("Connecting…");
+    let board = RwSignal::new(Board { nodes: Vec::new(), note: "Connecting…" });
     let hydrated = RwSignal::new(false);
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
-            go_live(&token, board, note);
+            go_live(&token, board);
             hydrated.set(true);
         }
     });
@@ -93,15 +92,15 @@ fn Dashboard(user: String, token: String) -> impl IntoView {
                 <h1>"Dashboard"</h1>
                 <p>"Every node, sampled each second. Signed in as " <strong>{user}</strong> "."</p>
             </header>
-            <div class="nodes" inner_html=move || board.with(|board| board_html(board, note.get()))></div>
+            <div class="nodes" inner_html=move || board.with(board_html)></div>
         </main>
     }
 }
 
 /// Starts the live board where there is a browser; the server renders the same island and does nothing here.
-fn go_live(token: &str, board: RwSignal<Board>, note: RwSignal<&'static str>) {
+fn go_live(token: &str, board: RwSignal<Board>) {
     #[cfg(target_arch = "wasm32")]
-    super::live::start(token.to_owned(), board, note);
+    super::live::start(token.to_owned(), board);
     #[cfg(not(target_arch = "wasm32"))]
-    let _ = (token, board, note);
+    let _ = (token, board);
 }

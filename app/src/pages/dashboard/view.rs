@@ -31,12 +31,12 @@ const FIGURES: [Figure; 5] = [
     Figure { key: "commit_p99_ms", label: "p99 commit", value: |s| s.commit_p99_ms.unwrap_or(0.0), unit: " ms" },
 ];
 
-/// The whole board; `note` is shown instead when there is nothing to draw yet (connecting, refused).
-pub fn board_html(board: &Board, note: &str) -> String {
+/// The whole board; its note is shown instead when there is nothing to draw yet (connecting, refused).
+pub fn board_html(board: &Board) -> String {
     let mut html = String::new();
     if board.nodes.is_empty() {
         html.push_str("<p class=\"dashboard-note\" role=\"status\">");
-        escape_into(&mut html, note);
+        escape_into(&mut html, board.note);
         html.push_str("</p>");
         return html;
     }
@@ -152,8 +152,8 @@ mod tests {
             rooms_by_members: vec![RoomCount { room: "<lobby>".into(), count: 3 }],
             ..NodeStats::default()
         };
-        let board = Board { nodes: vec![Series { node: "n1".into(), samples: vec![sample] }] };
-        let html = board_html(&board, "unused");
+        let board = Board { nodes: vec![Series { node: "n1".into(), samples: vec![sample] }], note: "unused" };
+        let html = board_html(&board);
         let connections = "data-figure=\"connections\"><span class=\"figure-label\">Connections</span>\
                            <span class=\"figure-value\">7</span>";
         assert!(html.contains(connections), "{html}");
@@ -162,7 +162,7 @@ mod tests {
         assert!(html.contains("<a href=\"/&lt;lobby&gt;\">&lt;lobby&gt;</a></td><td>3</td>"));
         assert!(html.contains("None right now"), "no busy rooms by messages");
         assert_eq!(
-            board_html(&Board::default(), "Connecting…"),
+            board_html(&Board { nodes: Vec::new(), note: "Connecting…" }),
             "<p class=\"dashboard-note\" role=\"status\">Connecting…</p>"
         );
     }
