@@ -1,7 +1,8 @@
 // The operators' dashboard (`/dashboard`, docs/protocol.md §7.6): an operator made with `server admin` watches the
 // numbers of the node move while another page chats; another account gets 403, a guest the login page, and the
-// `admin:stats` channel refuses a socket of a non-operator. Leaves a screenshot of the live board in
-// /tmp/dashboard.png (DASHBOARD_SCREENSHOT overrides the path).
+// `admin:stats` channel refuses a socket of a non-operator; in a two-node cluster one dashboard shows both nodes.
+// Leaves screenshots of the live board in /tmp/dashboard.png and /tmp/dashboard-cluster.png (DASHBOARD_SCREENSHOT
+// and DASHBOARD_CLUSTER_SCREENSHOT override the paths).
 import { execFileSync } from "node:child_process";
 import { test, expect, waitForHydration } from "../support/fixtures.mjs";
 import { serverBinary } from "../support/server.mjs";
@@ -29,8 +30,8 @@ function joinStats(page, token) {
   return page.evaluate(
     (token) =>
       new Promise((resolve, reject) => {
-        const url = `${location.origin.replace("http", "ws")}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`;
-        const socket = new WebSocket(url);
+        const origin = location.origin.replace("http", "ws");
+        const socket = new WebSocket(`${origin}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`);
         socket.onopen = () => socket.send(JSON.stringify(["1", "1", "admin:stats", "phx_join", {}]));
         socket.onmessage = (event) => {
           const [, ref, , name, payload] = JSON.parse(event.data);
@@ -137,5 +138,6 @@ test("in a cluster, a dashboard on one node shows every node, and chat on anothe
   }
   await expect(cardB.locator('[data-figure="messages_per_s"] .figure-value')).not.toHaveText("0");
   await expect(cardB.locator(".busiest table").nth(1)).toContainText(slug);
-  await dashboard.screenshot({ path: process.env.DASHBOARD_CLUSTER_SCREENSHOT || "/tmp/dashboard-cluster.png", fullPage: true });
+  const screenshot = process.env.DASHBOARD_CLUSTER_SCREENSHOT || "/tmp/dashboard-cluster.png";
+  await dashboard.screenshot({ path: screenshot, fullPage: true });
 });
