@@ -44,7 +44,8 @@ pub struct NodeStats {
     pub deliveries_per_s: f64,
     /// 99th percentile of the store's commit latency over about the last 10 s, in ms; `null` without commits.
     pub commit_p99_ms: Option<f64>,
-    /// The `room:` topics with the most members (the whole cluster's presence as this node sees it), most first.
+    /// The rooms with the most members among those this node has members in (every node's members of them in a
+    /// cluster), most first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms_by_members: Vec<RoomCount>,
     /// The rooms with the most messages stored by this node in the last minute, most first.
