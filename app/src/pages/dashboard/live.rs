@@ -1,6 +1,8 @@
 //! The live board in the browser: one socket with the operator's token, `admin:stats` joined on it, the join
 //! reply's history and every `stats` sample into the [`Board`]. Glue only: the board's rules are in `board`.
 
+use std::{cell::RefCell, rc::Rc};
+
 use futures::StreamExt;
 use leptos::prelude::*;
 use protocol::{
@@ -13,6 +15,7 @@ use serde_json::{Map, Value};
 use super::board::Board;
 use crate::{
     browser,
+    pages::room::live::{TOKEN_REFRESH, fetch_socket_token},
     realtime::{
         client::{ChannelEvent, Socket},
         socket::SocketOptions,
@@ -26,7 +29,20 @@ const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 /// Connects and joins; the board's note says what it is waiting for while it is empty.
 pub(super) fn start(token: String, board: RwSignal<Board>) {
     let mut options = SocketOptions::new(browser::socket_endpoint());
-    options.params = Box::new(move || vec![("token".to_owned(), token.clone())]);
+    // Tokens live 24 h and a dashboard stays open for days: as the room page does, a fresh token every 30 minutes
+    // for the next reconnect.
+    let token = Rc::new(RefCell::new(token));
+    let current = token.clone();
+    options.params = Box::new(move || vec![("token".to_owned(), current.borrow().clone())]);
+    let refresh = move || {
+        let token = token.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(fresh) = fetch_socket_token().await {
+                *token.borrow_mut() = fresh;
+            }
+        });
+    };
+    let _ = set_interval_with_handle(refresh, TOKEN_REFRESH);
     options.seed = browser::random_seed();
     options.long_poll_fallback_ms = Some(LONG_POLL_FALLBACK_MS);
     let socket = Socket::new(options, BrowserConnector);

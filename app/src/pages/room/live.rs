@@ -46,7 +46,7 @@ const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Tokens live 24 h; a laptop that sleeps for a day must still reconnect, so the page fetches a fresh one this often
 /// and the next (re)connect sends the newest.
-const TOKEN_REFRESH: Duration = Duration::from_secs(30 * 60);
+pub(crate) const TOKEN_REFRESH: Duration = Duration::from_secs(30 * 60);
 
 /// The session shared by the socket's callbacks, the event loop and the actions.
 type Shared = Rc<RefCell<RoomSession>>;
@@ -277,7 +277,7 @@ impl Live {
 }
 
 /// Asks the `socket_token` server function for a fresh token.
-async fn fetch_socket_token() -> Option<String> {
+pub(crate) async fn fetch_socket_token() -> Option<String> {
     let text = browser::post(crate::api::SocketToken::PATH).await?;
     serde_json::from_str::<Option<String>>(&text).ok().flatten()
 }

@@ -15,7 +15,7 @@ mod connect;
 mod header;
 pub(crate) mod html;
 #[cfg(target_arch = "wasm32")]
-mod live;
+pub(crate) mod live;
 mod messages;
 mod page;
 mod parts;
