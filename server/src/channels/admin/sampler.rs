@@ -90,7 +90,9 @@ impl Sampler {
             let sample = sample(self.node.as_str(), now_ms(), &pulse, since, &members);
             previous = Some((pulse, at));
             match to_payload(&sample) {
-                Ok(payload) => self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), NodeStats::EVENT, payload))),
+                Ok(payload) => {
+                    self.pubsub.broadcast(Arc::new(Broadcast::new(topic.clone(), NodeStats::EVENT, payload)))
+                }
                 Err(error) => tracing::error!(%error, "stats sample not encodable"),
             }
             self.ring.push(sample);
