@@ -13,8 +13,8 @@ use std::{sync::Arc, time::Instant};
 use async_trait::async_trait;
 use protocol::{
     chat::{
-        HISTORY_DEFAULT_LIMIT, HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
-        NewMessage, NewMessageReply, Typing, WatchReply,
+        HISTORY_DEFAULT_LIMIT, HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY,
+        MemberStatus, Message, NewMessage, NewMessageReply, Typing, WatchReply,
     },
     events::PRESENCE_STATE,
     frame::Payload,
@@ -240,7 +240,9 @@ impl ChannelInstance for RoomInstance {
     ) -> Result<Outcome, ChannelFailure> {
         match event {
             NewMessage::EVENT => self.new_message(&payload, context).await,
-            HistoryBefore::EVENT => history_before(&*self.store, &self.room, self.history_page, &payload, context).await,
+            HistoryBefore::EVENT => {
+                history_before(&*self.store, &self.room, self.history_page, &payload, context).await
+            }
             Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
@@ -275,7 +277,9 @@ impl ChannelInstance for WatchInstance {
             NewMessage::EVENT | Typing::EVENT => Ok(Outcome::error(reasons::UNAUTHORIZED)),
             // Read-only, and reading history needs no membership (the room's page shows it to anyone): allowed, with
             // the socket's rate limit.
-            HistoryBefore::EVENT => history_before(&*self.store, &self.room, self.history_page, &payload, context).await,
+            HistoryBefore::EVENT => {
+                history_before(&*self.store, &self.room, self.history_page, &payload, context).await
+            }
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
         }
     }
