@@ -93,15 +93,26 @@ fn rooms_html(html: &mut String, caption: &str, counted: &str, rooms: &[RoomCoun
     html.push_str("</table>");
 }
 
-/// Up to two decimals, without trailing zeros: `12`, `0.5`, `3.25` (figures are never negative). Integer formatting
-/// only: `{:.2}` would bring the core library's float formatting into the WASM every page shares, about 3 KB.
+/// Three significant figures at most, without trailing zeros: `241`, `16.5`, `0.25`, `3.26` (figures are never
+/// negative), so a busy node's deliveries/s does not read as `240.95`. Integer formatting only: `{:.2}` would bring the
+/// core library's float formatting into the WASM every page shares, about 3 KB.
 fn number(value: f64) -> String {
-    let hundredths = (value * 100.0).round() as i64;
-    let (whole, fraction) = (hundredths / 100, hundredths % 100);
-    match fraction {
+    let decimals = match value {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let scale = 10_i64.pow(decimals);
+    let scaled = (value * scale as f64).round() as i64;
+    let (whole, mut fraction) = (scaled / scale, scaled % scale);
+    let mut width = decimals as usize;
+    while width > 0 && fraction % 10 == 0 {
+        fraction /= 10;
+        width -= 1;
+    }
+    match width {
         0 => format!("{whole}"),
-        tenths if tenths % 10 == 0 => format!("{whole}.{}", tenths / 10),
-        fraction => format!("{whole}.{fraction:02}"),
+        width => format!("{whole}.{fraction:0width$}"),
     }
 }
 
@@ -135,10 +146,14 @@ mod tests {
     }
 
     #[test]
-    fn numbers_have_at_most_two_decimals() {
+    fn numbers_have_at_most_three_significant_figures() {
         assert_eq!(
-            (number(12.0), number(0.5), number(3.256), number(0.0)),
-            ("12".into(), "0.5".into(), "3.26".into(), "0".into())
+            (number(12.0), number(0.5), number(3.256), number(0.0), number(0.05)),
+            ("12".into(), "0.5".into(), "3.26".into(), "0".into(), "0.05".into())
+        );
+        assert_eq!(
+            (number(240.95), number(16.54), number(10.0), number(99.96)),
+            ("241".into(), "16.5".into(), "10".into(), "100".into())
         );
     }
 
