@@ -105,10 +105,11 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
 }
 
 /// Re-keys accounts stored under an older [`username_key`] rule (plain lowercase, before NFKC and confusable
-/// skeletons). SQL cannot compute the key, so this is Rust, run at every start: a scan that updates nothing once the
-/// keys are current, and harmless when several nodes run it at once. When two old accounts share a new key (`alice`
-/// and a Cyrillic `аlice` registered before the rule), the older keeps it and the other keeps its old key, so both
-/// owners can still log in with the exact spelling; a warning names it.
+/// skeletons), and their operator rights with them in the same transaction, so a change of the rule never takes an
+/// operator's rights away. SQL cannot compute the key, so this is Rust, run at every start: a scan that updates
+/// nothing once the keys are current, and harmless when several nodes run it at once. When two old accounts share a
+/// new key (`alice` and a Cyrillic `аlice` registered before the rule), the older keeps it and the other keeps its old
+/// key (and its rights), so both owners can still log in with the exact spelling; a warning names it.
 async fn rekey_accounts(pool: &AnyPool) -> Result<(), StoreError> {
     let rows = sqlx::query("SELECT username_key, username FROM accounts ORDER BY created_at")
         .fetch_all(pool)
@@ -121,14 +122,21 @@ async fn rekey_accounts(pool: &AnyPool) -> Result<(), StoreError> {
         if key == old {
             continue;
         }
-        let updated = sqlx::query("UPDATE accounts SET username_key = $1 WHERE username_key = $2")
-            .bind(&key)
-            .bind(&old)
-            .execute(pool)
-            .await;
-        if let Err(error) = updated {
+        if let Err(error) = rekey(pool, &old, &key).await {
             tracing::warn!(account = name, %error, "account keeps its old key: an older account has its new one");
         }
     }
     Ok(())
+}
+
+/// Moves one account and its operator row (if any) from `old` to `key`, both or neither.
+async fn rekey(pool: &AnyPool, old: &str, key: &str) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for update in [
+        "UPDATE accounts SET username_key = $1 WHERE username_key = $2",
+        "UPDATE operators SET username_key = $1 WHERE username_key = $2",
+    ] {
+        sqlx::query(update).bind(key).bind(old).execute(&mut *transaction).await?;
+    }
+    transaction.commit().await
 }

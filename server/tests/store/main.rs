@@ -8,7 +8,8 @@ mod postgres;
 use std::sync::Arc;
 
 use server::store::{
-    Account, AccountStore, ApiKey, Grant, LocalCache, MemoryStore, MessageStore, NewRecord, SqlStore, Store,
+    Account, AccountStore, ApiKey, Grant, LocalCache, MemoryStore, MessageStore, NewRecord, OperatorStore, SqlStore,
+    Store,
 };
 
 fn record(room: &str, body: &str) -> NewRecord {
@@ -298,10 +299,17 @@ async fn old_account_keys_are_brought_up_to_the_current_rule() {
         .execute(&pool)
         .await
         .unwrap();
+    // An operator under the old key stays one: its rights move with the account.
+    sqlx::query("INSERT INTO operators (username_key, granted_at) VALUES ($1, 1)")
+        .bind("\u{430}da")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let reopened = SqlStore::open_sqlite_dir(&dir.0).await.unwrap();
     let found = reopened.find_account("ada").await.unwrap().expect("found by the current key");
     assert_eq!(found.username, "\u{410}da");
+    assert!(reopened.is_operator("\u{410}da").await.unwrap(), "the operator's rights follow the new key");
     let plain = Account { username: "ada".into(), password_hash: "y".into() };
     assert!(!reopened.create_account(plain, 2).await.unwrap(), "the Latin look-alike is taken");
     reopened.close().await;
