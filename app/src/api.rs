@@ -110,6 +110,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
 #[server]
 pub async fn socket_token() -> Result<Option<String>, ServerFnError> {
     let backend = expect_context::<ssr::Backend>();
+    ssr::no_store();
     Ok(ssr::session_user().await.map(|user| backend.0.socket_token(&user)))
 }
 
@@ -161,6 +162,9 @@ pub async fn room_page(slug: String, user: Option<String>) -> Result<RoomPageDat
     };
     let identity = backend.0.room_identity(session, requested).await;
     let token = identity.account.then(|| backend.0.socket_token(&identity.user));
+    if token.is_some() {
+        ssr::no_store();
+    }
     if !identity.account && !identity.login_required {
         ssr::remember_guest(&identity.user).await;
     }
@@ -321,6 +325,14 @@ pub mod ssr {
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(cookie, _)| *cookie == name)
             .map(|(_, value)| value.to_owned())
+    }
+
+    /// Keeps this answer out of every cache (the browser's, a proxy's, the back button's): it carries a socket token,
+    /// which stands for the account for 24 h.
+    pub fn no_store() {
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
     }
 
     /// The logged-in account of the current request, from its session cookie.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use leptos::server_fn::ServerFn;
 use protocol::admin::{NodeStats, RoomCount, STATS_EVENT, STATS_TOPIC, StatsJoinReply};
 use serde_json::json;
 use server::store::{Account, AccountStore, Grant, OperatorStore, SqlStore};
@@ -160,9 +161,35 @@ async fn the_dashboard_page_is_for_operators_only() {
 
     let ada = dashboard(&server, Some("Ada")).await;
     assert_eq!(ada.status, 200);
+    assert_eq!(ada.header("cache-control"), Some("no-store"), "the page carries the operator's socket token");
     let body = String::from_utf8_lossy(&ada.body);
     assert!(body.contains("<leptos-island") && body.contains("Connecting…"), "the island, waiting: {body}");
 
     store.revoke_operator("Ada").await.unwrap();
     assert_eq!(dashboard(&server, Some("Ada")).await.status, 403, "a revoke needs no new session");
+}
+
+/// Every answer that carries a socket token (the dashboard above, the room page of a signed-in account, the token
+/// refresh) is kept out of caches; a guest's room page has no token.
+#[tokio::test]
+async fn answers_with_a_socket_token_are_not_stored() {
+    let server = TestServer::start().await;
+    let _store = accounts(&server, "Ada", &[]).await;
+    let session = format!("Cookie: parley_session={}", signer(&server).0.session_value("Ada"));
+    let page = |cookie: &str| format!("GET /lobby HTTP/1.1{cookie}");
+
+    let signed_in = crate::support::http::request(&server, &page(&format!("\r\n{session}")), "").await;
+    assert_eq!(signed_in.status, 200);
+    assert_eq!(signed_in.header("cache-control"), Some("no-store"));
+    let guest = crate::support::http::request(&server, &page(""), "").await;
+    assert_eq!(guest.status, 200);
+    assert_ne!(guest.header("cache-control"), Some("no-store"), "nothing secret in a guest's page");
+
+    let refresh = format!(
+        "POST {} HTTP/1.1\r\nReferer: /lobby\r\nContent-Type: application/x-www-form-urlencoded\r\n{session}",
+        app::api::SocketToken::PATH
+    );
+    let token = crate::support::http::request(&server, &refresh, "").await;
+    assert_eq!(token.status, 200, "{}", String::from_utf8_lossy(&token.body));
+    assert_eq!(token.header("cache-control"), Some("no-store"));
 }

@@ -26,7 +26,9 @@ pub enum DashboardAccess {
 /// new session). During the page's rendering it also sets the answer: a redirect to `/login`, or 403.
 #[server]
 pub async fn dashboard_viewer() -> Result<DashboardAccess, ServerFnError> {
-    use crate::api::ssr::{Backend, session_user};
+    use crate::api::ssr::{Backend, no_store, session_user};
+    // Whoever asks, the answer is personal (an operator's carries a 24 h socket token): no cache keeps it.
+    no_store();
     let Some(user) = session_user().await else {
         // `redirect` sets the status only for requests that accept HTML; a redirect is one for every client.
         leptos_axum::redirect("/login");
