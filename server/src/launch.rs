@@ -181,6 +181,7 @@ impl Server {
             presence.clone(),
             guard.api_max_messages_per_10s,
             guard.max_history_page,
+            meters.clone(),
         );
         router = router.route("room:*", Arc::new(RoomChannel::new(messages, pubsub.clone(), presence, budget)))?;
         if self.config.bench_topics {
@@ -236,7 +237,7 @@ impl Server {
             let _ = tokio::time::timeout(drain_timeout, closing.wait()).await;
         };
         let front = serve::Front {
-            gate: Gate::new(gate_limits(guard)),
+            gate: Gate::new(gate_limits(guard), meters.clone()),
             addresses: Arc::new(
                 ClientAddresses::new(&guard.trusted_proxies).map_err(|bad| ServerError::Proxy(bad.to_string()))?,
             ),

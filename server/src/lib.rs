@@ -14,9 +14,9 @@
 //!   topic router.
 //! * `presence`: who is online per topic, diffs coalesced per topic; [`auth`]: tokens, passwords, login limits and the
 //!   one identity rule; [`store`]: the `MessageStore` and `AccountStore` contracts and their implementations.
-//! * [`pubsub`]: topic fan-out into bounded per-connection outboxes; `frames`: encoded frames in shared buffers;
-//!   `limits`: per-connection rate limits; [`clock`]; `names`: random names; `shutdown`; [`telemetry`]; `metrics`:
-//!   this server's Prometheus registry (`/metrics`) and the dashboard's pulse.
+//! * [`pubsub`]: topic fan-out into bounded per-connection outboxes; `metrics`: this server's Prometheus registry
+//!   (`/metrics`) and the dashboard's pulse; `frames`: encoded frames in shared buffers; `limits`: per-connection
+//!   rate limits and the names of every limit; [`clock`]; `names`: random names; `shutdown`; [`telemetry`].
 //! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
 //!   [`node`]: this process's node id; `operators`: `server admin`, who may see the dashboard.
 

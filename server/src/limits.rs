@@ -3,13 +3,14 @@
 //! `message:new` and `history:before` are each limited to a fixed number per sliding window (defaults 20 and 10 per
 //! 10 s): a strict window, not a token bucket, so no 10-second span ever holds more than the limit. The timestamps are
 //! allocated on the first request, so idle connections pay nothing.
+//!
+//! [`Limit`] names every rate limit the server enforces (these two, the login form's, the HTTP API's per-key limit and
+//! the per-address socket caps), so whoever refuses something can say which limit did for `metrics` to count.
 
 use std::{
     collections::VecDeque,
     time::{Duration, Instant},
 };
-
-use crate::metrics::Limit;
 
 /// A sliding-window limit: at most `max` events in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,39 @@ pub struct RateLimit {
     pub max: usize,
     /// The window length.
     pub window: Duration,
+}
+
+/// A rate limit that refused something: the `limit` label of `parley_rate_limited_total` (the label texts are
+/// `metrics`'s; this module sits below it, so the limits say which limit refused without knowing how it is counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// `message:new` per connection (`--max-messages-per-10s`).
+    Messages,
+    /// `history:before` per connection.
+    History,
+    /// Failed logins per account and address, and per address (the login form).
+    Logins,
+    /// Registrations per address.
+    Registrations,
+    /// Posts per key of the HTTP API (`--api-max-messages-per-10s`).
+    Api,
+    /// Open sockets per client address (`--max-sockets-per-ip`).
+    SocketsPerIp,
+    /// Socket connects per client address and 10 s (`--max-connects-per-ip-per-10s`).
+    ConnectsPerIp,
+}
+
+impl Limit {
+    /// Every limit, in declaration order (`limit as usize` indexes it).
+    pub(crate) const ALL: [Self; 7] = [
+        Self::Messages,
+        Self::History,
+        Self::Logins,
+        Self::Registrations,
+        Self::Api,
+        Self::SocketsPerIp,
+        Self::ConnectsPerIp,
+    ];
 }
 
 /// One sliding window's recent events (also the HTTP API's per-key message limit).
@@ -88,6 +122,11 @@ impl SocketLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_limit_indexes_its_place_in_all() {
+        assert!(Limit::ALL.iter().enumerate().all(|(i, limit)| *limit as usize == i));
+    }
 
     #[test]
     fn strict_sliding_window() {

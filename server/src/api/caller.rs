@@ -6,7 +6,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -19,6 +19,7 @@ use super::{ApiState, failure::ApiFailure};
 use crate::{
     auth::api_key::key_hash,
     limits::{RateLimit, Window},
+    metrics::{Limit, Meters},
 };
 
 /// The key a request was authenticated with.
@@ -56,13 +57,16 @@ pub(crate) struct Quota {
     limit: RateLimit,
     /// By key name: one entry per key that posted, so as many as there are keys.
     windows: Mutex<HashMap<String, Window>>,
+    /// Counts the refusals (`parley_rate_limited_total{limit="api"}`).
+    meters: Arc<Meters>,
 }
 
 impl Quota {
-    pub(crate) fn new(max_per_10s: usize) -> Self {
+    pub(crate) fn new(max_per_10s: usize, meters: Arc<Meters>) -> Self {
         Self {
             limit: RateLimit { max: max_per_10s, window: Duration::from_secs(10) },
             windows: Mutex::new(HashMap::new()),
+            meters,
         }
     }
 
@@ -77,6 +81,7 @@ impl Quota {
         if window.allow(self.limit, now) {
             Ok(())
         } else {
+            self.meters.rate_limited(Limit::Api);
             Err(ApiFailure::rate_limited(window.retry_after(self.limit, now)))
         }
     }
@@ -88,7 +93,8 @@ mod tests {
 
     #[test]
     fn each_key_has_its_own_window() {
-        let quota = Quota::new(2);
+        let meters = Meters::new(&crate::node::NodeId::random());
+        let quota = Quota::new(2, meters.clone());
         let (one, two) = (ApiCaller { name: "one".into() }, ApiCaller { name: "two".into() });
         let start = Instant::now();
         assert!(quota.admit(&one, start).is_ok());
@@ -96,6 +102,8 @@ mod tests {
         assert!(quota.admit(&one, start + Duration::from_secs(2)).is_err());
         assert!(quota.admit(&two, start + Duration::from_secs(2)).is_ok(), "another key is not limited");
         assert!(quota.admit(&one, start + Duration::from_secs(10)).is_ok(), "the first post left the window");
-        assert!(Quota::new(0).admit(&one, start).is_ok(), "0 turns the limit off");
+        assert!(Quota::new(0, meters.clone()).admit(&one, start).is_ok(), "0 turns the limit off");
+        let counted = meters.render();
+        assert!(counted.lines().any(|line| line.contains(r#"limit="api"} 1"#)), "one refusal counted: {counted}");
     }
 }

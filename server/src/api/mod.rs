@@ -32,7 +32,7 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{channels::Posting, presence::Tracker, pubsub::PubSub, store::Store};
+use crate::{channels::Posting, metrics::Meters, presence::Tracker, pubsub::PubSub, store::Store};
 use caller::Quota;
 use failure::ApiFailure;
 
@@ -49,16 +49,19 @@ pub(crate) struct ApiState {
 
 impl ApiState {
     /// Posts go through `pubsub` (the cluster's when there is one) like a member's `message:new`; each key may post
-    /// `max_messages_per_10s` (0: no limit); history pages hold at most `history_page` messages.
+    /// `max_messages_per_10s` (0: no limit; refusals counted in `meters`); history pages hold at most `history_page`
+    /// messages.
     pub(crate) fn new(
         store: Arc<dyn Store>,
         pubsub: Arc<dyn PubSub>,
         presence: Arc<Tracker>,
         max_messages_per_10s: usize,
         history_page: u32,
+        meters: Arc<Meters>,
     ) -> Self {
         let posting = Posting::new(store.clone(), pubsub);
-        Self { store, posting, presence, quota: Arc::new(Quota::new(max_messages_per_10s)), history_page }
+        let quota = Arc::new(Quota::new(max_messages_per_10s, meters));
+        Self { store, posting, presence, quota, history_page }
     }
 }
 

@@ -32,6 +32,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use protocol::reasons::CloseCode;
 
+pub(crate) use crate::limits::Limit;
 use crate::node::NodeId;
 use catalog::Registrar;
 pub(crate) use recent::Pulse;
@@ -54,29 +55,16 @@ impl Via {
     }
 }
 
-/// A refusal counted in `parley_rate_limited_total` (the `limit` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Limit {
-    /// `message:new` per connection (`--max-messages-per-10s`).
-    Messages,
-    /// `history:before` per connection.
-    History,
-    /// Failed logins per account and address, and per address (the login form).
-    Logins,
-    /// Registrations per address.
-    Registrations,
-}
-
-impl Limit {
-    const ALL: [Self; 4] = [Self::Messages, Self::History, Self::Logins, Self::Registrations];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Messages => "message_new",
-            Self::History => "history_before",
-            Self::Logins => "login",
-            Self::Registrations => "registration",
-        }
+/// The `limit` label of a refusal counted in `parley_rate_limited_total`.
+fn limit_label(limit: Limit) -> &'static str {
+    match limit {
+        Limit::Messages => "message_new",
+        Limit::History => "history_before",
+        Limit::Logins => "login",
+        Limit::Registrations => "registration",
+        Limit::Api => "api",
+        Limit::SocketsPerIp => "sockets_per_ip",
+        Limit::ConnectsPerIp => "connects_per_ip",
     }
 }
 
@@ -195,7 +183,7 @@ impl Meters {
             commit_seconds: registrar.histogram(catalog::COMMIT_SECONDS),
             commit_batch_size: registrar.histogram(catalog::COMMIT_BATCH_SIZE),
             ingest_ack_seconds: registrar.histogram(catalog::INGEST_ACK_SECONDS),
-            rate_limited: Limit::ALL.map(|limit| registrar.counter(catalog::RATE_LIMITED, "limit", limit.label())),
+            rate_limited: Limit::ALL.map(|limit| registrar.counter(catalog::RATE_LIMITED, "limit", limit_label(limit))),
             login_failures: registrar.counter(catalog::LOGIN_FAILURES, "", ""),
             bus_publish_seconds: registrar.histogram(catalog::BUS_PUBLISH_SECONDS),
             bus_gaps_filled: registrar.counter(catalog::BUS_GAPS_FILLED, "", ""),

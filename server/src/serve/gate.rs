@@ -18,6 +18,8 @@ use std::{
 
 use tokio::sync::oneshot;
 
+use crate::metrics::{Limit, Meters};
+
 /// The window of the per-address connect rate.
 pub(crate) const CONNECT_WINDOW: Duration = Duration::from_secs(10);
 /// Addresses remembered for the connect rate before stale ones are swept.
@@ -43,10 +45,22 @@ pub(crate) enum Crowded {
     Connects,
 }
 
+impl Crowded {
+    /// The limit that refused, for `parley_rate_limited_total`.
+    fn limit(self) -> Limit {
+        match self {
+            Self::Sockets => Limit::SocketsPerIp,
+            Self::Connects => Limit::ConnectsPerIp,
+        }
+    }
+}
+
 /// Connection admission state shared by the accept loop and the socket upgrade.
 pub(crate) struct Gate {
     limits: GateLimits,
     state: Mutex<GateState>,
+    /// Counts the per-address refusals.
+    meters: Arc<Meters>,
 }
 
 #[derive(Default)]
@@ -80,8 +94,8 @@ pub(crate) struct SocketPermit {
 pub(crate) type Eviction = oneshot::Receiver<()>;
 
 impl Gate {
-    pub(crate) fn new(limits: GateLimits) -> Arc<Self> {
-        Arc::new(Self { limits, state: Mutex::new(GateState::default()) })
+    pub(crate) fn new(limits: GateLimits, meters: Arc<Meters>) -> Arc<Self> {
+        Arc::new(Self { limits, state: Mutex::new(GateState::default()), meters })
     }
 
     fn lock(&self) -> MutexGuard<'_, GateState> {
@@ -117,8 +131,17 @@ impl Gate {
         (state.open, state.pending.len())
     }
 
-    /// Whether `ip` may open one more socket at `now`; counts the connect attempt either way.
+    /// Whether `ip` may open one more socket at `now`; counts the connect attempt either way, and a refusal in the
+    /// meters.
     fn admit_socket(&self, state: &mut GateState, ip: IpAddr, now: Instant) -> Result<(), Crowded> {
+        let admitted = self.try_admit_socket(state, ip, now);
+        if let Err(crowded) = admitted {
+            self.meters.rate_limited(crowded.limit());
+        }
+        admitted
+    }
+
+    fn try_admit_socket(&self, state: &mut GateState, ip: IpAddr, now: Instant) -> Result<(), Crowded> {
         if self.limits.max_connects_per_ip > 0 {
             let capacity = self.limits.max_connects_per_ip as f64;
             if state.connects.len() >= RATE_SWEEP_AT && !state.connects.contains_key(&ip) {
@@ -240,12 +263,17 @@ mod tests {
     use super::*;
 
     fn gate(max_connections: usize, max_pending: usize, per_ip: usize, connects: usize) -> Arc<Gate> {
-        Gate::new(GateLimits {
-            max_connections,
-            max_pending,
-            max_sockets_per_ip: per_ip,
-            max_connects_per_ip: connects,
-        })
+        let limits =
+            GateLimits { max_connections, max_pending, max_sockets_per_ip: per_ip, max_connects_per_ip: connects };
+        Gate::new(limits, Meters::new(&crate::node::NodeId::random()))
+    }
+
+    /// What `parley_rate_limited_total{limit}` says now.
+    fn refusals(gate: &Gate, limit: &str) -> String {
+        let text = gate.meters.render();
+        let series = format!("limit=\"{limit}\"}} ");
+        let line = text.lines().find(|line| line.starts_with("parley_rate_limited_total") && line.contains(&series));
+        line.and_then(|line| line.rsplit(' ').next()).unwrap_or("missing").to_owned()
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
@@ -319,7 +347,9 @@ mod tests {
         let first = slots[0].upgrade(A).unwrap();
         let _second = slots[1].upgrade(A).unwrap();
         assert_eq!(slots[2].upgrade(A).err(), Some(Crowded::Sockets));
+        assert_eq!(refusals(&gate, "sockets_per_ip"), "1", "each refusal is counted");
         assert!(slots[2].upgrade(B).is_ok(), "another address is unaffected");
+        assert_eq!(refusals(&gate, "sockets_per_ip"), "1");
         drop(first);
         let again = gate.accept().unwrap().0;
         assert!(again.upgrade(A).is_ok(), "a closed socket frees its place");
@@ -336,6 +366,8 @@ mod tests {
         let half = start + CONNECT_WINDOW / 2;
         assert!(slot.upgrade_at(A, half).is_ok(), "half the window: one and a half more");
         assert_eq!(slot.upgrade_at(A, half).err(), Some(Crowded::Connects));
+        assert_eq!(refusals(&gate, "connects_per_ip"), "2");
+        assert_eq!(refusals(&gate, "sockets_per_ip"), "0");
         drop(permits);
     }
 }

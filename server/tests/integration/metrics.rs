@@ -12,6 +12,7 @@ use server::socket::SocketSettings;
 use crate::support::{
     Client, TestServer, WAIT,
     http::{form_post, get, request},
+    refused_status,
 };
 
 /// One scrape, parsed, and the node it came from.
@@ -127,6 +128,9 @@ async fn counters_move_by_exactly_what_a_session_did() {
     assert_eq!(delta(&after, "parley_login_failures_total", &[]), 1.0);
     assert_eq!(delta(&after, "parley_slow_consumer_drops_total", &[]), 1.0);
     assert_eq!(delta(&after, "parley_socket_closes_total", &[("code", "1011")]), 1.0);
+    for limit in ["api", "sockets_per_ip", "connects_per_ip", "login", "registration"] {
+        assert_eq!(delta(&after, "parley_rate_limited_total", &[("limit", limit)]), 0.0, "{limit}");
+    }
     for code in ["1000", "1001", "1002", "1007", "1008", "1009", "1012", "other"] {
         assert_eq!(delta(&after, "parley_socket_closes_total", &[("code", code)]), 0.0, "{code}");
     }
@@ -197,4 +201,24 @@ async fn a_long_poll_session_is_an_open_socket_of_its_own_transport() {
     let metrics = settled(&server, |now| now.value("parley_open_sockets", &longpoll) == 1.0).await;
     assert_eq!(metrics.value("parley_open_sockets", &longpoll), 1.0);
     assert_eq!(metrics.value("parley_open_sockets", &[("transport", "websocket")]), 0.0);
+}
+
+#[tokio::test]
+async fn a_refused_socket_counts_against_its_per_address_limit() {
+    let server = TestServer::start_configured(SocketSettings::default(), |config| {
+        config.guard.max_sockets_per_ip = 1;
+    })
+    .await;
+    let before = Metrics::of(&server).await;
+    let _first = Client::connect(&server, "").await;
+    assert_eq!(refused_status(&server.url("vsn=2.0.0")).await, Some(429));
+    assert_eq!(refused_status(&server.url("vsn=2.0.0")).await, Some(429));
+    let after = Metrics::of(&server).await;
+    let delta = |limit: &str| {
+        let labels = [("limit", limit)];
+        after.value("parley_rate_limited_total", &labels) - before.value("parley_rate_limited_total", &labels)
+    };
+    assert_eq!(delta("sockets_per_ip"), 2.0);
+    assert_eq!(delta("connects_per_ip"), 0.0);
+    assert_eq!(delta("api"), 0.0);
 }

@@ -15,16 +15,13 @@ use serde_json::{Map, Value};
 use super::board::Board;
 use crate::{
     browser,
-    pages::room::live::{TOKEN_REFRESH, fetch_socket_token},
+    pages::room::live::{LONG_POLL_FALLBACK_MS, TOKEN_REFRESH, fetch_socket_token},
     realtime::{
         client::{ChannelEvent, Socket},
         socket::SocketOptions,
         transport::BrowserConnector,
     },
 };
-
-/// As the room page: a WebSocket that has not answered within 2.5 s is replaced by long poll.
-const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 
 /// Connects and joins; the board's note says what it is waiting for while it is empty.
 pub(super) fn start(token: String, board: RwSignal<Board>) {

@@ -40,8 +40,8 @@ use crate::{
 /// How long a message push may wait (also while offline) before it shows as failed with a retry button.
 const SEND_TIMEOUT_MS: u64 = 60_000;
 /// How long the WebSocket may take to open and answer a heartbeat before the page falls back to long poll (what
-/// Phoenix's generator uses).
-const LONG_POLL_FALLBACK_MS: u64 = 2_500;
+/// Phoenix's generator uses); the dashboard uses the same.
+pub(crate) const LONG_POLL_FALLBACK_MS: u64 = 2_500;
 /// How long a typing or history push may wait for its reply.
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Tokens live 24 h; a laptop that sleeps for a day must still reconnect, so the page fetches a fresh one this often
