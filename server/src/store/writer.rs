@@ -5,7 +5,7 @@
 //! acknowledged message is durable. Throughput comes from batching (one fsync per batch), durability from acking after
 //! commit; under light load a batch is a single message and nothing waits for a timer.
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use sqlx_core::any::AnyPool;
 use tokio::sync::{mpsc, oneshot};
@@ -73,13 +73,11 @@ async fn run(pool: AnyPool, engine: Engine, meters: Option<Arc<Meters>>, mut que
 /// by room.
 fn count(meters: &Meters, records: &[&NewRecord], results: &[Appended], started: Instant) {
     let elapsed = started.elapsed();
-    let mut rooms: Vec<(&str, u64)> = Vec::new();
+    // A map, not a scan per record: a batch of 512 appends may name as many rooms.
+    let mut rooms: HashMap<&str, u64> = HashMap::new();
     for (record, _) in records.iter().zip(results).filter(|(_, result)| !result.duplicate) {
-        match rooms.iter_mut().find(|(room, _)| *room == record.room) {
-            Some((_, n)) => *n += 1,
-            None => rooms.push((record.room.as_str(), 1)),
-        }
+        *rooms.entry(record.room.as_str()).or_default() += 1;
     }
-    let stored = rooms.iter().map(|(_, n)| n).sum();
+    let stored = rooms.values().sum();
     meters.committed(records.len(), stored, elapsed, rooms);
 }
