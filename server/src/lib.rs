@@ -16,7 +16,8 @@
 //!   one identity rule; [`store`]: the `MessageStore` and `AccountStore` contracts and their implementations.
 //! * [`pubsub`]: topic fan-out into bounded per-connection outboxes; `metrics`: this server's Prometheus registry
 //!   (`/metrics`) and the dashboard's pulse; `frames`: encoded frames in shared buffers; `limits`: per-connection
-//!   rate limits and the names of every limit; [`clock`]; `names`: random names; `shutdown`; [`telemetry`].
+//!   rate limits and the names of every limit; [`clock`]; `names`: random names; `shutdown`; [`telemetry`]; `top`:
+//!   the k largest of a scan.
 //! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
 //!   [`node`]: this process's node id; `operators`: `server admin`, who may see the dashboard.
 
@@ -47,6 +48,7 @@ mod shutdown;
 pub mod socket;
 pub mod store;
 pub mod telemetry;
+mod top;
 mod transport;
 
 pub use launch::{Server, ServerError};

@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::top::Top;
+
 /// Commits whose latency counts toward the p99: the dashboard's "now".
 const COMMIT_WINDOW: Duration = Duration::from_secs(10);
 /// Most commit samples kept: at 512 messages a batch that is hundreds of thousands of messages in the window, and a
@@ -128,16 +130,20 @@ impl Recent {
             state.commits.pop_front();
         }
         let mut latencies: Vec<f64> = state.commits.iter().map(|(_, seconds)| *seconds).collect();
-        state.rooms.retain(|_, slots| slots.total(second) > 0);
-        let mut rooms: Vec<(String, u64)> =
-            state.rooms.iter().map(|(room, slots)| (room.clone(), slots.total(second))).collect();
+        // One pass forgets the quiet rooms and ranks the others; only the winners' names are cloned.
+        let mut top = Top::new(TOP_ROOMS);
+        state.rooms.retain(|room, slots| {
+            let total = slots.total(second);
+            if total > 0 {
+                top.offer(room.as_str(), total, || room.clone());
+            }
+            total > 0
+        });
         drop(state);
         latencies.sort_unstable_by(f64::total_cmp);
         // Nearest rank: the smallest sample with at least 99 % of the samples at or below it.
         let p99 = (!latencies.is_empty()).then(|| latencies[(latencies.len() * 99).div_ceil(100) - 1]);
-        rooms.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        rooms.truncate(TOP_ROOMS);
-        (p99, rooms)
+        (p99, top.into_vec())
     }
 }
 

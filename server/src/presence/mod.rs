@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use crate::{
     metrics::Meters,
     pubsub::{Broadcast, PubSub},
+    top::Top,
 };
 use topic::TopicPresence;
 
@@ -231,21 +232,19 @@ impl Tracker {
 
     /// The `limit` topics starting with `prefix` that have the most members (keys, every node's in a cluster), most
     /// first, ties by name. For the operators' dashboard once a second: one short lock per shard, no topic state
-    /// copied, so its cost is a walk over the tracked topics.
+    /// copied and only the winners' names cloned (a bounded [`Top`]), so its cost is a walk over the tracked topics.
     pub(crate) fn busiest(&self, prefix: &str, limit: usize) -> Vec<(Arc<str>, usize)> {
-        let mut topics: Vec<(Arc<str>, usize)> = Vec::new();
+        let mut top = Top::new(limit);
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            topics.extend(
-                shard
-                    .iter()
-                    .filter(|(topic, entry)| topic.starts_with(prefix) && entry.presence.len() > 0)
-                    .map(|(topic, entry)| (topic.clone(), entry.presence.len())),
-            );
+            for (topic, entry) in shard.iter().filter(|(topic, _)| topic.starts_with(prefix)) {
+                let members = entry.presence.len();
+                if members > 0 {
+                    top.offer(&**topic, members, || topic.clone());
+                }
+            }
         }
-        topics.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        topics.truncate(limit);
-        topics
+        top.into_vec()
     }
 
     /// The topic's current `presence_state` payload, `None` when nobody is in it: for readers that are not members
