@@ -1,8 +1,8 @@
 //! The operators' `admin:stats` topic (docs/protocol.md §7.6): what the live dashboard receives.
 //!
 //! Every node samples its meters once a second and publishes a [`NodeStats`] on [`STATS_TOPIC`] to every node's
-//! operators; a join is answered with [`StatsJoinReply`], the joined node's recent samples, so the dashboard's charts
-//! are full from the first frame. Only operator accounts may join (others get
+//! operators; a join is answered with [`StatsJoinReply`], the recent samples of every node the joined node hears from,
+//! so the dashboard's charts are full from the first frame. Only operator accounts may join (others get
 //! [`crate::reasons::UNAUTHORIZED`]).
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,8 @@ pub const STATS_TOPIC: &str = "admin:stats";
 pub const STATS_EVENT: &str = "stats";
 /// Samples a join reply carries at most: five minutes at one a second, what the dashboard's charts show.
 pub const STATS_HISTORY: usize = 300;
+/// A node not heard from for this long (ms, by the receiver's clock) has left: 15 samples missed.
+pub const STATS_SILENCE_MS: u64 = 15_000;
 /// Rooms in each of a sample's two "busiest" lists.
 pub const BUSIEST_ROOMS: usize = 5;
 
@@ -108,7 +110,9 @@ impl RoomCount {
 pub struct StatsJoinReply {
     /// The node that answered the join.
     pub node: String,
-    /// Its samples of the last [`STATS_HISTORY`] seconds, oldest first; only the newest carries the room lists.
+    /// The samples of the last [`STATS_HISTORY`] seconds of every node it has heard from in the last
+    /// [`STATS_SILENCE_MS`], node by node (its own first), each node's oldest first; only each node's newest carries
+    /// the room lists.
     pub history: Vec<NodeStats>,
 }
 

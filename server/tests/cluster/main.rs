@@ -16,6 +16,7 @@ mod support;
 mod postgres;
 
 mod conn;
+mod dashboard;
 mod fixture;
 mod longpoll;
 mod node;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::support::tempdir::TempDir;
 
 /// Shared by every node, so a token signed by one is accepted by all (at least 64 bytes).
-const SECRET_KEY_BASE: &str = "cluster-tests-secret-key-base-cluster-tests-secret-key-base-0123456789abcdef";
+pub const SECRET_KEY_BASE: &str = "cluster-tests-secret-key-base-cluster-tests-secret-key-base-0123456789abcdef";
 
 /// How many log lines of each node are kept for the report of a failed test.
 const LOG_TAIL: usize = 400;

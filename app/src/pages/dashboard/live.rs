@@ -54,7 +54,7 @@ pub(super) fn start(token: String, board: RwSignal<Board>) {
             match event {
                 // Read by hand (`read`): derived deserializers would cost the shared WASM more.
                 ChannelEvent::Joined(reply) => match StatsJoinReply::read(&reply) {
-                    Some(reply) => board.update(|board| board.joined(reply)),
+                    Some(reply) => board.update(|board| board.joined(reply, browser::now_ms())),
                     None => board.update(|board| board.note = "The server's answer could not be read."),
                 },
                 // A rejoin refused after a revoke: what was shown goes too.
@@ -64,7 +64,7 @@ pub(super) fn start(token: String, board: RwSignal<Board>) {
                 }),
                 ChannelEvent::Message { event, payload: Payload::Json(sample), .. } if event == NodeStats::EVENT => {
                     if let Some(sample) = NodeStats::read(&sample) {
-                        board.update(|board| board.add(sample));
+                        board.update(|board| board.add(sample, browser::now_ms()));
                     }
                 }
                 _ => {}

@@ -167,7 +167,8 @@ mod tests {
             rooms_by_members: vec![RoomCount { room: "<lobby>".into(), count: 3 }],
             ..NodeStats::default()
         };
-        let board = Board { nodes: vec![Series { node: "n1".into(), samples: vec![sample] }], note: "unused" };
+        let board =
+            Board { nodes: vec![Series { node: "n1".into(), samples: vec![sample], heard: 0.0 }], note: "unused" };
         let html = board_html(&board);
         let connections = "data-figure=\"connections\"><span class=\"figure-label\">Connections</span>\
                            <span class=\"figure-value\">7</span>";

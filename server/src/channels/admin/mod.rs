@@ -1,8 +1,8 @@
 //! `admin:stats`: the operators' live statistics, the channel behind the `/dashboard` page (docs/protocol.md §7.6).
 //!
 //! A join is allowed to a socket whose identity is an account (a verified token) that the store calls an operator,
-//! asked at every join so a revoke needs no new token; everyone else gets `unauthorized`. The reply carries this
-//! node's recent samples ([`sampler::StatsRing`]); then the joiner receives every node's `stats` broadcasts, which
+//! asked at every join so a revoke needs no new token; everyone else gets `unauthorized`. The reply carries the
+//! recent samples of every node this one hears from ([`sampler::StatsRing`]); then the joiner receives every node's `stats` broadcasts, which
 //! the [`sampler::Sampler`] publishes. Nothing is tracked and nothing can be pushed.
 
 pub(crate) mod sampler;
@@ -54,7 +54,10 @@ impl Channel for AdminStatsChannel {
                 return Err(ErrorReply::new(reasons::JOIN_CRASHED));
             }
         }
-        let reply = StatsJoinReply { node: self.node.as_str().to_owned(), history: self.ring.history() };
+        let reply = StatsJoinReply {
+            node: self.node.as_str().to_owned(),
+            history: self.ring.history(self.node.as_str(), tokio::time::Instant::now()),
+        };
         let reply = serde_json::to_value(reply).map_err(|_| ErrorReply::new(reasons::JOIN_CRASHED))?;
         Ok(Joined {
             reply,

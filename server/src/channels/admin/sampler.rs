@@ -1,6 +1,11 @@
 //! The once-a-second sample behind `admin:stats`: this node's [`Pulse`] turned into a [`NodeStats`] (rates from the
-//! deltas of its counters, the busiest rooms), kept in a ring of the last five minutes for join replies and
-//! published on the topic through the server's pubsub, so in a cluster every node's operators see every node.
+//! deltas of its counters, the busiest rooms), published on the topic through the server's pubsub, so in a cluster
+//! every node's operators see every node.
+//!
+//! The same task subscribes to the topic itself (as connection [`SAMPLER_CONN`], an id no socket gets) and keeps the
+//! last five minutes of every node it hears from in the [`StatsRing`], so a dashboard that joins any node gets every
+//! node's charts full in the join reply. A node it has not heard from for [`STATS_SILENCE_MS`] (by this node's
+//! clock, never the samples' own times, which come from other machines) is forgotten.
 //!
 //! One task per server does this whether or not an operator is watching: a sample is a handful of atomic loads, a
 //! walk over the presence topics and one small broadcast (one bus message a second per node in a cluster), and the
@@ -13,9 +18,9 @@ use std::{
 };
 
 use protocol::{
-    admin::{BUSIEST_ROOMS, NodeStats, RoomCount, STATS_HISTORY, STATS_TOPIC},
+    admin::{BUSIEST_ROOMS, NodeStats, RoomCount, STATS_HISTORY, STATS_SILENCE_MS, STATS_TOPIC},
     names::ROOM_TOPIC_PREFIX,
-    typed::{Event, to_payload},
+    typed::{Event, from_payload, to_payload},
 };
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -25,40 +30,70 @@ use crate::{
     metrics::{Meters, Pulse},
     node::NodeId,
     presence::Tracker,
-    pubsub::{Broadcast, PubSub},
+    pubsub::{Broadcast, ConnId, PubSub, Subscriber, outbox},
 };
 
 /// How often a node samples and publishes: the dashboard's refresh rate.
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// The sampler's own subscription to the topic: sockets are numbered from 1.
+pub(crate) const SAMPLER_CONN: ConnId = 0;
+/// Samples the sampler's subscription may queue: far more than the nodes of any cluster send between two wakes.
+const INBOX_CAPACITY: usize = 1_024;
 
-/// This node's last [`STATS_HISTORY`] samples, oldest first.
+/// The last [`STATS_HISTORY`] samples of every node heard from, oldest first.
 #[derive(Default)]
 pub(crate) struct StatsRing {
-    samples: Mutex<VecDeque<NodeStats>>,
+    nodes: Mutex<Vec<NodeRing>>,
+}
+
+/// One node's samples and when this node last heard from it.
+struct NodeRing {
+    node: String,
+    heard: Instant,
+    samples: VecDeque<NodeStats>,
+}
+
+/// Whether a node last heard from at `heard` is still there at `now`.
+fn alive(heard: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(heard) < Duration::from_millis(STATS_SILENCE_MS)
 }
 
 impl StatsRing {
-    fn push(&self, sample: NodeStats) {
-        let mut samples = self.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if samples.len() == STATS_HISTORY {
-            samples.pop_front();
+    /// Keeps `sample` (of any node), received at `now`, and forgets the nodes silent since before the silence limit.
+    fn push(&self, sample: NodeStats, now: Instant) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        nodes.retain(|ring| alive(ring.heard, now));
+        let index = match nodes.iter().position(|ring| ring.node == sample.node) {
+            Some(index) => index,
+            None => {
+                nodes.push(NodeRing { node: sample.node.clone(), heard: now, samples: VecDeque::new() });
+                nodes.len() - 1
+            }
+        };
+        let ring = &mut nodes[index];
+        ring.heard = now;
+        if ring.samples.len() == STATS_HISTORY {
+            ring.samples.pop_front();
         }
-        samples.push_back(sample);
+        ring.samples.push_back(sample);
     }
 
-    /// The samples for a join reply: every one, but only the newest with its room lists (the charts need the numbers
-    /// of five minutes, the tables only the current rooms; the lists would make the reply ten times larger).
-    pub(crate) fn history(&self) -> Vec<NodeStats> {
-        let samples = self.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let newest = samples.len().saturating_sub(1);
-        samples
-            .iter()
-            .enumerate()
-            .map(|(index, sample)| match index == newest {
+    /// The samples for a join reply at `now`: every live node's, `first`'s first, each node's oldest first, and only
+    /// each node's newest with its room lists (the charts need the numbers of five minutes, the tables only the
+    /// current rooms; the lists would make the reply ten times larger).
+    pub(crate) fn history(&self, first: &str, now: Instant) -> Vec<NodeStats> {
+        let nodes = self.nodes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let live = nodes.iter().filter(|ring| alive(ring.heard, now));
+        let (mine, others): (Vec<&NodeRing>, Vec<&NodeRing>) = live.partition(|ring| ring.node == first);
+        let mut history = Vec::new();
+        for ring in mine.into_iter().chain(others) {
+            let newest = ring.samples.len().saturating_sub(1);
+            history.extend(ring.samples.iter().enumerate().map(|(index, sample)| match index == newest {
                 true => sample.clone(),
                 false => NodeStats { rooms_by_members: Vec::new(), rooms_by_messages: Vec::new(), ..sample.clone() },
-            })
-            .collect()
+            }));
+        }
+        history
     }
 }
 
@@ -72,17 +107,39 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    /// Samples every [`SAMPLE_INTERVAL`] until `stop`.
+    /// Samples every [`SAMPLE_INTERVAL`] and keeps every node's samples until `stop`.
     pub(crate) async fn run(self, stop: CancellationToken) {
         let topic: Arc<str> = Arc::from(STATS_TOPIC);
         let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
         // A late tick (a busy runtime) is one longer interval, not a burst: the rates divide by the real time.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut previous: Option<(Pulse, Instant)> = None;
+        let (mut inbox, mut overflow) = self.subscribe();
+        let mut received = Vec::new();
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
+                // A queue that overflowed refuses every later sample: subscribe again.
+                _ = overflow.wait() => {
+                    (inbox, overflow) = self.subscribe();
+                    continue;
+                }
+                count = inbox.recv_many(&mut received, INBOX_CAPACITY) => {
+                    let now = Instant::now();
+                    for broadcast in received.drain(..) {
+                        match from_payload::<NodeStats>(&broadcast.payload) {
+                            // This node's own samples are kept as they are taken, below.
+                            Ok(sample) if sample.node != self.node.as_str() => self.ring.push(sample, now),
+                            Ok(_) => {}
+                            Err(error) => tracing::debug!(%error, "unreadable stats sample"),
+                        }
+                    }
+                    if count == 0 {
+                        (inbox, overflow) = self.subscribe();
+                    }
+                    continue;
+                }
             }
             let (pulse, at) = (self.meters.pulse(), Instant::now());
             let members = self.presence.busiest(ROOM_TOPIC_PREFIX, BUSIEST_ROOMS);
@@ -95,8 +152,17 @@ impl Sampler {
                 }
                 Err(error) => tracing::error!(%error, "stats sample not encodable"),
             }
-            self.ring.push(sample);
+            self.ring.push(sample, at);
         }
+        self.pubsub.unsubscribe(STATS_TOPIC, SAMPLER_CONN);
+    }
+
+    /// Subscribes the sampler to every node's samples (replacing an earlier subscription).
+    fn subscribe(&self) -> (outbox::Inbox, outbox::OverflowSignal) {
+        let (outbox, inbox) = outbox::queue(INBOX_CAPACITY);
+        self.pubsub.subscribe(STATS_TOPIC, Subscriber { conn: SAMPLER_CONN, outbox });
+        let overflow = inbox.overflow_signal();
+        (inbox, overflow)
     }
 }
 
@@ -182,14 +248,39 @@ mod tests {
     #[test]
     fn the_ring_keeps_five_minutes_and_only_the_newest_rooms() {
         let ring = StatsRing::default();
+        let now = Instant::now();
         let rooms = vec![RoomCount { room: "lobby".into(), count: 1 }];
         for at in 0..(STATS_HISTORY as i64 + 5) {
-            ring.push(NodeStats { at, rooms_by_members: rooms.clone(), ..NodeStats::default() });
+            ring.push(NodeStats { node: "a".into(), at, rooms_by_members: rooms.clone(), ..NodeStats::default() }, now);
         }
-        let history = ring.history();
+        let history = ring.history("a", now);
         assert_eq!(history.len(), STATS_HISTORY);
         assert_eq!((history[0].at, history[STATS_HISTORY - 1].at), (5, STATS_HISTORY as i64 + 4));
         assert!(history[..STATS_HISTORY - 1].iter().all(|s| s.rooms_by_members.is_empty()));
         assert_eq!(history[STATS_HISTORY - 1].rooms_by_members, rooms);
+    }
+
+    #[test]
+    fn every_node_heard_from_is_in_the_history_the_asker_first_until_it_falls_silent() {
+        let ring = StatsRing::default();
+        let start = Instant::now();
+        let second = |n: u64| start + Duration::from_secs(n);
+        let stats = |node: &str, at: i64| NodeStats { node: node.into(), at, ..NodeStats::default() };
+        // `b`'s clock is far ahead of `a`'s: only the times samples arrive here count.
+        ring.push(stats("b", 900_000), second(0));
+        ring.push(stats("a", 1_000), second(0));
+        ring.push(stats("b", 901_000), second(1));
+        ring.push(stats("a", 2_000), second(1));
+        let nodes = |history: Vec<NodeStats>| history.into_iter().map(|s| (s.node, s.at)).collect::<Vec<_>>();
+        let expected = [("a", 1_000), ("a", 2_000), ("b", 900_000), ("b", 901_000)];
+        let expected: Vec<_> = expected.iter().map(|(node, at)| (node.to_string(), *at)).collect();
+        assert_eq!(nodes(ring.history("a", second(1))), expected);
+        // `b` stops; 15 s after it was last heard, it is gone (a join sees it at once, a push forgets it).
+        ring.push(stats("a", 3_000), second(10));
+        let history = ring.history("a", second(16));
+        assert!(history.iter().all(|s| s.node == "a") && history.len() == 3, "{history:?}");
+        ring.push(stats("a", 4_000), second(16));
+        assert_eq!(ring.nodes.lock().unwrap().len(), 1);
+        assert_eq!(ring.history("b", second(16)).len(), 4, "a node asking first that is not there: the others");
     }
 }
