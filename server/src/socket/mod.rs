@@ -12,7 +12,7 @@ mod dispatch;
 mod joined;
 pub(crate) mod transport;
 
-use std::{sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use protocol::{frame::Payload, reasons::CloseCode, serializer::Outgoing};
 use tokio_util::sync::CancellationToken;
@@ -135,6 +135,8 @@ pub(crate) struct Connection<T: Transport> {
     immediate: Vec<Encoded>,
     /// Since when no topic is joined (`None` while one is); see [`SocketSettings::join_timeout`].
     unjoined_since: Option<std::time::Instant>,
+    /// Counted in `parley_open_sockets` ([`Connection::run`] began); taken back when the connection is dropped.
+    counted: bool,
 }
 
 impl<T: Transport> Connection<T> {
@@ -152,6 +154,7 @@ impl<T: Transport> Connection<T> {
             limits,
             immediate: Vec::new(),
             unjoined_since: Some(std::time::Instant::now()),
+            counted: false,
         }
     }
 
@@ -166,7 +169,8 @@ impl<T: Transport> Connection<T> {
         since.elapsed() >= self.services.settings.join_timeout
     }
 
-    /// Runs until the client goes away or the server closes the connection; then terminates every channel.
+    /// Runs until the client goes away or the server closes the connection; then terminates every channel (in
+    /// `Drop`, so a task that panics or is aborted ends its channels and its counts as well).
     pub(crate) async fn run(mut self) -> Ended {
         let idle_timeout = self.services.settings.idle_timeout;
         let idle = tokio::time::sleep(idle_timeout);
@@ -180,6 +184,7 @@ impl<T: Transport> Connection<T> {
         tokio::pin!(overflowed);
         let mut batch = Vec::new();
         self.services.meters.socket_opened(T::VIA);
+        self.counted = true;
         let ended = loop {
             // Every branch is cancel-safe: `recv` and `recv_many` lose nothing when another branch wins, and the
             // flag/timer branches only observe state.
@@ -243,8 +248,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
         };
-        self.terminate_all(Termination::Disconnected);
-        self.services.meters.socket_ended(T::VIA);
+        // Dropping `self` here terminates the channels and takes back the counts (see `Drop`).
         ended
     }
 
@@ -305,13 +309,21 @@ impl<T: Transport> Connection<T> {
         Ended::Closed(code)
     }
 
-    /// Ends every joined channel (connection closing).
+    /// Ends every joined channel (connection closing). A `terminate` that panics ends only its own channel, as in
+    /// `end_channel`; none runs while the thread unwinds (a second panic there would abort the process).
     fn terminate_all(&mut self, reason: Termination) {
+        let unwinding = std::thread::panicking();
         let mut ended = 0;
         for (topic, mut channel) in self.channels.drain() {
-            self.services.pubsub.unsubscribe(&topic, self.info.conn);
-            channel.instance.terminate(reason);
             ended += 1;
+            self.services.pubsub.unsubscribe(&topic, self.info.conn);
+            if unwinding {
+                continue;
+            }
+            let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));
+            if terminated.is_err() {
+                tracing::error!(conn = self.info.conn, %topic, "channel terminate panicked");
+            }
         }
         self.services.meters.channels_ended(ended);
     }
@@ -334,6 +346,18 @@ impl<T: Transport> Connection<T> {
     /// Queues a lifecycle message (`phx_close`, `phx_error`) whose ref is the join ref.
     fn lifecycle(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: &Payload) {
         self.answer(&Outgoing::Message { join_ref, msg_ref: join_ref, topic, event, payload });
+    }
+}
+
+impl<T: Transport> Drop for Connection<T> {
+    /// The end of every connection, however its task ends (returned, panicked, or dropped mid-await): its channels
+    /// are terminated and unsubscribed, and what it added to `parley_open_sockets` and `parley_joined_channels` taken
+    /// back, so the gauges cannot drift.
+    fn drop(&mut self) {
+        self.terminate_all(Termination::Disconnected);
+        if self.counted {
+            self.services.meters.socket_ended(T::VIA);
+        }
     }
 }
 

@@ -222,3 +222,22 @@ async fn a_refused_socket_counts_against_its_per_address_limit() {
     assert_eq!(delta("connects_per_ip"), 0.0);
     assert_eq!(delta("api"), 0.0);
 }
+
+#[tokio::test]
+async fn a_channel_whose_terminate_panics_still_gives_back_its_socket_and_channels() {
+    let server = TestServer::start().await;
+    let mut client = Client::connect(&server, "").await;
+    client.join("test:crashing", json!({"terminate": "panic"})).await;
+    client.join("test:fine", json!({})).await;
+    let open = |now: &Metrics| {
+        (now.value("parley_open_sockets", &[("transport", "websocket")]), now.value("parley_joined_channels", &[]))
+    };
+    assert_eq!(open(&settled(&server, |now| open(now) == (1.0, 2.0)).await), (1.0, 2.0));
+    drop(client);
+    let after = settled(&server, |now| open(now) == (0.0, 0.0)).await;
+    assert_eq!(open(&after), (0.0, 0.0), "the gauges came back down");
+    // The server goes on serving.
+    let mut next = Client::connect(&server, "").await;
+    next.join("test:fine", json!({})).await;
+    next.assert_alive().await;
+}

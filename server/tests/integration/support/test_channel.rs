@@ -40,7 +40,12 @@ impl Channel for TestChannel {
         }];
         Ok(Joined {
             reply: json!({"joined": request.topic.to_string()}),
-            instance: Box::new(TestInstance { topic: request.topic.clone(), pubsub: self.pubsub.clone() }),
+            instance: Box::new(TestInstance {
+                topic: request.topic.clone(),
+                pubsub: self.pubsub.clone(),
+                // {"terminate": "panic"}: a channel whose `terminate` panics.
+                panic_on_terminate: params["terminate"] == json!("panic"),
+            }),
             delivered_up_to: None,
             pushes,
             broadcasts: Broadcasts::All,
@@ -51,6 +56,7 @@ impl Channel for TestChannel {
 struct TestInstance {
     topic: Arc<str>,
     pubsub: Arc<dyn PubSub>,
+    panic_on_terminate: bool,
 }
 
 #[async_trait]
@@ -86,5 +92,9 @@ impl ChannelInstance for TestInstance {
         }
     }
 
-    fn terminate(&mut self, _reason: Termination) {}
+    fn terminate(&mut self, _reason: Termination) {
+        if self.panic_on_terminate {
+            panic!("terminate crash requested by the test");
+        }
+    }
 }
