@@ -9,26 +9,18 @@ use crate::{
     auth::api_key,
     clock::now_ms,
     config::{ApiKeyAction, ApiKeyArgs},
-    store::{ApiKey, ApiKeyStore, MessageStore, SqlStore, StoreError},
+    store::{ApiKey, ApiKeyStore, MessageStore, SqlStore},
 };
 
 /// Runs one `api-key` command, printing its result on stdout.
 pub(crate) async fn run(args: ApiKeyArgs) -> Result<(), ServerError> {
-    std::fs::create_dir_all(&args.data_dir)?;
-    let store = open(&args).await?;
+    let store = crate::operators::open_store(&args.store).await?;
     let result = act(&store, args.action).await;
     store.close().await;
     let output = result?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(output.as_bytes())?;
     Ok(())
-}
-
-async fn open(args: &ApiKeyArgs) -> Result<SqlStore, StoreError> {
-    match &args.database_url {
-        Some(url) => SqlStore::open(url).await,
-        None => SqlStore::open_sqlite_dir(&args.data_dir).await,
-    }
 }
 
 async fn act(store: &SqlStore, action: ApiKeyAction) -> Result<String, ServerError> {

@@ -51,11 +51,19 @@ pub struct AdminArgs {
     /// Take operator rights away instead of granting them.
     #[arg(long)]
     pub revoke: bool,
-    /// The data directory whose SQLite database holds the accounts (when no `--database-url` is given).
-    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    /// Where the accounts are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The database `server api-key` and `server admin` change: the one `serve` uses with the same flags.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The data directory whose SQLite database `chat.db` is used (when no `--database-url` is given).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
-    /// The database holding the accounts: the server's `--database-url` (`postgres://…` for a cluster).
-    #[arg(long, env = "DATABASE_URL")]
+    /// The server's `--database-url` (`postgres://…` for a cluster).
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 }
 
@@ -82,12 +90,9 @@ pub struct ApiKeyArgs {
     /// What to do with keys.
     #[command(subcommand)]
     pub action: ApiKeyAction,
-    /// The data directory whose SQLite database holds the keys (when no `--database-url` is given).
-    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data", global = true)]
-    pub data_dir: PathBuf,
-    /// The database holding the keys: the server's `--database-url` (`postgres://…` for a cluster).
-    #[arg(long, env = "DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    /// Where the keys are.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `server api-key` actions.
