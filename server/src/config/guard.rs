@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// Smallest `--idle-timeout-s`.
+const MIN_IDLE_TIMEOUT_S: u64 = 5;
+/// Smallest `--max-frame-bytes`.
+const MIN_FRAME_BYTES: u64 = 1024;
+
 /// Admission and abuse limits.
 #[derive(Debug, Clone, Args)]
 pub struct Guard {
@@ -56,12 +61,26 @@ pub struct Guard {
     #[arg(long, env = "CHAT_MAX_HISTORY_PER_10S", default_value_t = 10)]
     pub max_history_per_10s: usize,
     /// Seconds a socket may stay silent before it is closed (1001): clients heartbeat every 30 s (phoenix.js), so a
-    /// connection quiet for two beats is gone (a dead peer's socket otherwise stays open until TCP gives up).
-    #[arg(long, env = "CHAT_IDLE_TIMEOUT_S", default_value_t = 60)]
+    /// connection quiet for two beats is gone (a dead peer's socket otherwise stays open until TCP gives up). At
+    /// least 5: a smaller value would close sockets between any client's heartbeats (0 would close every socket at
+    /// once); keep it above the clients' heartbeat interval.
+    #[arg(
+        long,
+        env = "CHAT_IDLE_TIMEOUT_S",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(MIN_IDLE_TIMEOUT_S..)
+    )]
     pub idle_timeout_s: u64,
     /// Largest frame a client may send, in bytes (a WebSocket frame or message: closed with 1009 beyond; a long-poll
     /// line: 413). Bounds what one frame costs to buffer and parse; a chat message (4000 characters) needs < 20 KiB.
-    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    /// At least 1024, which every frame but a long message fits (a heartbeat, a join with its token): below that,
+    /// clients could not even join.
+    #[arg(
+        long,
+        env = "CHAT_MAX_FRAME_BYTES",
+        default_value_t = 64 * 1024,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(MIN_FRAME_BYTES..)
+    )]
     pub max_frame_bytes: usize,
     /// Largest `history:before` page, in messages; a request for more gets this many and pages again. Keeps a page
     /// one bounded store query and one bounded frame.
@@ -124,5 +143,28 @@ impl Guard {
     /// `--header-timeout-s` as a duration.
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::Cli;
+
+    fn parses(args: &[&str]) -> bool {
+        Cli::try_parse_from(std::iter::once("server").chain(args.iter().copied())).is_ok()
+    }
+
+    #[test]
+    fn idle_timeout_and_frame_size_have_floors() {
+        assert!(!parses(&["--idle-timeout-s", "0"]), "0 would close every socket at once");
+        assert!(!parses(&["--idle-timeout-s", "4"]));
+        assert!(parses(&["--idle-timeout-s", "5"]));
+        assert!(!parses(&["--max-frame-bytes", "0"]), "0 would refuse every frame");
+        assert!(!parses(&["--max-frame-bytes", "1023"]));
+        let cli = Cli::try_parse_from(["server", "--max-frame-bytes", "1024"]).expect("1024 is allowed");
+        assert_eq!(cli.serve.guard.max_frame_bytes, 1024);
+        assert_eq!(Cli::try_parse_from(["server"]).expect("defaults").serve.guard.max_frame_bytes, 64 * 1024);
     }
 }
