@@ -52,7 +52,8 @@ impl FromRequestParts<ApiState> for ApiCaller {
     }
 }
 
-/// Posts allowed per key in a sliding window (`--api-max-messages-per-10s`; 0: no limit).
+/// Posts allowed per key in a sliding window (`--api-max-messages-per-10s`; 0: no limit), counted on this node only
+/// (in a cluster each node keeps its own windows).
 pub(crate) struct Quota {
     limit: RateLimit,
     /// By key name: one entry per key that posted, so as many as there are keys.

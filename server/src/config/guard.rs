@@ -105,8 +105,9 @@ pub struct Guard {
     /// `recovered: false`.
     #[arg(long, env = "CHAT_MAX_RECOVERY_BYTES", default_value_t = 256 * 1024)]
     pub max_recovery_bytes: usize,
-    /// Messages one HTTP API key may post in any 10 seconds (HTTP 429 with `Retry-After` beyond); 0: no limit. A
-    /// backend posts for many users, so five times a socket's 20, yet a leaked or looping key cannot flood rooms.
+    /// Messages one HTTP API key may post to this node in any 10 seconds (HTTP 429 with `Retry-After` beyond); 0: no
+    /// limit. Each node counts apart: a cluster of N nodes lets a key post up to N times this. A backend posts for
+    /// many users, so five times a socket's 20, yet a leaked or looping key cannot flood rooms.
     #[arg(long, env = "CHAT_API_MAX_MESSAGES_PER_10S", default_value_t = 100)]
     pub api_max_messages_per_10s: usize,
 }
