@@ -17,7 +17,7 @@ use axum::{
 
 use super::{ApiState, failure::ApiFailure};
 use crate::{
-    auth::api_key::key_hash,
+    auth::api_key::{KEY_PREFIX, key_hash},
     limits::{RateLimit, Window},
     metrics::{Limit, Meters},
 };
@@ -42,7 +42,7 @@ impl FromRequestParts<ApiState> for ApiCaller {
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim())
-            .filter(|key| !key.is_empty())
+            .filter(|key| looks_like_key(key))
             .ok_or_else(ApiFailure::invalid_key)?;
         match state.store.live_api_key(&key_hash(key)).await {
             Ok(Some(found)) => Ok(Self { name: found.name }),
@@ -51,6 +51,17 @@ impl FromRequestParts<ApiState> for ApiCaller {
         }
     }
 }
+
+/// Whether `key` has a key's shape, `pk_` and 43 base64url characters (`crate::auth::api_key::generate`): anything
+/// else is refused like an unknown key without being hashed or looked up, so junk costs no database query.
+fn looks_like_key(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX).is_some_and(|rest| {
+        rest.len() == KEY_CHARS && rest.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    })
+}
+
+/// Characters after the prefix: 32 bytes in unpadded base64.
+const KEY_CHARS: usize = 43;
 
 /// Posts allowed per key in a sliding window (`--api-max-messages-per-10s`; 0: no limit), counted on this node only
 /// (in a cluster each node keeps its own windows).
@@ -91,6 +102,21 @@ impl Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_key_shaped_bearers_are_looked_up() {
+        let key = crate::auth::api_key::generate();
+        assert!(looks_like_key(&key));
+        assert!(looks_like_key(&format!("pk_{}", "-_aZ09".repeat(7) + "x")));
+        for junk in
+            ["", "pk_", "secret", &key[3..], &format!("{key}A"), &key[..key.len() - 1], &key.replace("pk_", "PK_")]
+        {
+            assert!(!looks_like_key(junk), "{junk:?}");
+        }
+        let bad = format!("{}+{}", &key[..10], &key[11..]);
+        assert!(!looks_like_key(&bad), "base64url only");
+        assert!(!looks_like_key(&format!("pk_{}", "é".repeat(21) + "x")), "43 bytes of non-ASCII");
+    }
 
     #[test]
     fn each_key_has_its_own_window() {
