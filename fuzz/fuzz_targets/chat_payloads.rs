@@ -115,7 +115,7 @@ fn check_payloads(value: Value) {
         check_body(&message.body);
     }
     if let Some(request) = round_trip::<HistoryBefore>(&payload) {
-        let limit = request.effective_limit();
+        let limit = request.limit_within(HISTORY_MAX_LIMIT);
         assert!(limit <= HISTORY_MAX_LIMIT);
         assert_eq!(limit, request.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(HISTORY_MAX_LIMIT));
     }

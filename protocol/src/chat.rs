@@ -30,8 +30,16 @@ pub const JOIN_HISTORY: usize = 50;
 pub const MAX_RECOVERY: usize = 1000;
 /// `history:before` page size when the client gives no `limit`.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
-/// Largest `history:before` page; bigger requests are clamped so a page stays a bounded store query and frame.
+/// Largest `history:before` page by default (a server's `--max-history-page` may change it); bigger requests are
+/// clamped so a page stays a bounded store query and frame.
 pub const HISTORY_MAX_LIMIT: u32 = 100;
+
+/// The size of a history page (`history:before`, the HTTP API's history) asked with `requested`: the default when
+/// absent, at most `max`, the server's largest page. Oversized requests are clamped rather than refused because the
+/// client loses nothing: it pages again from the oldest id it got.
+pub fn page_limit(requested: Option<u32>, max: u32) -> u32 {
+    requested.unwrap_or(HISTORY_DEFAULT_LIMIT).min(max)
+}
 /// Largest [`WatchReply::unread`]: a room with more unread messages than this answers exactly this, which a client
 /// shows as "99+".
 pub const MAX_UNREAD: u32 = 100;
@@ -125,16 +133,16 @@ pub struct NewMessageReply {
 pub struct HistoryBefore {
     /// Exclusive upper bound on message ids.
     pub before_id: u64,
-    /// Page size; [`HISTORY_DEFAULT_LIMIT`] when absent, clamped to [`HISTORY_MAX_LIMIT`].
+    /// Page size; [`HISTORY_DEFAULT_LIMIT`] when absent, clamped to the server's largest page ([`HISTORY_MAX_LIMIT`]
+    /// unless it says otherwise): see [`page_limit`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
 
 impl HistoryBefore {
-    /// The page size to use: the default when absent, at most [`HISTORY_MAX_LIMIT`]. Oversized requests are clamped
-    /// rather than refused because the client loses nothing: it pages again from the oldest id it got.
-    pub fn effective_limit(&self) -> u32 {
-        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(HISTORY_MAX_LIMIT)
+    /// The page size a server whose largest page is `max` answers with ([`page_limit`]).
+    pub fn limit_within(&self, max: u32) -> u32 {
+        page_limit(self.limit, max)
     }
 }
 
@@ -403,11 +411,14 @@ mod tests {
     #[test]
     fn history_limit_defaults_and_clamps() {
         let request: HistoryBefore = from_value(json!({"before_id": 9})).unwrap();
-        assert_eq!(request.effective_limit(), HISTORY_DEFAULT_LIMIT);
+        assert_eq!(request.limit_within(HISTORY_MAX_LIMIT), HISTORY_DEFAULT_LIMIT);
+        assert_eq!(request.limit_within(10), 10, "the server's cap also bounds the default");
         let request: HistoryBefore = from_value(json!({"before_id": 9, "limit": 20})).unwrap();
-        assert_eq!(request.effective_limit(), 20);
+        assert_eq!(request.limit_within(HISTORY_MAX_LIMIT), 20);
         let request: HistoryBefore = from_value(json!({"before_id": 9, "limit": 5000})).unwrap();
-        assert_eq!(request.effective_limit(), HISTORY_MAX_LIMIT);
+        assert_eq!(request.limit_within(HISTORY_MAX_LIMIT), HISTORY_MAX_LIMIT);
+        assert_eq!(request.limit_within(500), 500, "a server may allow more than the protocol's default");
+        assert_eq!(page_limit(Some(5000), 500), 500);
         assert!(from_value::<HistoryBefore>(json!({"limit": 5})).is_err());
     }
 

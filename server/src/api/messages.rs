@@ -10,7 +10,7 @@ use axum::{
 };
 use protocol::{
     api::{ApiError, HistoryQuery, INVALID_USER, MessagePage, PostMessage, PostedMessage},
-    chat::{HISTORY_DEFAULT_LIMIT, NewMessage},
+    chat::{NewMessage, page_limit},
     names::{normalize_user_name, room_topic},
 };
 
@@ -94,7 +94,7 @@ pub(crate) async fn history(
 ) -> Result<Json<MessagePage>, ApiFailure> {
     let room = checked_room(&room)?;
     // The protocol's default page, capped as `history:before` is.
-    let limit = query.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(api.history_page) as usize;
+    let limit = page_limit(query.limit, api.history_page) as usize;
     let read = match query.before_id {
         Some(before_id) => api.store.before(room, before_id, limit).await,
         None => api.store.latest(room, limit).await,

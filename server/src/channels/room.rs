@@ -13,8 +13,8 @@ use std::{sync::Arc, time::Instant};
 use async_trait::async_trait;
 use protocol::{
     chat::{
-        HISTORY_DEFAULT_LIMIT, HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY,
-        MemberStatus, Message, NewMessage, NewMessageReply, Typing, WatchReply,
+        HistoryBefore, HistoryReply, JOIN_HISTORY, JoinParams, JoinReply, MAX_RECOVERY, MemberStatus, Message,
+        NewMessage, NewMessageReply, Typing, WatchReply,
     },
     events::PRESENCE_STATE,
     frame::Payload,
@@ -304,8 +304,8 @@ async fn history_before(
     if !context.limits.allow_history(Instant::now()) {
         return Ok(Outcome::error(reasons::RATE_LIMITED));
     }
-    // The protocol's default page, capped by this server's `--max-history-page` (which may exceed the protocol's 100).
-    let limit = request.limit.unwrap_or(HISTORY_DEFAULT_LIMIT).min(max_page) as usize;
+    // Capped by this server's `--max-history-page` (which may exceed the protocol's 100).
+    let limit = request.limit_within(max_page) as usize;
     match store.before(room, request.before_id, limit).await {
         Ok(messages) => Outcome::answer::<HistoryBefore>(&HistoryReply { messages }),
         Err(error) => Ok(unavailable(room, &error)),
