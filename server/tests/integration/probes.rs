@@ -68,6 +68,12 @@ async fn a_stopping_node_answers_draining_until_its_sockets_are_closed() {
     )
     .await;
     assert_eq!(upgrade.status, 503, "a socket opened while draining would be closed at once");
+    // Nor a long-poll session: HTTP 503 with no body, which phoenix.js takes as a failed request and retries later
+    // (a JSON status it does not know would throw).
+    let opening = request_to(addr, "GET /socket/longpoll?vsn=2.0.0 HTTP/1.1\r\nAccept: application/json", "").await;
+    assert_eq!(opening.status, 503, "a long-poll session opened while draining would be closed at once");
+    assert_eq!(opening.header("retry-after"), Some("1"));
+    assert!(opening.body.is_empty(), "no JSON body: {:?}", String::from_utf8_lossy(&opening.body));
 
     tokio::time::timeout(Duration::from_secs(15), stopping).await.expect("the server stops").unwrap();
     assert_eq!(probe(addr, "/readyz").await, None, "the listener is closed once the sockets are");

@@ -26,7 +26,7 @@ use std::{
 use axum::{
     Router,
     extract::{ConnectInfo, Query, Request, State},
-    http::{HeaderMap, HeaderValue, header, request::Parts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -259,11 +259,27 @@ async fn poll(
         Owner::Here(session) => listen(&route, &session).await.to_json(),
         Owner::Elsewhere(relay, named) => match relay.poll(&named).await {
             Some(json) => json,
+            None if route.socket.services.drain.is_cancelled() => return draining(cors),
             None => open(&route, &params, &opening).await.to_json(),
         },
+        Owner::Nobody if route.socket.services.drain.is_cancelled() => return draining(cors),
         Owner::Nobody => open(&route, &params, &opening).await.to_json(),
     };
     respond(json, cors)
+}
+
+/// The answer to a session opening while the server stops, as the WebSocket upgrade's: HTTP 503 with `Retry-After`
+/// and no body. A session opened now would be closed with 1012 at once; phoenix.js reads a body that is not JSON as
+/// a failed request (status 0: `onerror`, then it reconnects after its backoff, to another node behind a balancer),
+/// whereas a JSON status it does not know (`{"status": 503}`) would throw. Polls of live sessions are still answered:
+/// they carry the 1012 close.
+fn draining(cors: Option<HeaderValue>) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")]).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(origin) = cors {
+        allow_origin(response.headers_mut(), origin);
+    }
+    response
 }
 
 /// Takes a live session's connection out of the pending set for good, within the session's bound.
