@@ -228,13 +228,17 @@ impl Server {
         let app = http::router(state, &self.config.site_root, guard.max_body_bytes);
         // At the signal every socket is closed (1012) while the listener goes on serving HTTP, so a load balancer
         // probing `/readyz` sees `draining` (503) until the sockets are gone or the grace runs out; then it closes.
+        // One budget from the signal on: what the sockets leave of `--drain-timeout-s` is what HTTP requests in
+        // flight get, so stopping takes at most the flag's time (plus the store's last commit).
         let closing = connections.clone();
         let drain_timeout = Duration::from_secs(self.config.drain_timeout_s);
         let signal = async move {
             shutdown.await;
+            let deadline = tokio::time::Instant::now() + drain_timeout;
             drain.cancel();
             closing.close();
-            let _ = tokio::time::timeout(drain_timeout, closing.wait()).await;
+            let _ = tokio::time::timeout_at(deadline, closing.wait()).await;
+            deadline
         };
         let front = serve::Front {
             gate: Gate::new(gate_limits(guard), meters.clone()),
@@ -242,7 +246,6 @@ impl Server {
                 ClientAddresses::new(&guard.trusted_proxies).map_err(|bad| ServerError::Proxy(bad.to_string()))?,
             ),
             header_timeout: guard.header_timeout(),
-            grace: drain_timeout,
         };
         serve::serve(listener, app, front, signal).await?;
         if !connections.is_empty() {

@@ -166,7 +166,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_PRESENCE_WINDOW_MS", default_value_t = 50)]
     pub presence_window_ms: u64,
     /// Seconds a stopping server waits for its sockets to close (1012), still answering HTTP with `/readyz` at 503,
-    /// before it exits anyway: long enough for close frames to reach slow clients, short enough for a deploy.
+    /// before it exits anyway: long enough for close frames to reach slow clients, short enough for a deploy. One
+    /// budget: HTTP requests still in flight once the sockets are closed get what is left of it.
     #[arg(long, env = "CHAT_DRAIN_TIMEOUT_S", default_value_t = 5)]
     pub drain_timeout_s: u64,
     /// Admission and abuse limits.

@@ -43,29 +43,27 @@ pub(crate) struct Front {
     pub(crate) gate: Arc<Gate>,
     pub(crate) addresses: Arc<ClientAddresses>,
     pub(crate) header_timeout: Duration,
-    /// How long a stopping server lets HTTP requests in flight finish.
-    pub(crate) grace: Duration,
 }
 
 /// The connection a request arrived on (a request extension): the WebSocket upgrade turns it into a socket.
 #[derive(Clone)]
 pub(crate) struct ConnectionSlot(pub(crate) Arc<Slot>);
 
-/// Serves `router` on `listener` until `shutdown` completes; then lets the HTTP connections finish what they are
-/// doing (sockets are the caller's to drain).
+/// Serves `router` on `listener` until `shutdown` completes with a deadline; then lets the HTTP connections finish
+/// what they are doing until that deadline (sockets are the caller's to drain, within the same deadline).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     front: Front,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = tokio::time::Instant> + Send,
 ) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(false);
     let connections = tokio_util::task::TaskTracker::new();
     let mut refused_logged = None::<Instant>;
     tokio::pin!(shutdown);
-    loop {
+    let deadline = loop {
         let (tcp, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            deadline = &mut shutdown => break deadline,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -94,10 +92,10 @@ pub(crate) async fn serve(
         }
         let connection = Accepted { tcp, peer, slot, eviction };
         connections.spawn(connection.serve(router.clone(), front.clone(), stopping.clone()));
-    }
+    };
     let _ = stop.send(true);
     connections.close();
-    if tokio::time::timeout(front.grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout_at(deadline, connections.wait()).await.is_err() {
         tracing::warn!(remaining = connections.len(), "HTTP connections still open after the grace period");
     }
     Ok(())

@@ -79,3 +79,31 @@ async fn a_stopping_node_answers_draining_until_its_sockets_are_closed() {
     assert_eq!(probe(addr, "/readyz").await, None, "the listener is closed once the sockets are");
     drop(silent);
 }
+
+#[tokio::test]
+async fn stopping_takes_at_most_the_drain_timeout_in_all() {
+    // One second to drain; a socket that never answers its close holds the drain about that long (the close's
+    // linger), and an HTTP request that never completes (a long-poll POST whose body stops half-way) would hold the
+    // HTTP grace after it: both must fit in the one second, not one each.
+    let mut server = TestServer::start_configured(Default::default(), |config| config.drain_timeout_s = 1).await;
+    let addr = server.addr;
+    let mut silent = Client::connect(&server, "").await;
+    silent.join("room:stopping", json!({})).await;
+    let opened = request_to(addr, "GET /socket/longpoll?vsn=2.0.0 HTTP/1.1", "").await;
+    let opened: Value = serde_json::from_slice(&opened.body).unwrap();
+    assert_eq!(opened["status"], 410, "{opened}");
+    let session = opened["token"].as_str().unwrap().to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /socket/longpoll?vsn=2.0.0 HTTP/1.1\r\nHost: {addr}\r\nX-Phoenix-Longpoll-Token: {session}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n[null,"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stuck, head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), server.stop()).await.expect("the server stops");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1600), "stopping took {took:?} with --drain-timeout-s 1");
+    drop((silent, stuck));
+}
