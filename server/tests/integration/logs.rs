@@ -1,6 +1,7 @@
 //! `--log-format json` on the real binary: every stderr line is a JSON object, HTTP requests and sockets get their
 //! access lines, and no line holds a secret (a real account token in the query, in the `authToken` subprotocol and
-//! in long poll's header, the long-poll session token, a cookie, the secret key base from `--secret-key-base-file`).
+//! in long poll's header, the long-poll session token, a cookie, the secret key base from `--secret-key-base-file`,
+//! an HTTP API key made with `server api-key create`).
 
 use std::{
     io::{BufRead, BufReader},
@@ -95,6 +96,20 @@ fn token_for(user: &str, data: &Path, secret_file: &Path) -> String {
     token
 }
 
+/// `server api-key create`, run against the test's data directory: its stdout is the key alone.
+fn api_key_for(name: &str, data: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["api-key", "create", "--log-format", "json", "--name", name, "--data-dir"])
+        .arg(data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "server api-key failed: {}", String::from_utf8_lossy(&output.stderr));
+    let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("pk_"), "an API key: {key}");
+    key
+}
+
 fn access_lines<'a>(lines: &'a [Value], message: &str) -> Vec<&'a Value> {
     lines.iter().filter(|line| line["target"] == "access" && line["message"] == message).collect()
 }
@@ -107,6 +122,7 @@ async fn json_logs_parse_carry_access_lines_and_no_secret() {
     let secret_file = secret_dir.path().join("secret_key_base");
     std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
     let token = token_for("ada", data.path(), &secret_file);
+    let api_key = api_key_for("backend", data.path());
     let mut server = Binary::start(data.path(), &secret_file);
     let listening = server.wait_for(|line| line["message"] == "listening");
     let addr: std::net::SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
@@ -152,6 +168,12 @@ async fn json_logs_parse_carry_access_lines_and_no_secret() {
             .await;
     assert_eq!(page.status, 200);
     assert_eq!(request_to(addr, "GET /healthz HTTP/1.1", "").await.status, 200);
+    // The HTTP API with the key made above.
+    let head = format!(
+        "POST /api/rooms/logs/messages HTTP/1.1\r\nAuthorization: Bearer {api_key}\r\nContent-Type: application/json"
+    );
+    let posted = request_to(addr, &head, r#"{"user": "bot", "body": "from the backend"}"#).await;
+    assert_eq!(posted.status, 201, "{}", String::from_utf8_lossy(&posted.body));
     assert_eq!(request_to(addr, "GET /readyz HTTP/1.1", "").await.status, 200);
     server.wait_for(|line| line["message"] == "request" && line["path"] == "/readyz");
 
@@ -178,12 +200,15 @@ async fn json_logs_parse_carry_access_lines_and_no_secret() {
         for field in ["timestamp", "level", "target", "message"] {
             assert!(parsed.get(field).is_some(), "no {field} in {line}");
         }
-        for secret_text in [token.as_str(), encoded.as_str(), session.as_str(), COOKIE_VALUE, secret.as_str()] {
+        for secret_text in
+            [token.as_str(), encoded.as_str(), session.as_str(), COOKIE_VALUE, secret.as_str(), api_key.as_str()]
+        {
             assert!(!line.contains(secret_text), "a secret in the log: {line}");
         }
         // Nor any sizeable piece of one (a token's signature alone, say).
         let signature = token.rsplit('.').next().unwrap();
         assert!(!line.contains(signature), "a token's signature in the log: {line}");
+        assert!(!line.contains(&api_key[3..20]), "a piece of the API key in the log: {line}");
         lines.push(parsed);
     }
 
@@ -208,6 +233,7 @@ async fn json_logs_parse_carry_access_lines_and_no_secret() {
     assert_eq!(find("POST", "/socket/longpoll")["params"], "vsn,token");
     assert_eq!(find("GET", "/logs")["status"], 200);
     assert_eq!(find("GET", "/healthz")["status"], 200);
+    assert_eq!(find("POST", "/api/rooms/logs/messages")["status"], 201);
 
     let connects = access_lines(&lines, "socket connect");
     let transports: Vec<_> = connects.iter().map(|line| line["transport"].as_str().unwrap()).collect();
