@@ -26,8 +26,12 @@ pub(super) const MESSAGES_STORED: Series = series("parley_messages_stored_total"
 pub(super) const DELIVERIES: Series =
     series("parley_deliveries_total", "Broadcast frames written to sockets (each copy counts)");
 pub(super) const SLOW_CONSUMERS: Series = series(
-    "parley_slow_consumer_drops_total",
-    "Sockets whose outbound queue overflowed: their pending broadcasts were dropped and the socket closed with 1011",
+    "parley_slow_consumers_total",
+    "Sockets closed with 1011 because their outbound queue overflowed (slow consumers)",
+);
+pub(super) const SLOW_CONSUMER_DROPPED_BROADCASTS: Series = series(
+    "parley_slow_consumer_dropped_broadcasts_total",
+    "Broadcasts dropped for slow consumers: the one that did not fit, later ones refused, and those still queued",
 );
 pub(super) const SOCKET_CLOSES: Series =
     series("parley_socket_closes_total", "Sockets the server closed, by close code");
@@ -132,6 +136,7 @@ mod tests {
             MESSAGES_STORED,
             DELIVERIES,
             SLOW_CONSUMERS,
+            SLOW_CONSUMER_DROPPED_BROADCASTS,
             SOCKET_CLOSES,
             PRESENCE_DIFF_BATCHES,
             RATE_LIMITED,

@@ -145,6 +145,7 @@ pub(crate) struct Meters {
     deliveries: striped::Striped,
     deliveries_counter: Counter,
     slow_consumers: Counter,
+    slow_consumer_dropped_broadcasts: Counter,
     closes: [Counter; CloseCode::ALL.len() + 1],
     presence_members: Gauge,
     presence_diff_batches: Counter,
@@ -174,6 +175,7 @@ impl Meters {
             deliveries: striped::Striped::default(),
             deliveries_counter: registrar.counter(catalog::DELIVERIES, "", ""),
             slow_consumers: registrar.counter(catalog::SLOW_CONSUMERS, "", ""),
+            slow_consumer_dropped_broadcasts: registrar.counter(catalog::SLOW_CONSUMER_DROPPED_BROADCASTS, "", ""),
             closes: std::array::from_fn(|i| {
                 let code = CloseCode::ALL.get(i).map_or(OTHER, |code| close_code_label(*code));
                 registrar.counter(catalog::SOCKET_CLOSES, "code", code)
@@ -235,10 +237,15 @@ impl Meters {
         self.closes[index].increment(1);
     }
 
-    /// A socket was closed because its outbound queue overflowed (the broadcast that did not fit, and all after it,
-    /// were dropped for that socket; the client recovers them from history).
-    pub(crate) fn slow_consumer_dropped(&self) {
+    /// A socket is being closed because its outbound queue overflowed (a slow consumer).
+    pub(crate) fn slow_consumer(&self) {
         self.slow_consumers.increment(1);
+    }
+
+    /// A slow consumer's connection ended with `broadcasts` broadcasts dropped for it (the client recovers the
+    /// messages among them from history). Only ever called on that path: nothing is counted per delivered item.
+    pub(crate) fn slow_consumer_dropped(&self, broadcasts: u64) {
+        self.slow_consumer_dropped_broadcasts.increment(broadcasts);
     }
 
     /// A join succeeded.

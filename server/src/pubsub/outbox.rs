@@ -50,6 +50,9 @@ struct Queue {
     items: VecDeque<Outbound>,
     /// The [`Inbox`] was dropped: deliveries fail.
     consumer_gone: bool,
+    /// Items refused since the queue overflowed (the one that did not fit and every later one), for the
+    /// slow-consumer meters. Written only once the connection is flagged; it fits in the padding after the flag.
+    refused: u32,
 }
 
 impl Shared {
@@ -104,6 +107,9 @@ impl Outbox {
     pub(crate) fn deliver(&self, item: Outbound) -> bool {
         let shared = &*self.shared;
         if shared.overflowed.load(Ordering::Acquire) {
+            // A slow consumer's path only: counted for its meters, under the lock nobody else wants any more.
+            let mut queue = shared.lock();
+            queue.refused = queue.refused.saturating_add(1);
             return false;
         }
         let mut queue = shared.lock();
@@ -111,6 +117,7 @@ impl Outbox {
             return false;
         }
         if queue.items.len() >= shared.capacity {
+            queue.refused = queue.refused.saturating_add(1);
             drop(queue);
             shared.overflowed.store(true, Ordering::Release);
             shared.waker.wake();
@@ -156,9 +163,18 @@ impl Inbox {
         OverflowSignal(self.shared.clone())
     }
 
-    #[cfg(test)]
+    /// Whether a producer flagged this connection as a slow consumer.
     pub(crate) fn has_overflowed(&self) -> bool {
         self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Empties the queue of a slow consumer being cut off: how many broadcasts it never got, those still queued
+    /// plus those refused since the overflow (what producers offer after this is refused and not counted).
+    pub(crate) fn discard(&mut self) -> u64 {
+        let mut queue = self.shared.lock();
+        let queued = queue.items.len() as u64;
+        queue.items = VecDeque::new();
+        queued + u64::from(std::mem::take(&mut queue.refused))
     }
 }
 
@@ -229,8 +245,17 @@ mod tests {
         assert!(outbox.deliver(item(1)) && outbox.deliver(item(2)));
         assert!(!outbox.deliver(item(3)), "the third item does not fit");
         let inbox = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        let mut inbox = inbox;
         assert!(inbox.has_overflowed());
         assert!(!outbox.deliver(item(4)), "a flagged consumer takes nothing more");
+        assert_eq!(inbox.discard(), 4, "two queued, the one that did not fit and the one after");
+        assert_eq!(inbox.discard(), 0, "counted once");
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_refusal_count_costs_a_queue_no_memory() {
+        assert_eq!(std::mem::size_of::<Queue>(), std::mem::size_of::<VecDeque<Outbound>>() + 8);
     }
 
     #[tokio::test]

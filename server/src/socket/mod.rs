@@ -280,9 +280,10 @@ impl<T: Transport> Connection<T> {
         frames
     }
 
-    /// Closes a connection whose outbound queue overflowed (1011): what it could not take is dropped.
+    /// Closes a connection whose outbound queue overflowed (1011): what it could not take is dropped (and counted
+    /// when the connection is dropped, once it is unsubscribed).
     fn close_slow_consumer(&mut self) -> std::pin::Pin<Box<dyn Future<Output = Ended> + Send + '_>> {
-        self.services.meters.slow_consumer_dropped();
+        self.services.meters.slow_consumer();
         self.close(CloseCode::INTERNAL_ERROR.code(), "slow consumer")
     }
 
@@ -351,10 +352,13 @@ impl<T: Transport> Connection<T> {
 
 impl<T: Transport> Drop for Connection<T> {
     /// The end of every connection, however its task ends (returned, panicked, or dropped mid-await): its channels
-    /// are terminated and unsubscribed, and what it added to `parley_open_sockets` and `parley_joined_channels` taken
-    /// back, so the gauges cannot drift.
+    /// are terminated and unsubscribed, a slow consumer's dropped broadcasts counted, and what it added to
+    /// `parley_open_sockets` and `parley_joined_channels` taken back, so the gauges cannot drift.
     fn drop(&mut self) {
         self.terminate_all(Termination::Disconnected);
+        if self.inbox.has_overflowed() {
+            self.services.meters.slow_consumer_dropped(self.inbox.discard());
+        }
         if self.counted {
             self.services.meters.socket_ended(T::VIA);
         }
