@@ -65,10 +65,8 @@ pub(crate) async fn presence(
     Path(room): Path<String>,
 ) -> Result<impl IntoResponse, ApiFailure> {
     let topic = room_topic(checked_room(&room)?).into();
-    // In a cluster, the first read of a room loads the other nodes' members and follows them from then on (as a
-    // first join does); on one node this does nothing.
-    api.presence.prepare(&topic).await;
-    // The tracker's encoded state, as joiners get it: sent as is, never parsed again.
-    let state = api.presence.state(&topic).map_or_else(|| "{}".to_owned(), |json| json.get().to_owned());
+    // The encoded state, as joiners get it, sent as is; in a cluster, a room this node does not follow is read from
+    // the registry once, without following it afterwards.
+    let state = api.presence.peek_state(&topic).await.map_or_else(|| "{}".to_owned(), |json| json.get().to_owned());
     Ok(([(header::CONTENT_TYPE, "application/json")], state))
 }

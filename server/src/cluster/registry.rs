@@ -418,6 +418,16 @@ impl Replica for Registry {
     fn sync<'a>(&'a self, topic: &'a Arc<str>) -> BoxFuture<'a, ()> {
         Box::pin(self.load(topic, false))
     }
+
+    fn peek<'a>(&'a self, topic: &'a Arc<str>) -> BoxFuture<'a, Option<Vec<(String, Meta)>>> {
+        Box::pin(async move {
+            if self.view().remote.contains_key(topic) {
+                return None;
+            }
+            let entries = self.read_topic(topic).await?;
+            Some(entries.into_iter().map(|(_, key, meta)| (key, meta)).collect())
+        })
+    }
 }
 
 /// Writes this node's changes to the registry in order and announces them, one pipeline per batch.

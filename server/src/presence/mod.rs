@@ -78,6 +78,10 @@ pub(crate) trait Replica: Send + Sync + 'static {
     /// Loads what the other nodes hold in `topic` (through [`Tracker::apply_remote`]) before a join here tracks, so
     /// the joiner's `presence_state` is the whole room's. Gives up quietly when the registry cannot be reached.
     fn sync<'a>(&'a self, topic: &'a Arc<str>) -> BoxFuture<'a, ()>;
+    /// What the other nodes hold in `topic` (key, meta), read once and followed no further, when this node does not
+    /// follow `topic` yet; `None` when it does (the tracker's state is then the whole room's) or the registry cannot
+    /// be reached.
+    fn peek<'a>(&'a self, topic: &'a Arc<str>) -> BoxFuture<'a, Option<Vec<(String, Meta)>>>;
 }
 
 /// Tracks presences of every topic on this node and broadcasts their diffs.
@@ -252,6 +256,22 @@ impl Tracker {
     pub(crate) fn state(&self, topic: &str) -> Option<Arc<RawValue>> {
         let mut shard = self.shard(topic);
         shard.get_mut(topic).and_then(|entry| entry.presence.encoded_state())
+    }
+
+    /// The whole room's `presence_state` payload for a reader that does not join (the HTTP API), `None` when nobody
+    /// is in it. In a cluster, a topic this node does not follow is read from the registry once and assembled apart,
+    /// so a read never makes the node follow the room (its members, resyncs, the dashboard's ranking).
+    pub(crate) async fn peek_state(&self, topic: &Arc<str>) -> Option<Arc<RawValue>> {
+        if let Some(replica) = self.replica.get()
+            && let Some(entries) = replica.peek(topic).await
+        {
+            let mut presence = TopicPresence::default();
+            for (key, meta) in entries {
+                presence.track(&key, meta);
+            }
+            return presence.encoded_state();
+        }
+        self.state(topic)
     }
 
     /// Applies `change` to the topic; when it changed something, broadcasts now or schedules a coalesced flush.

@@ -15,6 +15,7 @@ mod support;
 #[path = "../store/postgres.rs"]
 mod postgres;
 
+mod api;
 mod conn;
 mod dashboard;
 mod fixture;
