@@ -53,6 +53,11 @@ impl Posting {
         Self { store, pubsub }
     }
 
+    /// The store it posts to (for reads beside the posts).
+    pub(crate) fn store(&self) -> &dyn MessageStore {
+        &*self.store
+    }
+
     /// Stores `draft` in `room` (whose topic is `topic`) as `user`; returns once it is committed, after its broadcast
     /// was published (the original message, unbroadcast, for a `client_id` seen before).
     pub(crate) async fn post(

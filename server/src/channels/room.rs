@@ -72,6 +72,8 @@ fn newest_within(mut messages: Vec<Message>, budget: usize) -> Vec<Message> {
 pub(crate) struct RoomChannel {
     store: Arc<dyn MessageStore>,
     pubsub: Arc<dyn PubSub>,
+    /// Shared by every member's instance: one pointer per joined room, not a store and a pubsub each.
+    posting: Arc<Posting>,
     presence: Arc<Tracker>,
     budget: HistoryBudget,
 }
@@ -83,7 +85,8 @@ impl RoomChannel {
         presence: Arc<Tracker>,
         budget: HistoryBudget,
     ) -> Self {
-        Self { store, pubsub, presence, budget }
+        let posting = Arc::new(Posting::new(store.clone(), pubsub.clone()));
+        Self { store, pubsub, posting, presence, budget }
     }
 
     /// The join reply's history: the gap after `last_seen_id` when it is small enough, else the latest messages.
@@ -169,9 +172,8 @@ impl Channel for RoomChannel {
             room: slug.to_owned(),
             topic: request.topic.clone(),
             user,
-            store: self.store.clone(),
             history_page: self.budget.page,
-            posting: Posting::new(self.store.clone(), self.pubsub.clone()),
+            posting: self.posting.clone(),
             presence: self.presence.clone(),
             phx_ref,
             status,
@@ -186,11 +188,11 @@ struct RoomInstance {
     room: String,
     topic: Arc<str>,
     user: String,
-    store: Arc<dyn MessageStore>,
     /// The largest `history:before` page.
     history_page: u32,
-    /// Where its `message:new` goes (the path the HTTP API shares).
-    posting: Posting,
+    /// Where its `message:new` goes (the path the HTTP API shares) and its `history:before` is read from: the
+    /// channel's, shared.
+    posting: Arc<Posting>,
     presence: Arc<Tracker>,
     /// This connection's current presence meta (changes on every update).
     phx_ref: String,
@@ -241,7 +243,7 @@ impl ChannelInstance for RoomInstance {
         match event {
             NewMessage::EVENT => self.new_message(&payload, context).await,
             HistoryBefore::EVENT => {
-                history_before(&*self.store, &self.room, self.history_page, &payload, context).await
+                history_before(self.posting.store(), &self.room, self.history_page, &payload, context).await
             }
             Typing::EVENT => self.typing(&payload),
             _ => Ok(Outcome::error(reasons::UNKNOWN_EVENT)),
