@@ -1,6 +1,7 @@
 // The operators' dashboard (`/dashboard`, docs/protocol.md §7.6): an operator made with `server admin` watches the
 // numbers of the node move while another page chats; another account gets 403, a guest the login page, and the
-// `admin:stats` channel refuses a socket of a non-operator; in a two-node cluster one dashboard shows both nodes.
+// `admin:stats` channel refuses a socket of a non-operator; in a two-node cluster one dashboard shows both nodes, each
+// with its history from the first frame.
 // Leaves screenshots of the live board in /tmp/dashboard.png and /tmp/dashboard-cluster.png (DASHBOARD_SCREENSHOT
 // and DASHBOARD_CLUSTER_SCREENSHOT override the paths).
 import { execFileSync } from "node:child_process";
@@ -119,12 +120,23 @@ test("in a cluster, a dashboard on one node shows every node, and chat on anothe
   expect(granted).toContain(`${operator} is an operator`);
 
   await dashboard.setViewportSize({ width: 1280, height: 1100 });
+  await dashboard.waitForTimeout(6_000);
   await dashboard.goto(`${nodeA.url}/dashboard`);
   await waitForHydration(dashboard);
   await expect(dashboard.locator(".node-card")).toHaveCount(2);
+  const cardA = dashboard.locator(`.node-card[data-node="${nodeA.id}"]`);
   const cardB = dashboard.locator(`.node-card[data-node="${nodeB.id}"]`);
-  await expect(dashboard.locator(`.node-card[data-node="${nodeA.id}"]`)).toBeVisible();
+  await expect(cardA).toBeVisible();
   await expect(cardB).toBeVisible();
+  // Node B's history came in node A's join reply: its charts are as full as A's at once, not one point a second
+  // from now (the nodes have sampled for seconds before the page opened).
+  const points = async (card) => {
+    const line = await card.locator(".spark polyline").first().getAttribute("points");
+    return line.split(" ").length;
+  };
+  const [pointsA, pointsB] = [await points(cardA), await points(cardB)];
+  expect(pointsB).toBeGreaterThan(4);
+  expect(pointsB).toBeGreaterThanOrEqual(pointsA - 2);
 
   const slug = unique("cluster-dash-").toLowerCase();
   const chat = await (await browser.newContext({ baseURL: nodeB.url })).newPage();
