@@ -37,6 +37,13 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// A duration in milliseconds for a log field, to the microsecond: `0.061`, not `0.061014000000000006` (a pipeline
+/// reads the number; the noise digits only make lines longer).
+pub(crate) fn millis(duration: std::time::Duration) -> f64 {
+    // Exact below 2^53 µs (285 years).
+    duration.as_micros() as f64 / 1000.0
+}
+
 /// A budget for a log line that clients can trigger at will (a refused connection, an unmatched join): at most
 /// `per_minute` lines a minute, and the next line after a quiet spell says how many were left out (`suppressed`),
 /// so a flood of bad requests costs a few lines a minute instead of one line each.
@@ -84,6 +91,13 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::LogBudget;
+
+    #[test]
+    fn durations_are_logged_to_the_microsecond() {
+        assert_eq!(super::millis(Duration::from_nanos(61_014_000)).to_string(), "61.014");
+        assert_eq!(super::millis(Duration::from_nanos(61_014)).to_string(), "0.061");
+        assert_eq!(super::millis(Duration::from_secs(2)).to_string(), "2000");
+    }
 
     #[test]
     fn a_flood_is_a_few_lines_and_a_count() {

@@ -32,7 +32,7 @@ pub(crate) async fn log_request(State(node): State<NodeId>, request: Request, ne
     let params = request.uri().query().map(param_names).filter(|names| !names.is_empty());
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let response = next.run(request).await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = crate::telemetry::millis(started.elapsed());
     tracing::info!(
         target: "access",
         method = %method,

@@ -29,7 +29,7 @@ impl SocketLife {
 
     /// Logs `socket close`: `closed_by` `server` with the close code sent, or `client` (it closed or the link broke).
     pub(crate) fn close(self, ended: Ended) {
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let duration_ms = crate::telemetry::millis(self.started.elapsed());
         let (closed_by, code) = match ended {
             Ended::ClientGone => ("client", None),
             Ended::Closed(code) => ("server", Some(code)),
