@@ -128,15 +128,15 @@ test("in a cluster, a dashboard on one node shows every node, and chat on anothe
   const cardB = dashboard.locator(`.node-card[data-node="${nodeB.id}"]`);
   await expect(cardA).toBeVisible();
   await expect(cardB).toBeVisible();
-  // Node B's history came in node A's join reply: its charts are as full as A's at once, not one point a second
-  // from now (the nodes have sampled for seconds before the page opened).
+  // Node B's history came in node A's join reply: its charts hold the seconds B sampled before the page opened, not
+  // one point a second from now. (Not "as many as A's": the nodes start one after the other, B up to seconds later.)
   const points = async (card) => {
     const line = await card.locator(".spark polyline").first().getAttribute("points");
     return line.split(" ").length;
   };
   const [pointsA, pointsB] = [await points(cardA), await points(cardB)];
+  expect(pointsA).toBeGreaterThan(4);
   expect(pointsB).toBeGreaterThan(4);
-  expect(pointsB).toBeGreaterThanOrEqual(pointsA - 2);
 
   const slug = unique("cluster-dash-").toLowerCase();
   const chat = await (await browser.newContext({ baseURL: nodeB.url })).newPage();
