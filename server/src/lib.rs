@@ -19,7 +19,7 @@
 //!   rate limits and the names of every limit; [`clock`]; `names`: random names; `shutdown`; [`telemetry`]; `top`:
 //!   the k largest of a scan.
 //! * `cluster`: cluster mode over Redis (the bus, in-order delivery of room messages, the presence registry);
-//!   [`node`]: this process's node id; `operators`: `server admin`, who may see the dashboard.
+//!   [`node`]: this process's node id; `commands`: `server admin` (who may see the dashboard) and `server api-key`.
 
 // Leptos view types nest deeply; the default limit (128) is too low for the room page.
 #![recursion_limit = "256"]
@@ -31,6 +31,7 @@ pub mod channel;
 mod channels;
 pub mod clock;
 mod cluster;
+mod commands;
 pub mod config;
 mod frames;
 mod http;
@@ -39,7 +40,6 @@ mod limits;
 mod metrics;
 mod names;
 pub mod node;
-mod operators;
 mod pages;
 mod presence;
 pub mod pubsub;
@@ -72,8 +72,8 @@ pub async fn main_with(cli: Cli) -> Result<(), ServerError> {
             }
             Ok(())
         }
-        Some(Command::ApiKey(args)) => api::command::run(args).await,
-        Some(Command::Admin(args)) => operators::run(args).await,
+        Some(Command::ApiKey(args)) => commands::api_key::run(args).await,
+        Some(Command::Admin(args)) => commands::admin::run(args).await,
         None => serve(cli.serve).await,
     }
 }

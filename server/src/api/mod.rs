@@ -3,7 +3,7 @@
 //! (keys from `server api-key create`), and `/api/openapi.json` generated from the handlers below.
 //!
 //! * `caller`: the key extractor and the per-key message limit; `failure`: error answers and the extractors that
-//!   produce them; `messages` and `rooms`: the handlers; `command`: `server api-key create|revoke|list`.
+//!   produce them; `messages` and `rooms`: the handlers (`server api-key`, which makes the keys, is in `commands`).
 //!
 //! The router is merged outside the cross-site request refusal meant for browser forms: a request here carries its
 //! credential in a header a browser never adds by itself (and no CORS header lets another site's script send one), so
@@ -11,7 +11,6 @@
 //! JSON, the 404, 405 and 413 of the layers below the handlers included.
 
 mod caller;
-pub(crate) mod command;
 mod failure;
 mod messages;
 mod rooms;

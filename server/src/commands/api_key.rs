@@ -14,7 +14,7 @@ use crate::{
 
 /// Runs one `api-key` command, printing its result on stdout.
 pub(crate) async fn run(args: ApiKeyArgs) -> Result<(), ServerError> {
-    let store = crate::operators::open_store(&args.store).await?;
+    let store = super::open_store(&args.store).await?;
     let result = act(&store, args.action).await;
     store.close().await;
     let output = result?;

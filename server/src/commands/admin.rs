@@ -7,25 +7,13 @@ use std::io::Write;
 use crate::{
     ServerError,
     clock::now_ms,
-    config::{AdminArgs, StoreArgs},
+    config::AdminArgs,
     store::{AccountStore, Grant, MessageStore, OperatorStore, SqlStore},
 };
 
-/// The database a command-line tool (`server admin`, `server api-key`) works on: `--database-url`, else
-/// `--data-dir`'s SQLite file (the directory made if missing), as `serve` picks it.
-pub(crate) async fn open_store(args: &StoreArgs) -> Result<SqlStore, ServerError> {
-    Ok(match &args.database_url {
-        Some(url) => SqlStore::open(url).await?,
-        None => {
-            std::fs::create_dir_all(&args.data_dir)?;
-            SqlStore::open_sqlite_dir(&args.data_dir).await?
-        }
-    })
-}
-
 /// Runs one `admin` command, printing what it did on stdout.
 pub(crate) async fn run(args: AdminArgs) -> Result<(), ServerError> {
-    let store = open_store(&args.store).await?;
+    let store = super::open_store(&args.store).await?;
     let result = act(&store, &args.user, args.revoke).await;
     store.close().await;
     let output = result?;
