@@ -5,9 +5,9 @@
 use std::io::Write;
 
 use crate::{
-    ServerError,
     clock::now_ms,
     config::AdminArgs,
+    launch::ServerError,
     store::{AccountStore, Grant, MessageStore, OperatorStore, SqlStore},
 };
 

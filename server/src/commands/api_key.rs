@@ -5,10 +5,10 @@
 use std::io::Write;
 
 use crate::{
-    ServerError,
     auth::api_key,
     clock::now_ms,
     config::{ApiKeyAction, ApiKeyArgs},
+    launch::ServerError,
     store::{ApiKey, ApiKeyStore, MessageStore, SqlStore},
 };
 

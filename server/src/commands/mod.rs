@@ -6,7 +6,7 @@
 pub(crate) mod admin;
 pub(crate) mod api_key;
 
-use crate::{ServerError, config::StoreArgs, store::SqlStore};
+use crate::{config::StoreArgs, launch::ServerError, store::SqlStore};
 
 /// The database a command-line tool (`server admin`, `server api-key`) works on: `--database-url`, else
 /// `--data-dir`'s SQLite file (the directory made if missing), as `serve` picks it.
