@@ -226,11 +226,8 @@ impl<T: Transport> Connection<T> {
         let mut channel = self.channels.remove(topic)?;
         self.services.meters.channels_ended(1);
         self.services.pubsub.unsubscribe(topic, self.info.conn);
-        // `terminate` of a channel that just panicked may panic again; that must not take the connection down.
-        let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));
-        if terminated.is_err() {
-            tracing::error!(conn = self.info.conn, %topic, "channel terminate panicked");
-        }
-        Some(channel.join_ref)
+        let join_ref = channel.join_ref.take();
+        channel.terminate(self.info.conn, topic, reason);
+        Some(join_ref)
     }
 }

@@ -22,7 +22,7 @@ use crate::{
     frames::{Encoded, encode},
     limits::{RateLimit, SocketLimits},
     pubsub::{
-        Broadcast, Outbox, PubSub,
+        Broadcast, ConnId, Outbox, PubSub,
         outbox::{Inbox, Outbound, queue},
     },
 };
@@ -109,6 +109,15 @@ impl JoinedChannel {
         match message.seq {
             Some(seq) => seq > self.delivered_up_to,
             None => self.broadcasts == Broadcasts::All,
+        }
+    }
+
+    /// Runs the channel's `terminate`. One that panics (a channel that just panicked may panic again) ends only this
+    /// channel: it is logged and the connection goes on.
+    fn terminate(mut self, conn: ConnId, topic: &str, reason: Termination) {
+        let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| self.instance.terminate(reason)));
+        if terminated.is_err() {
+            tracing::error!(conn, %topic, "channel terminate panicked");
         }
     }
 }
@@ -315,15 +324,11 @@ impl<T: Transport> Connection<T> {
     fn terminate_all(&mut self, reason: Termination) {
         let unwinding = std::thread::panicking();
         let mut ended = 0;
-        for (topic, mut channel) in self.channels.drain() {
+        for (topic, channel) in self.channels.drain() {
             ended += 1;
             self.services.pubsub.unsubscribe(&topic, self.info.conn);
-            if unwinding {
-                continue;
-            }
-            let terminated = std::panic::catch_unwind(AssertUnwindSafe(|| channel.instance.terminate(reason)));
-            if terminated.is_err() {
-                tracing::error!(conn = self.info.conn, %topic, "channel terminate panicked");
+            if !unwinding {
+                channel.terminate(self.info.conn, &topic, reason);
             }
         }
         self.services.meters.channels_ended(ended);
